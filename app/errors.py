@@ -1,0 +1,88 @@
+"""Domain errors. They know nothing of HTTP; app/api/errors.py maps them to status codes."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: `code` is the stable machine-readable name clients see as `error`."""
+
+    code = "internal_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidQuestionError(DomainError):
+    code = "invalid_question"
+
+
+class UnknownModelError(DomainError):
+    code = "unknown_model"
+
+
+class BudgetExceededError(DomainError):
+    """A paid call would push a budget window over its limit (or one request over its cap)."""
+
+    code = "budget_exhausted"
+
+    def __init__(self, detail: str, *, window: str, retry_after_seconds: float) -> None:
+        super().__init__(detail)
+        self.window = window
+        self.retry_after_seconds = retry_after_seconds
+
+
+class LedgerUnavailableError(DomainError):
+    """The spend ledger cannot be reached: paid calls fail closed."""
+
+    code = "ledger_unavailable"
+
+
+class CircuitOpenError(DomainError):
+    code = "circuit_open"
+
+    def __init__(self, detail: str, *, name: str, retry_after_seconds: float) -> None:
+        super().__init__(detail)
+        self.name = name
+        self.retry_after_seconds = retry_after_seconds
+
+
+class UpstreamError(DomainError):
+    """The LLM API failed. `kind` is a bounded label: timeout, connection, rate_limited,
+    overloaded, server_error, bad_request, auth."""
+
+    code = "upstream_error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        kind: str,
+        status: int | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.status = status
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def counts_as_failure(self) -> bool:
+        """Does this failure say the upstream is unhealthy (breaker), or was the request bad?"""
+        return self.kind in {"timeout", "connection", "rate_limited", "overloaded", "server_error"}
+
+
+class ServiceUnavailableError(DomainError):
+    """Nothing on the degradation ladder could answer."""
+
+    code = "service_unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: float) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class PolicyError(DomainError):
+    """A policy document failed validation; the message names the field and the problem."""
+
+    code = "invalid_policy"
