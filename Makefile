@@ -1,0 +1,40 @@
+# sre-ai-platform: `make help` lists every target.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+$(BIN)/python: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: venv
+venv: $(BIN)/python ## Create the virtualenv with the service and dev tools.
+
+.PHONY: run
+run: venv ## Run the service on the offline default (no API key needed) at http://$(HOST):$(PORT).
+	mkdir -p var
+	$(BIN)/sre-ai-platform --host $(HOST) --port $(PORT)
+
+.PHONY: lint
+lint: venv ## ruff + mypy.
+	$(BIN)/ruff check app tests bench tools
+	$(BIN)/ruff format --check app
+	$(BIN)/mypy app
+
+# Area-specific targets (cluster, chart, monitoring) live beside this file.
+-include mk/*.mk

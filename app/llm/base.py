@@ -1,0 +1,62 @@
+"""The LLM provider contract. The pipeline sees only this; SDK details stay in anthropic.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage as Anthropic reports it. `input_tokens` EXCLUDES cache reads and writes."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+
+    @property
+    def cache_write_tokens(self) -> int:
+        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens + self.output_tokens + self.cache_read_tokens
+            + self.cache_write_tokens
+        )
+
+
+@dataclass(frozen=True)
+class RateLimitReading:
+    """One `anthropic-ratelimit-<kind>-*` header family (kind: requests, tokens, ...)."""
+
+    limit: float | None = None
+    remaining: float | None = None
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str
+    system: str
+    prompt: str
+    max_tokens: int
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str
+    usage: Usage
+    stop_reason: str | None = None
+    rate_limits: dict[str, RateLimitReading] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    """A paid LLM. Raises app.errors.UpstreamError (with a bounded `kind`) on any failure."""
+
+    async def complete(self, request: CompletionRequest) -> Completion: ...
+
+    async def aclose(self) -> None: ...
