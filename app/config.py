@@ -34,7 +34,9 @@ PositiveUSD = Annotated[float, Field(gt=0)]
 class Settings(BaseSettings):
     """Process configuration from the environment. Names are a contract (DESIGN §9)."""
 
-    model_config = SettingsConfigDict(env_prefix="SRE_AI_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SRE_AI_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY")
@@ -133,6 +135,13 @@ class CachePolicy(_Strict):
     stale_ttl_seconds: float = Field(default=86400.0, ge=0)
 
 
+class DegradationPolicy(_Strict):
+    """Which free rungs of the ladder may answer when the paid models cannot."""
+
+    stale_cache: bool = True
+    offline: bool = True
+
+
 class LimitsPolicy(_Strict):
     max_question_chars: int = Field(default=2000, ge=1, le=100_000)
 
@@ -156,6 +165,7 @@ class Policy(_Strict):
     llm: LLMPolicy = LLMPolicy()
     cache: CachePolicy = CachePolicy()
     limits: LimitsPolicy = LimitsPolicy()
+    degradation: DegradationPolicy = DegradationPolicy()
 
     @model_validator(mode="after")
     def _routing_names_known_models(self) -> Policy:

@@ -1,0 +1,101 @@
+"""Domain error -> HTTP status, and every error as JSON {"error", "detail", "request_id"}."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import (
+    BudgetExceededError,
+    CircuitOpenError,
+    DomainError,
+    InvalidQuestionError,
+    LedgerUnavailableError,
+    PolicyError,
+    ServiceUnavailableError,
+    UnknownModelError,
+    UpstreamError,
+)
+from app.logs import request_id_var
+
+log = logging.getLogger("app.errors")
+
+STATUS: dict[type[DomainError], int] = {
+    InvalidQuestionError: 400,
+    UnknownModelError: 400,
+    BudgetExceededError: 429,
+    UpstreamError: 502,
+    CircuitOpenError: 503,
+    ServiceUnavailableError: 503,
+    LedgerUnavailableError: 503,
+    PolicyError: 500,
+}
+
+
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": code, "detail": detail, "request_id": request_id_var.get()}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _retry_after(seconds: float | None) -> dict[str, str]:
+    if seconds is None:
+        return {}
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def _status_for(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    headers: dict[str, str] = {}
+    detail = exc.detail
+    if isinstance(exc, BudgetExceededError):
+        headers = _retry_after(exc.retry_after_seconds) | {"X-Budget-Window": exc.window}
+        detail = f"{exc.window}: {exc.detail}"
+    elif isinstance(exc, CircuitOpenError | ServiceUnavailableError):
+        headers = _retry_after(exc.retry_after_seconds)
+    elif isinstance(exc, LedgerUnavailableError):
+        headers = _retry_after(5)
+    elif isinstance(exc, UpstreamError):
+        headers = _retry_after(exc.retry_after_seconds)
+    return error_response(_status_for(exc), exc.code, detail, headers)
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return error_response(422, "invalid_request", "; ".join(parts))
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+    return error_response(exc.status_code, codes.get(exc.status_code, "http_error"),
+                          str(exc.detail), dict(exc.headers or {}))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "unexpected error; see the service log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,139 @@
+"""Pure ASGI middleware (BaseHTTPMiddleware would break contextvars): request id, body-size
+limit, HTTP metrics by route template, and ONE summary log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.logs import request_id_var
+from app.metrics import Metrics
+
+log = logging.getLogger("app.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Routes that probes and scrapers hit every few seconds: logged at DEBUG, not counted as active.
+_QUIET = frozenset({"/metrics", "/health/live", "/health/ready"})
+
+# Routes add fields (model, tokens, cost...) to the request's summary line through this.
+log_fields_var: ContextVar[dict[str, Any] | None] = ContextVar("log_fields", default=None)
+
+
+def add_log_fields(**fields: Any) -> None:
+    bucket = log_fields_var.get()
+    if bucket is not None:
+        bucket.update(fields)
+
+
+async def _too_large(send: Send, limit: int, request_id: str) -> None:
+    body = json.dumps({"error": "body_too_large",
+                       "detail": f"request body exceeds {limit} bytes",
+                       "request_id": request_id}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, REQUEST_ID_HEADER.encode())
+        rid = incoming if incoming and _SANE_ID.match(incoming) else uuid.uuid4().hex
+        rid_token = request_id_var.set(rid)
+        fields: dict[str, Any] = {}
+        fields_token = log_fields_var.set(fields)
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+        started = time.perf_counter()
+        path = scope.get("path", "")
+        quiet = path in _QUIET
+        if not quiet:
+            self.metrics.active_requests.inc()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            body_receive = await self._buffered_body(scope, receive)
+            if body_receive is None:
+                await _too_large(send_wrapper, self.max_body_bytes, rid)
+            else:
+                await self.app(scope, body_receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            if not quiet:
+                self.metrics.active_requests.dec()
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()
+            self.metrics.request_seconds.labels(endpoint=endpoint).observe(elapsed)
+            log.log(
+                logging.DEBUG if quiet and status < 400 else logging.INFO,
+                "request",
+                extra={"fields": {"method": scope.get("method"), "endpoint": endpoint,
+                                  "status": status, "latency_s": round(elapsed, 4), **fields}},
+            )
+            log_fields_var.reset(fields_token)
+            request_id_var.reset(rid_token)
+
+    async def _buffered_body(self, scope: Scope, receive: Receive) -> Receive | None:
+        """Read the whole body (it is small by contract) and hand the app a replay of it.
+        None when it is over the limit: the caller answers 413 without running the app."""
+        limit = self.max_body_bytes
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                chunks = []
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return None
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for http.disconnect
+
+        return replay

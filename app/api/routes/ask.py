@@ -1,0 +1,45 @@
+"""POST /ask."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+
+from app.api.deps import ClientDep, RuntimeDep
+from app.api.middleware import add_log_fields
+from app.schemas import AskRequest, AskResponse, DegradedInfo, ErrorResponse, TokenUsage
+
+router = APIRouter()
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 502, 503)
+}
+
+
+@router.post("/ask", response_model=AskResponse, responses=_ERRORS)
+async def ask(body: AskRequest, request: Request, runtime: RuntimeDep,
+              _client: ClientDep) -> AskResponse:
+    started = time.perf_counter()
+    result = await runtime.answers.ask(body.question, body.model)
+    u = result.usage
+    degraded = result.degraded
+    response = AskResponse(
+        answer=result.answer,
+        model=result.model,
+        cached=result.cached,
+        degraded=DegradedInfo(mode=degraded.mode, reason=degraded.reason, detail=degraded.detail)
+        if degraded else None,
+        sources=result.sources,
+        latency_s=round(time.perf_counter() - started, 4),
+        tokens=u.total_tokens,
+        usage=TokenUsage(input=u.input_tokens, output=u.output_tokens,
+                         cache_read=u.cache_read_tokens, cache_write=u.cache_write_tokens),
+        cost_usd=round(result.cost_usd, 9),
+        request_id=request.scope["state"]["request_id"],
+    )
+    runtime.metrics.answers.labels(model=result.model).inc()
+    add_log_fields(model=result.model, cached=result.cached, tokens=u.total_tokens,
+                   cost_usd=response.cost_usd, sources=result.sources,
+                   degraded=degraded.mode if degraded else None, no_answer=result.no_answer)
+    return response

@@ -1,0 +1,50 @@
+"""Liveness and readiness (DESIGN §2).
+
+Live: the process answers. Ready: the pod can serve: a policy is loaded, runbooks are indexed,
+the ledger answers. The LLM's state is REPORTED but never makes the pod unready: when the API
+is down every replica would go unready at once and the degraded answers would be lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.api.deps import RuntimeDep
+from app.errors import LedgerUnavailableError
+
+router = APIRouter()
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/ready")
+async def ready(runtime: RuntimeDep) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    ok = True
+    active = runtime.policies.current
+    checks["policy"] = {"generation": active.generation, "hash": active.digest,
+                        "origin": active.origin, "last_error": runtime.policies.last_error}
+    index = runtime.runbooks.current
+    checks["runbooks"] = {"count": len(index), "hash": index.digest}
+    if len(index) == 0:
+        ok = False
+    try:
+        await runtime.ledger_ping()
+        checks["ledger"] = "ok"
+        windows = await runtime.ledger.snapshot(active.policy.budgets)
+        checks["budget_remaining_usd"] = {w.window: round(w.remaining_usd, 6) for w in windows}
+    except LedgerUnavailableError as exc:
+        ok = False
+        checks["ledger"] = f"unavailable: {exc.detail}"
+    checks["circuit_breaker"] = {
+        name: snap.state for name, snap in runtime.breakers.snapshots().items()
+    }
+    checks["provider"] = runtime.provider_name
+    body = {"status": "ready" if ok else "not_ready", **checks}
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,180 @@
+"""Exact-match answer cache, bounded in entries and age: in memory (one replica) or in Redis
+(shared by every replica).
+
+Keys hash the normalised question, the model, the prompt version and the retrieved-context hash:
+a runbook edit or a prompt change never serves an answer built from the old text. Entries are
+fresh for `ttl_seconds`, then stale (served only by the degradation ladder) for
+`stale_ttl_seconds`, then gone. A broken cache is a miss, never an error for the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.clock import Clock
+from app.config import CachePolicy
+from app.llm.prompt import PROMPT_VERSION
+
+log = logging.getLogger("app.cache")
+_NOT_WORD = re.compile(r"[^\w]+")
+
+
+def normalise_question(question: str) -> str:
+    """Case, spacing and punctuation do not make a different question."""
+    return _NOT_WORD.sub(" ", question.lower()).strip()
+
+
+def cache_key(question: str, model: str, context_hash: str) -> str:
+    material = "\0".join((normalise_question(question), model, PROMPT_VERSION, context_hash))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    answer: str
+    model: str
+    sources: tuple[str, ...]
+    stored_at: float  # epoch seconds (wall clock: shared across replicas)
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    entry: CachedAnswer
+    stale: bool
+
+
+class AnswerCache(Protocol):
+    async def get(self, key: str, *, allow_stale: bool) -> CacheLookup | None: ...
+    async def put(self, key: str, entry: CachedAnswer) -> None: ...
+    def configure(self, policy: CachePolicy) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+def _classify(
+    entry: CachedAnswer, now: float, policy: CachePolicy, allow_stale: bool
+) -> CacheLookup | None:
+    age = now - entry.stored_at
+    if age < policy.ttl_seconds:
+        return CacheLookup(entry, stale=False)
+    if allow_stale and age < policy.ttl_seconds + policy.stale_ttl_seconds:
+        return CacheLookup(entry, stale=True)
+    return None
+
+
+class MemoryAnswerCache:
+    def __init__(self, policy: CachePolicy, clock: Clock) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._entries: OrderedDict[str, CachedAnswer] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def configure(self, policy: CachePolicy) -> None:
+        self._policy = policy
+        self._evict()
+
+    def _evict(self) -> None:
+        while len(self._entries) > self._policy.max_entries:
+            self._entries.popitem(last=False)
+
+    async def get(self, key: str, *, allow_stale: bool) -> CacheLookup | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        now = self._clock.now().timestamp()
+        found = _classify(entry, now, self._policy, allow_stale)
+        if found is None and now - entry.stored_at >= (
+            self._policy.ttl_seconds + self._policy.stale_ttl_seconds
+        ):
+            del self._entries[key]
+        elif found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    async def put(self, key: str, entry: CachedAnswer) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        self._evict()
+
+    async def aclose(self) -> None:
+        self._entries.clear()
+
+
+# Both keys share one hash tag so the script runs on Redis Cluster too.
+_PREFIX = "sre-ai:{cache}:"
+_INDEX = _PREFIX + "index"
+_PUT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if extra > 0 then
+  local old = redis.call('ZRANGE', KEYS[2], 0, extra - 1)
+  for _, k in ipairs(old) do redis.call('DEL', k) end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1)
+end
+return extra
+"""
+
+
+class RedisAnswerCache:
+    """Shared cache. Bounded by a per-entry expiry and an index trimmed to max_entries."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        policy: CachePolicy,
+        clock: Clock,
+        on_error: Callable[[], None] | None = None,
+    ) -> None:
+        self._redis = redis
+        self._policy = policy
+        self._clock = clock
+        self._on_error = on_error or (lambda: None)
+        self._put = redis.register_script(_PUT)
+
+    def configure(self, policy: CachePolicy) -> None:
+        self._policy = policy
+
+    def _failed(self, op: str, exc: Exception) -> None:
+        log.warning("answer cache unavailable", extra={"fields": {"op": op, "error": str(exc)}})
+        self._on_error()
+
+    async def get(self, key: str, *, allow_stale: bool) -> CacheLookup | None:
+        try:
+            raw: Any = await self._redis.get(_PREFIX + key)
+        except (RedisError, OSError) as exc:
+            self._failed("get", exc)
+            return None
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        entry = CachedAnswer(data["answer"], data["model"], tuple(data["sources"]),
+                             float(data["stored_at"]))
+        return _classify(entry, self._clock.now().timestamp(), self._policy, allow_stale)
+
+    async def put(self, key: str, entry: CachedAnswer) -> None:
+        if self._policy.max_entries == 0:
+            return
+        lifetime_ms = int((self._policy.ttl_seconds + self._policy.stale_ttl_seconds) * 1000)
+        try:
+            await self._put(
+                keys=[_PREFIX + key, _INDEX],
+                args=[json.dumps(asdict(entry)), lifetime_ms, entry.stored_at,
+                      self._policy.max_entries],
+            )
+        except (RedisError, OSError) as exc:
+            self._failed("put", exc)
+
+    async def aclose(self) -> None:
+        """The Redis connection is owned by whoever created it."""

@@ -1,0 +1,56 @@
+"""create_app(settings) and the lifespan. Nothing runs at import time: `uvicorn app.main:app`
+resolves `app` lazily through the module __getattr__ below."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from app.api.errors import install_error_handlers
+from app.api.middleware import RequestContextMiddleware
+from app.api.routes import ask, health, ops
+from app.clock import Clock, SystemClock
+from app.config import Settings
+from app.logs import configure_logging
+from app.metrics import Metrics
+from app.runtime import VERSION, Runtime
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.build(settings, clock, metrics)
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="sre-ai-platform", version=VERSION, lifespan=lifespan)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics,
+                       max_body_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    for router in (ask.router, health.router, ops.router):
+        app.include_router(router)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,149 @@
+"""Runtime: every long-lived object of one process, built from Settings, started and stopped by
+the FastAPI lifespan. The HTTP layer reaches it through app.state; nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from app.api.auth import ApiKeys
+from app.budget.ledger import Ledger, open_ledger
+from app.cache import AnswerCache, MemoryAnswerCache, RedisAnswerCache
+from app.clock import Clock
+from app.config import Settings
+from app.errors import LedgerUnavailableError
+from app.llm.anthropic import AnthropicProvider
+from app.llm.base import Provider
+from app.metrics import BUDGET_WINDOWS, Metrics
+from app.policy_source import ActivePolicy, PolicyManager, build_policy_watchers, initial_policy
+from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
+from app.runbooks.holder import RunbookHolder
+from app.services.answer import AnswerService
+from app.services.paid_call import PaidCaller
+
+log = logging.getLogger("app.runtime")
+VERSION = "0.1.0"
+LEDGER_PING_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    policies: PolicyManager
+    runbooks: RunbookHolder
+    ledger: Ledger
+    ledger_kind: str
+    cache: AnswerCache
+    breakers: BreakerRegistry
+    provider: Provider | None
+    answers: AnswerService
+    api_keys: ApiKeys
+    redis: Redis | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def provider_name(self) -> str:
+        return "anthropic" if self.provider is not None else "offline"
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock, metrics: Metrics) -> Runtime:
+        policies = PolicyManager(initial_policy(settings, clock), metrics, clock)
+        policy = policies.current.policy
+        runbooks = RunbookHolder(settings.runbooks_dir, metrics)
+        runbooks.load()
+        ledger = open_ledger(settings, clock, metrics=metrics)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=1.0,
+                               socket_connect_timeout=1.0) if settings.redis_url else None
+        cache: AnswerCache
+        if redis is not None:
+            cache = RedisAnswerCache(
+                redis, policy.cache, clock,
+                on_error=lambda: metrics.cache_ops.labels(result="error").inc())
+        else:
+            cache = MemoryAnswerCache(policy.cache, clock)
+        breakers = BreakerRegistry(policy.breaker, clock, MetricsBreakerListener(metrics))
+        provider: Provider | None = None
+        paid: PaidCaller | None = None
+        if settings.anthropic_api_key is not None:
+            provider = AnthropicProvider(settings.anthropic_api_key.get_secret_value(),
+                                         base_url=settings.anthropic_base_url, clock=clock)
+            paid = PaidCaller(provider=provider, ledger=ledger, breakers=breakers,
+                              metrics=metrics, clock=clock)
+        answers = AnswerService(policy=lambda: policies.current.policy,
+                                index=lambda: runbooks.current, cache=cache, metrics=metrics,
+                                clock=clock, paid=paid)
+        api_keys = ApiKeys(
+            settings.api_keys.get_secret_value() if settings.api_keys else None,
+            settings.api_keys_file, clock, settings.watch_interval_seconds)
+        runtime = cls(settings, clock, metrics, policies, runbooks, ledger,
+                      "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
+                      answers, api_keys, redis)
+        policies.subscribe(runtime._on_policy)
+        runtime._on_policy(policies.current)
+        metrics.service_info.info({"version": VERSION, "provider": runtime.provider_name,
+                                   "ledger": runtime.ledger_kind})
+        return runtime
+
+    def _on_policy(self, active: ActivePolicy) -> None:
+        """Apply a new policy to the parts that hold configuration."""
+        policy = active.policy
+        self.breakers.reconfigure(policy.breaker)
+        self.cache.configure(policy.cache)
+        for model in policy.allowed_models if self.provider is not None else ():
+            self.metrics.init_model(model)
+            self.breakers.get(model)  # so /circuit-breaker and the state gauge list it
+
+    async def start(self) -> None:
+        watchers = build_policy_watchers(self.settings, self.policies, self.metrics, self.clock,
+                                         self.runbooks.reload)
+        for watcher in watchers:
+            self.tasks.append(asyncio.create_task(watcher.run(), name=type(watcher).__name__))
+        if not self.api_keys.enabled:
+            log.warning("no client API keys configured: /ask, /cost and /circuit-breaker are "
+                        "open to anyone who can reach this port (set SRE_AI_API_KEYS)")
+        log.info("started", extra={"fields": {
+            "provider": self.provider_name, "ledger": self.ledger_kind,
+            "policy_hash": self.policies.current.digest, "runbooks": len(self.runbooks.current)}})
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.provider is not None:
+            await self.provider.aclose()
+        await self.cache.aclose()
+        await self.ledger.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def ledger_ping(self) -> None:
+        try:
+            async with asyncio.timeout(LEDGER_PING_TIMEOUT_SECONDS):
+                await self.ledger.ping()
+        except TimeoutError as exc:
+            raise LedgerUnavailableError("ledger did not answer in time") from exc
+
+    async def refresh_gauges(self) -> None:
+        """Budget gauges come from the shared ledger, so every replica reports the same."""
+        budgets = self.policies.current.policy.budgets
+        for window, limit in budgets.window_limits().items():
+            self.metrics.budget_limit.labels(window=window).set(limit)
+        try:
+            async with asyncio.timeout(LEDGER_PING_TIMEOUT_SECONDS):
+                windows = await self.ledger.snapshot(budgets)
+        except (LedgerUnavailableError, TimeoutError):
+            return  # the scrape still succeeds; ai_ledger_errors_total says why
+        for w in windows:
+            if w.window in BUDGET_WINDOWS:
+                self.metrics.budget_spent.labels(window=w.window).set(w.spent_usd)
+                self.metrics.budget_reserved.labels(window=w.window).set(w.reserved_usd)
+                self.metrics.budget_remaining.labels(window=w.window).set(w.remaining_usd)

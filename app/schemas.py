@@ -1,0 +1,44 @@
+"""HTTP request and response models (DESIGN §2)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, description="The operator's question.")
+    model: str | None = Field(default=None, description="A model from the policy's allowlist.")
+
+
+class TokenUsage(BaseModel):
+    input: int
+    output: int
+    cache_read: int
+    cache_write: int
+
+
+class DegradedInfo(BaseModel):
+    mode: str = Field(description="fallback_model | cached | stale_cache | offline")
+    reason: str = Field(description="What failed above this rung, e.g. circuit_open.")
+    detail: str
+
+
+class AskResponse(BaseModel):
+    answer: str
+    model: str
+    cached: bool
+    degraded: DegradedInfo | None
+    sources: list[str] = Field(description="Ids of the runbooks the answer used.")
+    latency_s: float
+    tokens: int = Field(description="All tokens billed for this answer (0 when cached).")
+    usage: TokenUsage
+    cost_usd: float
+    request_id: str
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: str
+    request_id: str | None

@@ -1,0 +1,217 @@
+"""AnswerService: the ask pipeline of DESIGN §3. Knows nothing of HTTP.
+
+validate -> retrieve runbook context -> fresh cache -> paid models in order (primary, then the
+cheaper fallback) -> free rungs: cached answer (stale allowed), runbook excerpts -> error.
+Budget exhausted or breaker open never means an error page while a lower rung can answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from app.cache import AnswerCache, CachedAnswer, cache_key
+from app.clock import Clock
+from app.config import Policy
+from app.errors import (
+    BudgetExceededError,
+    CircuitOpenError,
+    DomainError,
+    InvalidQuestionError,
+    LedgerUnavailableError,
+    ServiceUnavailableError,
+    UnknownModelError,
+    UpstreamError,
+)
+from app.llm.base import Usage
+from app.llm.offline import OFFLINE_MODEL, offline_answer
+from app.llm.prompt import NO_ANSWER, build_system_prompt, is_no_answer
+from app.metrics import Metrics
+from app.runbooks.search import RunbookIndex, SearchResult
+from app.services.paid_call import PaidCaller
+
+log = logging.getLogger("app.answer")
+
+
+@dataclass(frozen=True)
+class Degraded:
+    mode: str  # fallback_model | cached | stale_cache | offline
+    reason: str  # the code of what failed above this rung
+    detail: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer: str
+    model: str
+    sources: list[str]
+    cached: bool = False
+    degraded: Degraded | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    no_answer: bool = False
+
+
+class AnswerService:
+    def __init__(
+        self,
+        *,
+        policy: Callable[[], Policy],
+        index: Callable[[], RunbookIndex],
+        cache: AnswerCache,
+        metrics: Metrics,
+        clock: Clock,
+        paid: PaidCaller | None,
+    ) -> None:
+        self._policy = policy
+        self._index = index
+        self._cache = cache
+        self._metrics = metrics
+        self._clock = clock
+        self._paid = paid
+
+    async def ask(self, question: str, model: str | None = None) -> Answer:
+        policy = self._policy()  # one snapshot: a reload mid-request does not mix policies
+        question = self._validate(question, model, policy)
+        result = self._index().search(question, limit=policy.llm.context_chunks)
+        if not result.answerable:
+            return self._no_answer()
+        if self._paid is None or model == OFFLINE_MODEL:
+            return await self._offline_default(question, result)
+        chain = [model or policy.routing.default_model]
+        fallback = policy.routing.fallback_model
+        if fallback and fallback not in chain:
+            chain.append(fallback)
+        fresh = await self._lookup(question, chain[0], result, allow_stale=False)
+        if fresh is not None:
+            return fresh
+        failures: list[DomainError] = []
+        for rung, name in enumerate(chain):
+            try:
+                answer = await self._ask_model(name, question, result, policy)
+            except (BudgetExceededError, LedgerUnavailableError, CircuitOpenError,
+                    UpstreamError) as exc:
+                failures.append(exc)
+                continue
+            if rung > 0:
+                first = failures[0]
+                answer = _with(answer, Degraded("fallback_model", first.code, first.detail))
+                self._metrics.degraded.labels(mode="fallback_model").inc()
+            return answer
+        return await self._free_rungs(question, chain, result, policy, failures)
+
+    # ------------------------------------------------------------------ rungs
+
+    async def _ask_model(
+        self, model: str, question: str, result: SearchResult, policy: Policy
+    ) -> Answer:
+        assert self._paid is not None
+        paid = await self._paid.call(model, build_system_prompt(result), question, policy)
+        text, sources = paid.completion.text, result.sources
+        if is_no_answer(text):
+            return self._no_answer(usage=paid.completion.usage, cost=paid.cost_usd, model=model)
+        await self._store(question, model, result, text, sources)
+        self._metrics.agent_iterations.observe(1)
+        return Answer(text, model, sources, usage=paid.completion.usage, cost_usd=paid.cost_usd)
+
+    async def _free_rungs(
+        self,
+        question: str,
+        chain: list[str],
+        result: SearchResult,
+        policy: Policy,
+        failures: list[DomainError],
+    ) -> Answer:
+        first = failures[0]
+        for name in chain:
+            found = await self._lookup(question, name, result,
+                                       allow_stale=policy.degradation.stale_cache)
+            if found is not None:
+                mode = "stale_cache" if found.degraded else "cached"
+                self._metrics.degraded.labels(mode=mode).inc()
+                return _with(found, Degraded(mode, first.code, first.detail))
+        if policy.degradation.offline:
+            self._metrics.degraded.labels(mode="offline").inc()
+            return Answer(offline_answer(result), OFFLINE_MODEL, result.sources,
+                          degraded=Degraded("offline", first.code, first.detail))
+        raise _final_error(failures)
+
+    async def _offline_default(self, question: str, result: SearchResult) -> Answer:
+        found = await self._lookup(question, OFFLINE_MODEL, result, allow_stale=False)
+        if found is not None:
+            return found
+        text = offline_answer(result)
+        await self._store(question, OFFLINE_MODEL, result, text, result.sources)
+        return Answer(text, OFFLINE_MODEL, result.sources)
+
+    def _no_answer(self, usage: Usage | None = None, cost: float = 0.0,
+                   model: str = OFFLINE_MODEL) -> Answer:
+        self._metrics.no_answer.inc()
+        return Answer(NO_ANSWER, model, [], usage=usage or Usage(), cost_usd=cost,
+                      no_answer=True)
+
+    # ------------------------------------------------------------------ cache
+
+    async def _lookup(
+        self, question: str, model: str, result: SearchResult, *, allow_stale: bool
+    ) -> Answer | None:
+        found = await self._cache.get(cache_key(question, model, result.context_hash),
+                                      allow_stale=allow_stale)
+        if found is None:
+            self._metrics.cache_ops.labels(result="miss").inc()
+            return None
+        self._metrics.cache_ops.labels(result="stale_hit" if found.stale else "hit").inc()
+        e = found.entry
+        stale = Degraded("stale_cache", "", "") if found.stale else None
+        return Answer(e.answer, e.model, list(e.sources), cached=True, degraded=stale)
+
+    async def _store(self, question: str, model: str, result: SearchResult, text: str,
+                     sources: list[str]) -> None:
+        entry = CachedAnswer(text, model, tuple(sources), self._clock.now().timestamp())
+        await self._cache.put(cache_key(question, model, result.context_hash), entry)
+        self._metrics.cache_ops.labels(result="store").inc()
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate(self, question: str, model: str | None, policy: Policy) -> str:
+        question = question.strip()
+        if not question:
+            raise InvalidQuestionError("question must not be empty")
+        limit = policy.limits.max_question_chars
+        if len(question) > limit:
+            raise InvalidQuestionError(
+                f"question is {len(question)} characters; the limit is {limit}"
+            )
+        allowed = policy.allowed_models | {OFFLINE_MODEL}
+        if model is not None and model not in allowed:
+            raise UnknownModelError(
+                f"model {model!r} is not allowed; choose one of {sorted(allowed)}"
+            )
+        return question
+
+
+def _with(answer: Answer, degraded: Degraded) -> Answer:
+    return Answer(answer.answer, answer.model, answer.sources, answer.cached, degraded,
+                  answer.usage, answer.cost_usd, answer.no_answer)
+
+
+def _final_error(failures: list[DomainError]) -> DomainError:
+    """No rung could answer: report the most actionable failure."""
+    for exc in failures:
+        if isinstance(exc, BudgetExceededError):
+            return exc
+    for exc in failures:
+        if isinstance(exc, LedgerUnavailableError):
+            return exc
+    opens = [e for e in failures if isinstance(e, CircuitOpenError)]
+    if opens and len(opens) == len(failures):
+        wait = min(e.retry_after_seconds for e in opens)
+        return ServiceUnavailableError(
+            "the LLM API is failing (circuit open) and no cached or offline answer is "
+            "allowed", retry_after_seconds=wait,
+        )
+    for exc in failures:
+        if isinstance(exc, UpstreamError):
+            return exc
+    return failures[0]

@@ -1,0 +1,92 @@
+from pathlib import Path
+
+import pytest
+
+from app.config import BUNDLED_RUNBOOKS
+from app.runbooks.loader import load_runbooks, parse_runbook
+from app.runbooks.search import RunbookIndex
+from app.runbooks.text import stem, tokenize
+
+
+@pytest.fixture(scope="module")
+def index() -> RunbookIndex:
+    return RunbookIndex(load_runbooks(BUNDLED_RUNBOOKS))
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("pod OOMKilled, what now?", "pod-oomkilled"),
+        ("container exited with exit code 137", "pod-oomkilled"),
+        ("my pods keep crashing with CrashLoopBackOff", "crashloopbackoff"),
+        ("image pull fails with ErrImagePull", "image-pull-backoff"),
+        ("redis is evicting keys, maxmemory reached", "redis-memory-pressure"),
+        ("postgres says too many connections", "database-connection-exhaustion"),
+        ("TLS certificate expired on the ingress", "tls-certificate-expiry"),
+        ("DNS lookups fail with NXDOMAIN inside pods", "dns-resolution-failures"),
+        ("the HPA is not scaling out", "hpa-not-scaling"),
+    ],
+)
+def test_the_runbook_that_names_the_symptom_ranks_first(
+    index: RunbookIndex, question: str, expected: str
+) -> None:
+    result = index.search(question)
+    assert result.answerable
+    assert result.sources[0] == expected
+
+
+@pytest.mark.parametrize(
+    "question", ["how do I bake a sourdough cake", "what's the weather in Paris", "zzz qqq"]
+)
+def test_off_topic_questions_have_no_answer(index: RunbookIndex, question: str) -> None:
+    assert not index.search(question).answerable
+
+
+def test_ranking_is_bm25_not_substring_matching() -> None:
+    # "oom" occurs as a substring of "room" in the distractor, but only the real match
+    # shares the token; and term frequency saturates instead of growing without bound.
+    books = [
+        parse_runbook("distractor", "# Room booking\n## Meaning\nroom room room room room"),
+        parse_runbook("oom", "# OOM\n## Meaning\nThe kernel OOM killer ended the process."),
+        parse_runbook("spam", "# Kernel\n## Meaning\n" + "kernel " * 200),
+    ]
+    index = RunbookIndex(books, min_score=0.0)
+    assert index.search("oom").sources == ["oom"]
+    hits = index.search("kernel killer").hits
+    assert hits[0].chunk.runbook_id == "oom"  # two matched terms beat one term repeated 200x
+
+
+def test_limit_caps_the_hits(index: RunbookIndex) -> None:
+    assert len(index.search("pod crash restart memory", limit=2).hits) <= 2
+
+
+def test_context_hash_changes_when_a_retrieved_section_changes() -> None:
+    v1 = RunbookIndex([parse_runbook("a", "# Disk full\n## Mitigation\nDelete old logs.")],
+                      min_score=0.0)
+    v2 = RunbookIndex([parse_runbook("a", "# Disk full\n## Mitigation\nRotate the logs.")],
+                      min_score=0.0)
+    h1 = v1.search("disk full").context_hash
+    assert h1 == v1.search("disk full").context_hash
+    assert h1 != v2.search("disk full").context_hash
+
+
+def test_chunks_are_cut_at_headings_and_code_fences_are_not_headings() -> None:
+    book = parse_runbook("x", "# Title\n## Meaning\nm\n```\n# not a heading\n```\n## Impact\ni")
+    assert book.title == "Title"
+    assert [c.section for c in book.chunks] == ["Meaning", "Impact"]
+    assert "# not a heading" in book.chunks[0].text
+
+
+def test_loader_skips_hidden_entries_of_a_mounted_configmap(tmp_path: Path) -> None:
+    data = tmp_path / "..2026_11_27_00_00_00.1"
+    data.mkdir()
+    (data / "disk.md").write_text("# Disk\n## Meaning\nfull")
+    (tmp_path / "..data").symlink_to(data.name)
+    (tmp_path / "disk.md").symlink_to("..data/disk.md")
+    assert [b.id for b in load_runbooks(tmp_path)] == ["disk"]
+
+
+def test_tokenize_folds_plurals_and_drops_stop_words() -> None:
+    assert tokenize("The pods are crashing") == ["pod", "crash"]
+    assert stem("oomkilled") == "oomkill"
+    assert "137" in tokenize("exit code 137")
