@@ -1,0 +1,166 @@
+{{/*
+Chart name, truncated to the 63 characters a DNS label allows.
+*/}}
+{{- define "sre-ai-platform.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: the release name when it already contains the chart name, else "<release>-<chart>".
+*/}}
+{{- define "sre-ai-platform.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+"<chart>-<version>" for the helm.sh/chart label.
+*/}}
+{{- define "sre-ai-platform.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels: stable for the life of a release, so never the chart version.
+*/}}
+{{- define "sre-ai-platform.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sre-ai-platform.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Labels on every object.
+*/}}
+{{- define "sre-ai-platform.labels" -}}
+helm.sh/chart: {{ include "sre-ai-platform.chart" . }}
+{{ include "sre-ai-platform.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "sre-ai-platform.imageTag" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: sre-ai-platform
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Redis: its own component so its selector never matches the service's pods.
+*/}}
+{{- define "sre-ai-platform.redis.fullname" -}}
+{{- printf "%s-redis" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sre-ai-platform.redis.selectorLabels" -}}
+{{ include "sre-ai-platform.selectorLabels" . }}
+app.kubernetes.io/component: redis
+{{- end }}
+
+{{- define "sre-ai-platform.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "sre-ai-platform.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Image tag: the chart's appVersion unless set; "latest" is refused (it makes rollbacks lie).
+*/}}
+{{- define "sre-ai-platform.imageTag" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag | toString }}
+{{- if eq $tag "latest" }}
+{{- fail "image.tag must not be \"latest\": pin a version (the default is the chart's appVersion)" }}
+{{- end }}
+{{- $tag }}
+{{- end }}
+
+{{- define "sre-ai-platform.image" -}}
+{{- $ref := printf "%s:%s" .Values.image.repository (include "sre-ai-platform.imageTag" .) }}
+{{- if .Values.image.digest }}
+{{- $ref = printf "%s@%s" $ref .Values.image.digest }}
+{{- end }}
+{{- $ref }}
+{{- end }}
+
+{{- define "sre-ai-platform.policyConfigMapName" -}}
+{{- printf "%s-policy" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sre-ai-platform.runbooksConfigMapName" -}}
+{{- printf "%s-runbooks" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sre-ai-platform.apiKeysSecretName" -}}
+{{- default (printf "%s-api-keys" (include "sre-ai-platform.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
+{{/*
+Whether client API keys are configured (the Secret is mounted, the test pod sends a key).
+*/}}
+{{- define "sre-ai-platform.authEnabled" -}}
+{{- if or .Values.auth.existingSecret .Values.auth.apiKeys }}true{{ end }}
+{{- end }}
+
+{{/*
+The chart's own Secret holds the Anthropic key and the external Redis URL when they are given
+as values. Rendered only when it has something to hold.
+*/}}
+{{- define "sre-ai-platform.secretName" -}}
+{{- include "sre-ai-platform.fullname" . }}
+{{- end }}
+
+{{- define "sre-ai-platform.chartSecretNeeded" -}}
+{{- if or (and .Values.anthropic.apiKey (not .Values.anthropic.existingSecret)) (and .Values.externalRedis.url (not .Values.externalRedis.existingSecret)) }}true{{ end }}
+{{- end }}
+
+{{/*
+A shared ledger exists: in-release Redis or an external one.
+*/}}
+{{- define "sre-ai-platform.sharedLedger" -}}
+{{- if or .Values.redis.enabled .Values.externalRedis.url .Values.externalRedis.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/*
+Checks that make the chart refuse a broken combination with a clear message.
+*/}}
+{{- define "sre-ai-platform.validate" -}}
+{{- if not (include "sre-ai-platform.sharedLedger" .) }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount=%d needs a shared budget ledger: set redis.enabled=true or externalRedis.url (each replica would otherwise keep its own SQLite ledger and the budget would be spent %d times)" (int .Values.replicaCount) (int .Values.replicaCount)) }}
+{{- end }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail "autoscaling.enabled=true needs a shared budget ledger: set redis.enabled=true or externalRedis.url (each replica would otherwise keep its own SQLite ledger)" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.redis.enabled (or .Values.externalRedis.url .Values.externalRedis.existingSecret) }}
+{{- fail "choose one Redis: redis.enabled=true or externalRedis, not both" }}
+{{- end }}
+{{- if and .Values.anthropic.apiKey .Values.anthropic.existingSecret }}
+{{- fail "choose one source for the Anthropic key: anthropic.apiKey or anthropic.existingSecret, not both" }}
+{{- end }}
+{{- $timeout := 30.0 }}
+{{- if and .Values.policy .Values.policy.llm }}
+{{- $timeout = float64 (default 30 .Values.policy.llm.timeout_seconds) }}
+{{- end }}
+{{- $needed := addf $timeout (float64 .Values.lifecycle.preStopSleepSeconds) }}
+{{- if le (float64 .Values.terminationGracePeriodSeconds) $needed }}
+{{- fail (printf "terminationGracePeriodSeconds=%v must be longer than lifecycle.preStopSleepSeconds + policy.llm.timeout_seconds = %v, or pods are killed in the middle of LLM calls" .Values.terminationGracePeriodSeconds $needed) }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
+{{- fail "autoscaling.maxReplicas must be >= autoscaling.minReplicas" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the Prometheus Operator API is served (helm template: --api-versions monitoring.coreos.com/v1).
+*/}}
+{{- define "sre-ai-platform.hasPrometheusOperator" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- end }}
