@@ -1,0 +1,193 @@
+"""The spend ledger: reserve before a paid call, settle after (DESIGN §5).
+
+`reserve` holds the worst case against every calendar window at once, in one atomic store step,
+so N replicas x M concurrent requests can never push settled spend past a limit. A reservation
+lapses after `reservation_ttl_seconds`, so a killed process never holds budget for long.
+`settle` records the actual cost against the periods the reservation was admitted in (so a call
+that straddles a window boundary or a policy change is still accounted where it was allowed)
+and is idempotent. Store failures surface as LedgerUnavailableError: paid calls fail closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from app.budget.pricing import nano_to_usd, usd_to_nano
+from app.budget.stores.base import LedgerStore, Slot
+from app.budget.stores.redis import RedisStore
+from app.budget.stores.sqlite import SqliteStore
+from app.budget.windows import WindowKey, current_windows
+from app.clock import Clock
+from app.config import Budgets, Settings
+from app.errors import BudgetExceededError, LedgerUnavailableError
+from app.metrics import Metrics
+
+T = TypeVar("T")
+
+# How long a settled id is remembered, so a repeated settle is recognised and ignored.
+SETTLED_MEMORY = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Budget held for one paid call, with the periods and limits it was admitted under."""
+
+    id: str
+    amount_usd: float
+    windows: tuple[WindowKey, ...]
+    expires_at: datetime
+    limits_usd: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class WindowState:
+    window: str
+    limit_usd: float
+    spent_usd: float
+    reserved_usd: float
+    remaining_usd: float
+    resets_at: datetime
+
+
+def _slots(windows: tuple[WindowKey, ...], limits_nano: tuple[int, ...]) -> list[Slot]:
+    return [
+        Slot(w.storage_key, limit, w.keep_until.timestamp())
+        for w, limit in zip(windows, limits_nano, strict=True)
+    ]
+
+
+class Ledger:
+    def __init__(
+        self,
+        store: LedgerStore,
+        clock: Clock,
+        reservation_ttl_seconds: float = 120.0,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
+        if reservation_ttl_seconds <= 0:
+            raise ValueError("reservation_ttl_seconds must be positive")
+        self.store = store
+        self._clock = clock
+        self._ttl = timedelta(seconds=reservation_ttl_seconds)
+        self._metrics = metrics
+        self._outstanding: set[str] = set()
+
+    async def _guard(self, operation: str, step: Awaitable[T]) -> T:
+        try:
+            return await step
+        except LedgerUnavailableError:
+            if self._metrics is not None:
+                self._metrics.ledger_errors.labels(operation=operation).inc()
+            raise
+
+    def _track(self, reservation_id: str, held: bool) -> None:
+        if held:
+            self._outstanding.add(reservation_id)
+        else:
+            self._outstanding.discard(reservation_id)
+        if self._metrics is not None:
+            self._metrics.reservations_outstanding.set(len(self._outstanding))
+
+    async def reserve(self, amount_usd: float, budgets: Budgets) -> Reservation:
+        """Hold `amount_usd` in every window, or raise BudgetExceededError naming the smallest
+        window that would go over and the seconds until it resets."""
+        now = self._clock.now()
+        limits = budgets.window_limits()
+        windows = current_windows(now, tuple(limits))
+        limits_nano = tuple(usd_to_nano(limits[w.window]) for w in windows)
+        amount_nano = usd_to_nano(amount_usd)
+        reservation = Reservation(
+            id=uuid.uuid4().hex,
+            amount_usd=nano_to_usd(amount_nano),
+            windows=windows,
+            expires_at=now + self._ttl,
+            limits_usd=tuple(limits[w.window] for w in windows),
+        )
+        step = self.store.reserve(
+            reservation.id,
+            amount_nano,
+            _slots(windows, limits_nano),
+            now.timestamp(),
+            reservation.expires_at.timestamp(),
+        )
+        overflow = await self._guard("reserve", step)
+        if overflow is not None:
+            window = windows[overflow]
+            raise BudgetExceededError(
+                f"{window.window} budget of ${limits[window.window]:.2f} cannot cover "
+                f"${reservation.amount_usd:.4f} more; it resets at "
+                f"{window.resets_at:%Y-%m-%dT%H:%M}Z",
+                window=window.window,
+                retry_after_seconds=window.seconds_until_reset(now),
+            )
+        self._track(reservation.id, True)
+        return reservation
+
+    async def settle(self, reservation: Reservation, actual_usd: float) -> None:
+        """Replace the hold with the actual spend. Safe to repeat; still records the spend if
+        the reservation already expired. Shielded: a cancelled request does not lose its spend."""
+        now = self._clock.now()
+        slots = _slots(reservation.windows, tuple(0 for _ in reservation.windows))
+        step = self.store.settle(
+            reservation.id,
+            usd_to_nano(reservation.amount_usd),
+            usd_to_nano(actual_usd),
+            slots,
+            now.timestamp(),
+            (now + SETTLED_MEMORY).timestamp(),
+        )
+        await self._guard("settle", asyncio.shield(step))
+        self._track(reservation.id, False)
+
+    async def release(self, reservation: Reservation) -> None:
+        """The call failed before costing anything: drop the hold."""
+        slots = _slots(reservation.windows, tuple(0 for _ in reservation.windows))
+        step = self.store.release(reservation.id, usd_to_nano(reservation.amount_usd), slots)
+        await self._guard("release", asyncio.shield(step))
+        self._track(reservation.id, False)
+
+    async def snapshot(self, budgets: Budgets) -> list[WindowState]:
+        """The current period of each window under `budgets`; expired reservations excluded."""
+        now = self._clock.now()
+        limits = budgets.window_limits()
+        windows = current_windows(now, tuple(limits))
+        limits_nano = tuple(usd_to_nano(limits[w.window]) for w in windows)
+        step = self.store.snapshot(_slots(windows, limits_nano), now.timestamp())
+        usage = await self._guard("snapshot", step)
+        return [
+            WindowState(
+                window=w.window,
+                limit_usd=nano_to_usd(limit),
+                spent_usd=nano_to_usd(u.spent_nano),
+                reserved_usd=nano_to_usd(u.reserved_nano),
+                remaining_usd=nano_to_usd(max(0, limit - u.spent_nano - u.reserved_nano)),
+                resets_at=w.resets_at,
+            )
+            for w, limit, u in zip(windows, limits_nano, usage, strict=True)
+        ]
+
+    async def ping(self) -> None:
+        await self.store.ping()
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+
+
+def open_ledger(settings: Settings, clock: Clock, *, metrics: Metrics | None = None) -> Ledger:
+    """Redis when SRE_AI_REDIS_URL is set (any number of replicas), else the SQLite file at
+    SRE_AI_LEDGER_PATH (single instance). Connects lazily: `await ledger.ping()` to check."""
+    store: LedgerStore
+    if settings.redis_url:
+        store = RedisStore(settings.redis_url)
+    else:
+        settings.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(settings.ledger_path)
+    return Ledger(
+        store, clock, reservation_ttl_seconds=settings.reservation_ttl_seconds, metrics=metrics
+    )

@@ -1,0 +1,1 @@
+"""Ledger stores behind one interface (base.LedgerStore): memory, SQLite, Redis."""

@@ -1,0 +1,105 @@
+"""In-process ledger store for unit tests and single-process experiments.
+
+Every method runs to completion without awaiting, so on one event loop each is atomic with
+respect to other tasks: no lock is needed. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from app.budget.stores.base import Slot, SlotUsage
+
+
+@dataclass
+class _Period:
+    spent_nano: int = 0
+    keep_until: float = 0.0
+    # reservation id -> (amount_nano, expires_at)
+    reservations: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def purge(self, now: float) -> None:
+        expired = [rid for rid, (_, exp) in self.reservations.items() if exp <= now]
+        for rid in expired:
+            del self.reservations[rid]
+
+    def reserved_nano(self) -> int:
+        return sum(amount for amount, _ in self.reservations.values())
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._periods: dict[str, _Period] = {}
+        self._settled: dict[str, float] = {}  # reservation id -> remember until
+        self.closed = False
+
+    def _period(self, slot: Slot) -> _Period:
+        period = self._periods.setdefault(slot.key, _Period())
+        period.keep_until = max(period.keep_until, slot.keep_until)
+        return period
+
+    def _forget_old(self, now: float) -> None:
+        for key in [k for k, p in self._periods.items() if p.keep_until <= now]:
+            del self._periods[key]
+        for rid in [r for r, until in self._settled.items() if until <= now]:
+            del self._settled[rid]
+
+    async def reserve(
+        self,
+        reservation_id: str,
+        amount_nano: int,
+        slots: Sequence[Slot],
+        now: float,
+        expires_at: float,
+    ) -> int | None:
+        self._forget_old(now)
+        periods = [self._period(slot) for slot in slots]
+        for index, (slot, period) in enumerate(zip(slots, periods, strict=True)):
+            period.purge(now)
+            if period.spent_nano + period.reserved_nano() + amount_nano > slot.limit_nano:
+                return index
+        for period in periods:
+            period.reservations[reservation_id] = (amount_nano, expires_at)
+        return None
+
+    async def settle(
+        self,
+        reservation_id: str,
+        reserved_nano: int,
+        actual_nano: int,
+        slots: Sequence[Slot],
+        now: float,
+        remember_until: float,
+    ) -> bool:
+        if reservation_id in self._settled:
+            return False
+        self._settled[reservation_id] = remember_until
+        for slot in slots:
+            period = self._period(slot)
+            period.reservations.pop(reservation_id, None)
+            period.spent_nano += actual_nano
+        return True
+
+    async def release(self, reservation_id: str, reserved_nano: int, slots: Sequence[Slot]) -> None:
+        for slot in slots:
+            period = self._periods.get(slot.key)
+            if period is not None:
+                period.reservations.pop(reservation_id, None)
+
+    async def snapshot(self, slots: Sequence[Slot], now: float) -> list[SlotUsage]:
+        usage = []
+        for slot in slots:
+            period = self._periods.get(slot.key)
+            if period is None:
+                usage.append(SlotUsage(0, 0))
+                continue
+            period.purge(now)
+            usage.append(SlotUsage(period.spent_nano, period.reserved_nano()))
+        return usage
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self.closed = True

@@ -1,0 +1,123 @@
+"""Redis ledger store: shared by any number of replicas (SRE_AI_REDIS_URL).
+
+Each operation is one Lua script (app/budget/stores/redis_scripts.py), atomic on the server, and
+all its keys share a hash tag so the scripts also run on Redis Cluster and managed Redis.
+Failures are fail-closed: any connection, timeout or server error becomes LedgerUnavailableError
+quickly (short socket timeouts) and the client reconnects on the next call once Redis is back.
+Every script is safe to run twice (same reservation id), so one retry on a dropped connection
+cannot double-count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from app.budget.stores import redis_scripts
+from app.budget.stores.base import Slot, SlotUsage
+from app.errors import LedgerUnavailableError
+
+DEFAULT_PREFIX = "sre-ai:ledger"
+
+
+class RedisStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        socket_timeout_seconds: float = 1.0,
+        connect_timeout_seconds: float = 0.5,
+    ) -> None:
+        self._redis: Redis = Redis.from_url(
+            url,
+            socket_timeout=socket_timeout_seconds,
+            socket_connect_timeout=connect_timeout_seconds,
+            retry=Retry(NoBackoff(), 1),
+            decode_responses=True,
+        )
+        self._tag = "{" + prefix + "}"
+        self._reserve = self._redis.register_script(redis_scripts.RESERVE)
+        self._settle = self._redis.register_script(redis_scripts.SETTLE)
+        self._release = self._redis.register_script(redis_scripts.RELEASE)
+        self._snapshot = self._redis.register_script(redis_scripts.SNAPSHOT)
+
+    def _pairs(self, slots: Sequence[Slot]) -> list[str]:
+        keys = []
+        for slot in slots:
+            keys += [f"{self._tag}:spent:{slot.key}", f"{self._tag}:res:{slot.key}"]
+        return keys
+
+    async def _call(self, what: str, coro: Any) -> Any:
+        try:
+            return await coro
+        except RedisError as exc:
+            raise LedgerUnavailableError(f"Redis ledger {what} failed: {exc}") from exc
+        except OSError as exc:
+            raise LedgerUnavailableError(f"Redis ledger {what} failed: {exc}") from exc
+
+    async def reserve(
+        self,
+        reservation_id: str,
+        amount_nano: int,
+        slots: Sequence[Slot],
+        now: float,
+        expires_at: float,
+    ) -> int | None:
+        args: list[str | int | float] = [
+            repr(now),
+            repr(expires_at),
+            _member(reservation_id, amount_nano),
+            amount_nano,
+        ]
+        for slot in slots:
+            args += [slot.limit_nano, math.ceil(slot.keep_until)]
+        result = await self._call("reserve", self._reserve(keys=self._pairs(slots), args=args))
+        return None if int(result) == 0 else int(result) - 1
+
+    async def settle(
+        self,
+        reservation_id: str,
+        reserved_nano: int,
+        actual_nano: int,
+        slots: Sequence[Slot],
+        now: float,
+        remember_until: float,
+    ) -> bool:
+        keys = [f"{self._tag}:settled", *self._pairs(slots)]
+        args: list[str | int | float] = [
+            repr(now),
+            reservation_id,
+            _member(reservation_id, reserved_nano),
+            actual_nano,
+            repr(remember_until),
+            *(math.ceil(slot.keep_until) for slot in slots),
+        ]
+        result = await self._call("settle", self._settle(keys=keys, args=args))
+        return int(result) == 1
+
+    async def release(self, reservation_id: str, reserved_nano: int, slots: Sequence[Slot]) -> None:
+        args = [_member(reservation_id, reserved_nano)]
+        await self._call("release", self._release(keys=self._pairs(slots), args=args))
+
+    async def snapshot(self, slots: Sequence[Slot], now: float) -> list[SlotUsage]:
+        flat = await self._call(
+            "snapshot", self._snapshot(keys=self._pairs(slots), args=[repr(now)])
+        )
+        return [SlotUsage(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    async def ping(self) -> None:
+        await self._call("ping", self._redis.ping())
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+def _member(reservation_id: str, amount_nano: int) -> str:
+    return f"{reservation_id}:{amount_nano}"

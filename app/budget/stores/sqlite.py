@@ -1,0 +1,164 @@
+"""SQLite ledger store: the single-instance default (`make run`, SRE_AI_LEDGER_PATH).
+
+Stdlib sqlite3 in WAL mode. Every operation is one `BEGIN IMMEDIATE` transaction, which takes
+the database's write lock up front, so two processes sharing the file still check-and-reserve
+atomically. `synchronous=FULL`: a settle has reached the disk before it returns, so spend
+survives kill -9 and power loss. Blocking calls run in a worker thread (asyncio.to_thread); one
+connection is shared by those threads behind a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from app.budget.stores.base import Slot, SlotUsage
+from app.errors import LedgerUnavailableError
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spend (
+    period TEXT PRIMARY KEY, spent_nano INTEGER NOT NULL, keep_until REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS spend_keep ON spend (keep_until);
+CREATE TABLE IF NOT EXISTS reservation (
+    id TEXT NOT NULL, period TEXT NOT NULL, amount_nano INTEGER NOT NULL,
+    expires_at REAL NOT NULL, PRIMARY KEY (period, id));
+CREATE INDEX IF NOT EXISTS reservation_expiry ON reservation (expires_at);
+CREATE INDEX IF NOT EXISTS reservation_id ON reservation (id);
+CREATE TABLE IF NOT EXISTS settled (id TEXT PRIMARY KEY, remember_until REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS settled_until ON settled (remember_until);
+"""
+
+
+class SqliteStore:
+    def __init__(self, path: Path, *, busy_timeout_seconds: float = 5.0) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout_seconds
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            if self._closed:
+                raise LedgerUnavailableError("ledger is closed")
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                conn = self._conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                raise LedgerUnavailableError(f"SQLite ledger {self.path}: {exc}") from exc
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self._transaction, work)
+
+    async def reserve(
+        self,
+        reservation_id: str,
+        amount_nano: int,
+        slots: Sequence[Slot],
+        now: float,
+        expires_at: float,
+    ) -> int | None:
+        def work(conn: sqlite3.Connection) -> int | None:
+            conn.execute("DELETE FROM reservation WHERE expires_at <= ?", (now,))
+            conn.execute("DELETE FROM spend WHERE keep_until <= ?", (now,))
+            for index, slot in enumerate(slots):
+                spent, reserved = _usage(conn, slot.key)
+                if spent + reserved + amount_nano > slot.limit_nano:
+                    return index
+            conn.executemany(
+                "INSERT OR REPLACE INTO reservation VALUES (?, ?, ?, ?)",
+                [(reservation_id, s.key, amount_nano, expires_at) for s in slots],
+            )
+            return None
+
+        return await self._run(work)
+
+    async def settle(
+        self,
+        reservation_id: str,
+        reserved_nano: int,
+        actual_nano: int,
+        slots: Sequence[Slot],
+        now: float,
+        remember_until: float,
+    ) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM settled WHERE remember_until <= ?", (now,))
+            seen = conn.execute("SELECT 1 FROM settled WHERE id = ?", (reservation_id,))
+            if seen.fetchone() is not None:
+                return False
+            conn.execute("INSERT INTO settled VALUES (?, ?)", (reservation_id, remember_until))
+            conn.execute("DELETE FROM reservation WHERE id = ?", (reservation_id,))
+            conn.executemany(
+                "INSERT INTO spend VALUES (?, ?, ?) ON CONFLICT (period) DO UPDATE SET "
+                "spent_nano = spent_nano + excluded.spent_nano, "
+                "keep_until = max(keep_until, excluded.keep_until)",
+                [(s.key, actual_nano, s.keep_until) for s in slots],
+            )
+            return True
+
+        return await self._run(work)
+
+    async def release(self, reservation_id: str, reserved_nano: int, slots: Sequence[Slot]) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM reservation WHERE id = ?", (reservation_id,))
+
+        await self._run(work)
+
+    async def snapshot(self, slots: Sequence[Slot], now: float) -> list[SlotUsage]:
+        def work(conn: sqlite3.Connection) -> list[SlotUsage]:
+            conn.execute("DELETE FROM reservation WHERE expires_at <= ?", (now,))
+            return [SlotUsage(*_usage(conn, slot.key)) for slot in slots]
+
+        return await self._run(work)
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def aclose(self) -> None:
+        def close() -> None:
+            with self._lock:
+                self._closed = True
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+        await asyncio.to_thread(close)
+
+
+def _usage(conn: sqlite3.Connection, period: str) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT (SELECT spent_nano FROM spend WHERE period = ?),"
+        " (SELECT sum(amount_nano) FROM reservation WHERE period = ?)",
+        (period, period),
+    ).fetchone()
+    return int(row[0] or 0), int(row[1] or 0)

@@ -1,0 +1,146 @@
+"""A real Debian `redis-server` on a free loopback port, in its own temp dir, for tests.
+
+`RedisServer` is a plain class so service-level tests (several uvicorn replicas, kill -9) can
+share one server and stop/restart it on the SAME port to simulate an outage. The pytest
+fixtures below skip with a clear reason only when the binary is missing.
+
+    server = RedisServer.start()   # or the `redis_server` fixture
+    server.url                     # redis://127.0.0.1:<port>/0
+    server.stop(); server.restart()
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BINARY = "redis-server"
+START_TIMEOUT_SECONDS = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """One redis-server process. `persistent=True` turns on an fsync-always AOF so data
+    survives stop/restart (and kill -9 of the server)."""
+
+    def __init__(self, port: int, workdir: Path, *, persistent: bool = False) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.persistent = persistent
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def start(cls, *, persistent: bool = False) -> RedisServer:
+        binary = shutil.which(BINARY)
+        if binary is None:
+            raise FileNotFoundError(f"{BINARY} not found: apt-get install -y redis-server")
+        server = cls(
+            free_port(), Path(tempfile.mkdtemp(prefix="redis-test-")), persistent=persistent
+        )
+        server.restart()
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def restart(self) -> None:
+        """(Re)start on the same port and directory."""
+        if self.running:
+            return
+        args = [
+            BINARY,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.workdir),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(self.workdir / "redis.log"),
+        ]
+        if self.persistent:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not _answers_ping(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                log = self.workdir / "redis.log"
+                raise RuntimeError(
+                    f"redis-server did not start on port {self.port}: "
+                    f"{log.read_text()[-2000:] if log.exists() else ''}"
+                )
+            time.sleep(0.01)
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the server (SIGKILL when `kill`); the port stays reserved for restart()."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill() if kill else process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _start_or_skip(persistent: bool = False) -> RedisServer:
+    if shutil.which(BINARY) is None:
+        pytest.skip(f"{BINARY} is not installed (apt-get install -y redis-server)")
+    return RedisServer.start(persistent=persistent)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One server for the session; tests isolate themselves with unique key prefixes."""
+    server = _start_or_skip()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def private_redis_server() -> Iterator[RedisServer]:
+    """A server of the test's own, for tests that stop and restart it."""
+    server = _start_or_skip()
+    yield server
+    server.close()

@@ -1,0 +1,67 @@
+"""Ledger backends for the store contract: the same tests run on memory, SQLite and a real
+Redis. `ledger_factory()` opens another Ledger on the SAME storage (a second replica, or the
+process after a restart); everything opened is closed at teardown."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from app.budget.ledger import Ledger
+from app.budget.stores.base import LedgerStore
+from app.budget.stores.memory import MemoryStore
+from app.budget.stores.redis import RedisStore
+from app.budget.stores.sqlite import SqliteStore
+from app.clock import ManualClock
+from tests.fakes.redis_server import (  # noqa: F401 - re-exported fixtures
+    RedisServer,
+    private_redis_server,
+    redis_server,
+)
+
+TTL_SECONDS = 60.0
+LedgerFactory = Callable[[], Ledger]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 27, 6, 30, tzinfo=UTC))
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest_asyncio.fixture
+async def ledger_factory(
+    store_kind: str, clock: ManualClock, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[LedgerFactory]:
+    shared_memory = MemoryStore()
+    prefix = f"test:{uuid.uuid4().hex}"
+    server: RedisServer | None = (
+        request.getfixturevalue("redis_server") if store_kind == "redis" else None
+    )
+    opened: list[Ledger] = []
+
+    def new_ledger() -> Ledger:
+        store: LedgerStore
+        if store_kind == "memory":
+            store = shared_memory
+        elif store_kind == "sqlite":
+            store = SqliteStore(tmp_path / "ledger.sqlite3")
+        else:
+            assert server is not None
+            store = RedisStore(server.url, prefix=prefix)
+        ledger = Ledger(store, clock, reservation_ttl_seconds=TTL_SECONDS)
+        opened.append(ledger)
+        return ledger
+
+    yield new_ledger
+    for ledger in opened:
+        await ledger.aclose()
