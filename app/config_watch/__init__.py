@@ -1,0 +1,7 @@
+"""Watchers that feed runtime configuration to the service (DESIGN §6).
+
+- file_watch: a mounted ConfigMap file or directory, updated by the kubelet's `..data` swap;
+- kube_watch: the policy ConfigMap through the Kubernetes API (list + watch);
+- events: Kubernetes Events reporting each reload, the way an operator reports status;
+- kube_client: the only module that imports the `kubernetes` package.
+"""

@@ -1,0 +1,88 @@
+"""Which watchers run, from the Settings: what the lifespan starts as tasks (DESIGN §6)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
+
+from app.clock import Clock
+from app.config import Settings
+from app.config_watch import kube_client
+from app.config_watch.events import EventRecorder, ObjectRef
+from app.config_watch.file_watch import DirectoryWatcher, FilePolicyWatcher
+from app.config_watch.kube_watch import KubernetesPolicyWatcher
+from app.metrics import Metrics
+
+if TYPE_CHECKING:
+    from app.policy_source import PolicyManager, ReloadOutcome
+
+log = logging.getLogger("app.policy")
+
+
+class PolicySource(Protocol):
+    """Anything the lifespan runs as a task: works until cancelled, never returns early."""
+
+    async def run(self) -> None: ...
+
+
+def build_policy_watchers(
+    settings: Settings,
+    manager: PolicyManager,
+    metrics: Metrics,
+    clock: Clock,
+    reindex_runbooks: Callable[[], Awaitable[None]],
+) -> list[PolicySource]:
+    """The watchers for these Settings: the policy (file or ConfigMap) and the runbooks dir.
+
+    `metrics` is accepted so the lifespan wiring stays stable; reload metrics are the manager's.
+    """
+    del metrics
+    interval = settings.watch_interval_seconds
+    watchers: list[PolicySource] = []
+    if settings.policy_source == "kubernetes":
+        namespace, name = kube_client.configmap_ref(settings)
+        api = kube_client.core_v1()
+        recorder = EventRecorder(api, clock)
+        watchers.append(KubernetesPolicyWatcher(namespace, name, manager, recorder, api=api))
+    elif settings.policy_file is not None:
+        watchers.append(
+            FilePolicyWatcher(
+                settings.policy_file,
+                manager,
+                interval,
+                on_outcome=_in_cluster_event_hook(settings, clock),
+            )
+        )
+    watchers.append(DirectoryWatcher(settings.runbooks_dir, reindex_runbooks, interval))
+    return watchers
+
+
+def _in_cluster_event_hook(
+    settings: Settings, clock: Clock
+) -> Callable[[ReloadOutcome], Awaitable[None]] | None:
+    """File source inside a cluster: report reloads as Events on the mounted ConfigMap too.
+
+    Needs KUBERNETES_SERVICE_HOST (set by the kubelet), the ConfigMap's name in
+    SRE_AI_POLICY_CONFIGMAP (`ns/name`, or a bare name plus POD_NAMESPACE), and RBAC to get
+    the ConfigMap and create/patch Events. Missing any of these: no Events, logs only.
+    """
+    namespace, name = kube_client.configmap_ref(settings)
+    if not (os.environ.get("KUBERNETES_SERVICE_HOST") and namespace and name):
+        return None
+    try:
+        recorder = EventRecorder(kube_client.core_v1(), clock)
+    except Exception as exc:
+        log.warning(
+            "no Kubernetes Events for policy reloads: %s",
+            exc,
+            extra={"configmap": f"{namespace}/{name}"},
+        )
+        return None
+    target = ObjectRef(namespace=namespace, name=name)
+
+    async def hook(outcome: ReloadOutcome) -> None:
+        await recorder.policy_outcome(target, outcome)
+
+    return hook

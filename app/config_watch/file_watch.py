@@ -1,0 +1,187 @@
+"""Polling watchers for mounted ConfigMaps: the policy file and the runbooks directory.
+
+The kubelet updates a ConfigMap volume atomically: it writes the new keys into a fresh
+`..<timestamp>` directory, points a new `..data_tmp` symlink at it and renames that over `..data`;
+`policy.yaml` itself is a symlink to `..data/policy.yaml`. Events on the path we were told about
+(inotify on `policy.yaml`) never fire, and a `subPath` mount never updates at all. So each
+interval we stat the path with symlinks resolved (cheap) and, when that changed, compare a hash
+of the content. Polling also works for a plain file edited in place (`make run`).
+
+Each watcher has a synchronous `check()` (one poll; what the tests drive) and `run()`, the loop
+the lifespan starts, which calls `check()` every interval and never dies of an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.policy_source import PolicyManager, ReloadOutcome
+
+log = logging.getLogger("app.policy")
+
+OutcomeHook = Callable[["ReloadOutcome"], Awaitable[None] | None]
+StatKey = tuple[str, int, int, int]
+
+
+def _stat_key(path: Path) -> StatKey:
+    """Identity of the file behind all symlinks: a `..data` swap changes the real path/inode."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    return real, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+async def _every(interval_seconds: float, check: Callable[[], Awaitable[None]], what: str) -> None:
+    while True:
+        try:
+            await check()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s watcher check failed; retrying next interval", what)
+        await asyncio.sleep(interval_seconds)
+
+
+class FilePolicyWatcher:
+    """Reloads the policy when the (mounted) policy file's content changes."""
+
+    def __init__(
+        self,
+        path: Path,
+        manager: PolicyManager,
+        interval_seconds: float,
+        *,
+        on_outcome: OutcomeHook | None = None,
+    ) -> None:
+        self.path = path
+        self._manager = manager
+        self._interval = interval_seconds
+        self._on_outcome = on_outcome
+        self._stat: StatKey | None = None
+        self._content_hash: str | None = None
+        self._missing = False
+
+    def check(self) -> ReloadOutcome | None:
+        """One poll. Returns the reload outcome when the content changed, else None."""
+        try:
+            key = _stat_key(self.path)
+            if key == self._stat:
+                return None
+            data = self.path.read_bytes()
+        except OSError as exc:
+            # Vanished (mid-swap, or the key was removed): keep the last good policy, log once.
+            if not self._missing:
+                log.warning(
+                    "policy file %s unreadable, keeping the active policy: %s",
+                    self.path,
+                    exc.strerror or exc,
+                    extra={"origin": f"file:{self.path}"},
+                )
+            self._missing = True
+            self._stat = None
+            return None
+        self._missing = False
+        self._stat = key
+        digest = hashlib.sha256(data).hexdigest()
+        if digest == self._content_hash:
+            return None
+        # Remember rejected content too: a bad document is reported once, not every second.
+        self._content_hash = digest
+        return self._manager.apply_text(data.decode("utf-8", "replace"), f"file:{self.path}")
+
+    async def check_and_report(self) -> ReloadOutcome | None:
+        outcome = self.check()
+        if outcome is not None and self._on_outcome is not None:
+            result = self._on_outcome(outcome)
+            if inspect.isawaitable(result):
+                await result
+        return outcome
+
+    async def run(self) -> None:
+        async def step() -> None:
+            await self.check_and_report()
+
+        await _every(self._interval, step, "policy file")
+
+
+class DirectoryWatcher:
+    """Calls `on_change` when the set of `*.md` files in a directory, or their content, changes.
+
+    The signature is taken once at construction (the caller has just loaded the directory),
+    so only later changes trigger `on_change`. Kubelet internals (`..data`, `..<timestamp>`)
+    and other dot-paths are skipped; the visible names follow the `..data` swap.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        on_change: Callable[[], Awaitable[None] | None],
+        interval_seconds: float,
+    ) -> None:
+        self.directory = directory
+        self._on_change = on_change
+        self._interval = interval_seconds
+        self._stats: tuple[tuple[str, StatKey], ...] | None = None
+        self._signature = self._scan()
+
+    def _scan(self) -> tuple[tuple[str, str], ...] | None:
+        """(name, content hash) of each runbook, or None when the directory cannot be read
+        consistently right now (missing, or a file vanished mid-swap): try again next time."""
+        try:
+            if not self.directory.is_dir():
+                raise FileNotFoundError(2, "not a directory", str(self.directory))
+            files = sorted(
+                p
+                for p in self.directory.rglob("*.md")
+                if not any(part.startswith(".") for part in p.relative_to(self.directory).parts)
+            )
+            stats = tuple((str(p.relative_to(self.directory)), _stat_key(p)) for p in files)
+            if stats == self._stats:
+                return self._signature
+            signature = tuple(
+                (name, hashlib.sha256(p.read_bytes()).hexdigest())
+                for (name, _), p in zip(stats, files, strict=True)
+            )
+        except OSError as exc:
+            log.warning(
+                "runbooks directory %s unreadable this time: %s",
+                self.directory,
+                exc.strerror or exc,
+            )
+            return None
+        self._stats = stats
+        return signature
+
+    async def check(self) -> bool:
+        """One poll. Returns True when a change was seen and `on_change` was called."""
+        signature = self._scan()
+        if signature is None or signature == self._signature:
+            return False
+        self._signature = signature
+        log.info(
+            "runbooks in %s changed (%d files); re-indexing",
+            self.directory,
+            len(signature),
+            extra={"runbooks": len(signature)},
+        )
+        try:
+            result = self._on_change()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            # Not retried every second: the next change triggers it again.
+            log.exception("re-indexing runbooks after a change failed")
+        return True
+
+    async def run(self) -> None:
+        async def step() -> None:
+            await self.check()
+
+        await _every(self._interval, step, "runbooks directory")

@@ -1,0 +1,190 @@
+"""The active Policy and how it changes at runtime (DESIGN §6).
+
+`PolicyManager` holds the one active policy. A new document is validated before it is applied:
+an invalid one is rejected and the last good policy stays active; an identical one changes
+nothing. Readers take ONE snapshot (`manager.current`) per request, so a request that started
+under generation N finishes under N even if N+1 is applied meanwhile.
+
+The watchers that feed the manager live in `app/config_watch/`; `build_policy_watchers` picks
+them from the Settings and is what the lifespan starts as tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from app.clock import Clock
+from app.config import Policy, Settings, parse_policy
+from app.config_watch import kube_client
+from app.config_watch.build import PolicySource, build_policy_watchers
+from app.errors import PolicyError
+from app.metrics import Metrics
+
+__all__ = [
+    "ActivePolicy",
+    "PolicyManager",
+    "PolicySource",
+    "ReloadOutcome",
+    "build_policy_watchers",
+    "initial_policy",
+]
+
+log = logging.getLogger("app.policy")
+
+DEFAULT_ORIGIN = "built-in default"
+
+
+@dataclass(frozen=True)
+class ActivePolicy:
+    """One applied policy: what it says, which generation it is, and where it came from."""
+
+    policy: Policy
+    generation: int
+    digest: str
+    origin: str
+    applied_at: datetime
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    result: Literal["applied", "rejected", "unchanged"]
+    message: str
+    # The policy active AFTER this reload (the previous one when rejected or unchanged).
+    active: ActivePolicy
+
+
+class PolicyManager:
+    """Holds the active policy; validates, applies and reports reloads."""
+
+    def __init__(self, initial: ActivePolicy, metrics: Metrics, clock: Clock) -> None:
+        self._current = initial
+        self._metrics = metrics
+        self._clock = clock
+        self._last_error: str | None = None
+        self._subscribers: list[Callable[[ActivePolicy], None]] = []
+        # Serialises writers (the kube watcher thread may race a file watcher in tests);
+        # readers never take it: replacing one reference is atomic.
+        self._lock = threading.Lock()
+        metrics.set_config_info("policy", initial.generation, initial.digest)
+
+    @property
+    def current(self) -> ActivePolicy:
+        return self._current
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the most recent document was rejected; None once a good one is seen again."""
+        return self._last_error
+
+    def subscribe(self, callback: Callable[[ActivePolicy], None]) -> None:
+        """Call `callback` with each newly applied policy (not for rejected or unchanged)."""
+        self._subscribers.append(callback)
+
+    def apply_text(self, text: str, origin: str) -> ReloadOutcome:
+        try:
+            policy = parse_policy(text)
+        except PolicyError as exc:
+            return self.reject(exc.detail, origin)
+        with self._lock:
+            active = self._current
+            self._last_error = None
+            if policy.digest == active.digest:
+                return ReloadOutcome(
+                    "unchanged",
+                    f"policy from {origin} matches the active generation {active.generation}",
+                    active,
+                )
+            active = ActivePolicy(
+                policy=policy,
+                generation=active.generation + 1,
+                digest=policy.digest,
+                origin=origin,
+                applied_at=self._clock.now(),
+            )
+            self._current = active
+            self._metrics.config_reloads.labels(kind="policy", result="success").inc()
+            self._metrics.set_config_info("policy", active.generation, active.digest)
+        log.info(
+            "policy generation %d applied from %s",
+            active.generation,
+            origin,
+            extra={
+                "policy_generation": active.generation,
+                "policy_hash": active.digest,
+                "origin": origin,
+                "result": "applied",
+            },
+        )
+        self._notify(active)
+        return ReloadOutcome(
+            "applied",
+            f"policy generation {active.generation} (hash {active.digest}) applied from {origin}",
+            active,
+        )
+
+    def reject(self, reason: str, origin: str) -> ReloadOutcome:
+        """Record a document that cannot be applied; the active policy stays as it is."""
+        with self._lock:
+            active = self._current
+            self._last_error = reason
+            self._metrics.config_reloads.labels(kind="policy", result="error").inc()
+        log.warning(
+            "policy from %s rejected, generation %d stays active: %s",
+            origin,
+            active.generation,
+            reason,
+            extra={
+                "policy_generation": active.generation,
+                "policy_hash": active.digest,
+                "origin": origin,
+                "result": "rejected",
+                "reason": reason,
+            },
+        )
+        return ReloadOutcome(
+            "rejected",
+            f"policy from {origin} rejected, generation {active.generation} "
+            f"(hash {active.digest}) stays active: {reason}",
+            active,
+        )
+
+    def _notify(self, active: ActivePolicy) -> None:
+        for callback in self._subscribers:
+            try:
+                callback(active)
+            except Exception:
+                # The policy IS applied; one broken listener must not hide that from the rest.
+                log.exception(
+                    "policy subscriber %r failed",
+                    callback,
+                    extra={"policy_generation": active.generation},
+                )
+
+
+def initial_policy(settings: Settings, clock: Clock) -> ActivePolicy:
+    """The policy to start with. Raises PolicyError when the configured one is unusable:
+    at start-up there is no last good policy to fall back to."""
+    if settings.policy_source == "kubernetes":
+        namespace, name = kube_client.configmap_ref(settings)
+        text, ref = kube_client.read_policy_configmap(namespace, name)
+        origin = f"configmap:{namespace}/{name}@{ref.resource_version}"
+    elif settings.policy_file is not None:
+        path = settings.policy_file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from exc
+        origin = f"file:{path}"
+    else:
+        policy = Policy()
+        return ActivePolicy(policy, 1, policy.digest, DEFAULT_ORIGIN, clock.now())
+    try:
+        policy = parse_policy(text)
+    except PolicyError as exc:
+        raise PolicyError(f"invalid policy from {origin}: {exc.detail}") from exc
+    return ActivePolicy(policy, 1, policy.digest, origin, clock.now())

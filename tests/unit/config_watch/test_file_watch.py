@@ -1,0 +1,208 @@
+"""The file source driven the way the kubelet updates a ConfigMap volume (atomic `..data` swap)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from app.clock import ManualClock
+from app.config import Settings
+from app.config_watch.file_watch import DirectoryWatcher, FilePolicyWatcher
+from app.metrics import Metrics
+from app.policy_source import PolicyManager, ReloadOutcome, initial_policy
+from tests.unit.config_watch.kubelet_volume import ConfigMapVolume
+from tests.unit.config_watch.policies import INVALID_BUDGET, INVALID_TYPO, policy_yaml
+
+
+@pytest.fixture
+def volume(tmp_path: Path) -> ConfigMapVolume:
+    return ConfigMapVolume(tmp_path / "policy", {"policy.yaml": policy_yaml(hourly_usd=10)})
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics(CollectorRegistry())
+
+
+@pytest.fixture
+def manager(volume: ConfigMapVolume, metrics: Metrics) -> PolicyManager:
+    clock = ManualClock()
+    settings = Settings(policy_file=volume.path("policy.yaml"))
+    return PolicyManager(initial_policy(settings, clock), metrics, clock)
+
+
+@pytest.fixture
+def watcher(volume: ConfigMapVolume, manager: PolicyManager) -> FilePolicyWatcher:
+    return FilePolicyWatcher(volume.path("policy.yaml"), manager, interval_seconds=1.0)
+
+
+def test_the_volume_looks_like_a_kubelet_configmap_mount(volume: ConfigMapVolume) -> None:
+    link = volume.path("policy.yaml")
+    assert os.readlink(link) == "..data/policy.yaml"
+    assert os.readlink(volume.root / "..data").startswith("..2026_11_27_")
+
+
+def test_first_check_of_the_start_up_file_changes_nothing(
+        watcher: FilePolicyWatcher, manager: PolicyManager) -> None:
+    outcome = watcher.check()
+    assert outcome is not None and outcome.result == "unchanged"
+    assert watcher.check() is None  # nothing new: not even read again
+    assert manager.current.generation == 1
+
+
+def test_a_data_swap_is_applied(volume: ConfigMapVolume, watcher: FilePolicyWatcher,
+                                manager: PolicyManager) -> None:
+    watcher.check()
+    volume.update({"policy.yaml": policy_yaml(hourly_usd=2)})
+
+    outcome = watcher.check()
+
+    assert outcome is not None and outcome.result == "applied"
+    assert manager.current.generation == 2
+    assert manager.current.policy.budgets.hourly_usd == 2
+    assert manager.current.origin == f"file:{volume.path('policy.yaml')}"
+
+
+def test_a_swap_to_an_invalid_document_and_back(
+        volume: ConfigMapVolume, watcher: FilePolicyWatcher, manager: PolicyManager,
+        metrics: Metrics) -> None:
+    watcher.check()
+    good = manager.current
+
+    volume.update({"policy.yaml": INVALID_BUDGET})
+    rejected = watcher.check()
+    assert rejected is not None and rejected.result == "rejected"
+    assert "budgets.hourly_usd" in rejected.message  # the reason is visible
+    assert manager.current is good
+    assert manager.last_error is not None and "budgets.hourly_usd" in manager.last_error
+    # Reported once, not at every poll.
+    assert watcher.check() is None
+    assert metrics.registry.get_sample_value(
+        "ai_config_reloads_total", {"kind": "policy", "result": "error"}) == 1
+
+    volume.update({"policy.yaml": INVALID_TYPO})
+    typo = watcher.check()
+    assert typo is not None and "budgetz: unknown field" in typo.message
+
+    volume.update({"policy.yaml": policy_yaml(hourly_usd=10)})  # back to the good one
+    back = watcher.check()
+    assert back is not None and back.result == "unchanged"
+    assert manager.last_error is None
+    assert manager.current is good
+
+    volume.update({"policy.yaml": policy_yaml(hourly_usd=4)})
+    applied = watcher.check()
+    assert applied is not None and applied.result == "applied"
+    assert manager.current.generation == 2
+
+
+def test_a_vanished_file_keeps_the_policy_and_is_read_again_when_back(
+        volume: ConfigMapVolume, watcher: FilePolicyWatcher, manager: PolicyManager) -> None:
+    watcher.check()
+    volume.update({})  # key removed from the ConfigMap: the symlink disappears
+    assert watcher.check() is None
+    assert watcher.check() is None
+    assert manager.current.generation == 1
+
+    volume.update({"policy.yaml": policy_yaml(hourly_usd=6)})
+    outcome = watcher.check()
+    assert outcome is not None and outcome.result == "applied"
+
+
+def test_an_in_place_edit_of_a_plain_file_is_applied(tmp_path: Path,
+                                                     manager: PolicyManager) -> None:
+    path = tmp_path / "plain.yaml"
+    path.write_text(policy_yaml(hourly_usd=10))
+    watcher = FilePolicyWatcher(path, manager, interval_seconds=1.0)
+    watcher.check()
+    path.write_text(policy_yaml(hourly_usd=12.5))
+    os.utime(path, ns=(1, 1))  # a different mtime even on coarse-grained filesystems
+    outcome = watcher.check()
+    assert outcome is not None and outcome.result == "applied"
+
+
+async def test_the_outcome_hook_sees_every_reload(
+        volume: ConfigMapVolume, manager: PolicyManager) -> None:
+    seen: list[str] = []
+
+    async def hook(outcome: ReloadOutcome) -> None:
+        seen.append(outcome.result)
+
+    watcher = FilePolicyWatcher(volume.path("policy.yaml"), manager, 1.0, on_outcome=hook)
+    await watcher.check_and_report()
+    volume.update({"policy.yaml": INVALID_BUDGET})
+    await watcher.check_and_report()
+    await watcher.check_and_report()
+    assert seen == ["unchanged", "rejected"]
+
+
+# ------------------------------------------------------------------ runbooks directory
+
+
+class Reindex:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+
+
+@pytest.fixture
+def runbooks(tmp_path: Path) -> ConfigMapVolume:
+    return ConfigMapVolume(tmp_path / "runbooks", {"oom.md": "# OOM\n", "disk.md": "# Disk\n"})
+
+
+async def test_runbooks_added_changed_and_removed_through_the_swap(
+        runbooks: ConfigMapVolume) -> None:
+    reindex = Reindex()
+    watcher = DirectoryWatcher(runbooks.root, reindex, interval_seconds=1.0)
+    assert await watcher.check() is False  # the start-up state is the baseline
+
+    runbooks.update({"oom.md": "# OOM\n", "disk.md": "# Disk\n", "dns.md": "# DNS\n"})
+    assert await watcher.check() is True
+    assert reindex.calls == 1
+
+    runbooks.update({"oom.md": "# OOM, revised\n", "disk.md": "# Disk\n", "dns.md": "# DNS\n"})
+    assert await watcher.check() is True
+
+    runbooks.update({"oom.md": "# OOM, revised\n", "dns.md": "# DNS\n"})
+    assert await watcher.check() is True
+    assert reindex.calls == 3
+
+    # A swap with identical content (the kubelet resyncs) is not a change.
+    runbooks.update({"oom.md": "# OOM, revised\n", "dns.md": "# DNS\n"})
+    assert await watcher.check() is False
+    assert reindex.calls == 3
+
+
+async def test_non_markdown_files_and_kubelet_internals_are_ignored(
+        runbooks: ConfigMapVolume) -> None:
+    reindex = Reindex()
+    watcher = DirectoryWatcher(runbooks.root, reindex, interval_seconds=1.0)
+    runbooks.update({"oom.md": "# OOM\n", "disk.md": "# Disk\n", "notes.txt": "x"})
+    assert await watcher.check() is False
+    assert reindex.calls == 0
+
+
+async def test_a_missing_directory_is_not_an_empty_corpus(tmp_path: Path) -> None:
+    reindex = Reindex()
+    directory = tmp_path / "runbooks"
+    directory.mkdir()
+    (directory / "a.md").write_text("# A\n")
+    watcher = DirectoryWatcher(directory, reindex, interval_seconds=1.0)
+    (directory / "a.md").unlink()
+    directory.rmdir()
+    assert await watcher.check() is False
+    assert reindex.calls == 0
+
+
+async def test_a_failing_reindex_is_logged_not_raised(runbooks: ConfigMapVolume) -> None:
+    def broken() -> None:
+        raise RuntimeError("index failed")
+
+    watcher = DirectoryWatcher(runbooks.root, broken, interval_seconds=1.0)
+    runbooks.update({"oom.md": "# changed\n"})
+    assert await watcher.check() is True
