@@ -1,0 +1,53 @@
+# sre-ai-platform service image.
+#
+#   docker build -t sre-ai-platform:0.1.0 .
+#   docker build --build-arg BASE_IMAGE=<local debian+python3.11 image> -t sre-ai-platform:0.1.0 .
+#
+# BASE_IMAGE must provide Python 3.11 as `python3` with the venv module: the official
+# python:3.11-slim-bookworm, or a Debian bookworm image with python3 + python3-venv. Both stages
+# use the same base, so the venv's interpreter link stays valid in the final image.
+# Dependencies are pure Python or manylinux wheels: no compiler is needed in either stage.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python3 -m venv /opt/venv
+WORKDIR /src
+# Metadata first so the dependency layer is reused while only app code changes.
+COPY pyproject.toml README.md* ./
+RUN mkdir -p app && touch app/__init__.py \
+ && /opt/venv/bin/pip install --quiet . \
+ && /opt/venv/bin/pip uninstall --quiet --yes sre-ai-platform
+COPY app ./app
+# pip compiles the .pyc files here, once: the running container never writes bytecode.
+RUN /opt/venv/bin/pip install --quiet --no-deps . \
+ && /opt/venv/bin/python -c "import app.main"
+
+FROM ${BASE_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="sre-ai-platform" \
+      org.opencontainers.image.description="SRE assistant answering from runbooks with Claude: bounded cost, circuit breaker, metrics" \
+      org.opencontainers.image.version="${VERSION}"
+# A fixed numeric uid/gid: Kubernetes' runAsNonRoot can verify it without /etc/passwd.
+RUN groupadd --system --gid 10001 sre \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin sre \
+ && mkdir -p /var/lib/sre-ai \
+ && chown 10001:10001 /var/lib/sre-ai
+COPY --from=builder /opt/venv /opt/venv
+COPY runbooks /app/runbooks
+# The root filesystem can be read-only: the only writable paths are the ledger directory and
+# /tmp, both volumes in the Helm chart.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    SRE_AI_RUNBOOKS_DIR=/app/runbooks \
+    SRE_AI_LEDGER_PATH=/var/lib/sre-ai/ledger.sqlite3
+VOLUME ["/var/lib/sre-ai"]
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8000
+# No HEALTHCHECK: Kubernetes probes /health/live and /health/ready; the image carries no curl.
+CMD ["sre-ai-platform", "--host", "0.0.0.0", "--port", "8000"]
