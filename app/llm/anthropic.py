@@ -1,0 +1,213 @@
+"""The paid provider: Anthropic Claude through the official SDK, async, on aiohttp.
+
+Decisions (DESIGN §3):
+- one `AsyncAnthropic` per provider instance, built once; the app builds one provider per process;
+- the SDK's aiohttp transport (`DefaultAioHttpClient`), cheaper per call than httpx;
+- `max_retries=0`: retrying is the circuit breaker's and the degradation ladder's call, not the
+  SDK's (hidden retries would multiply cost and latency behind the breaker's back);
+- the per-call timeout is the request's, and an `asyncio.timeout` a little longer guards against a
+  transport that misses a hang (aiohttp's read timeout restarts on every byte of a slow drip);
+- the system prompt (which carries the runbook context) is one cacheable block, so repeated
+  questions over the same runbooks are billed at the cache-read price.
+Every failure leaves as `UpstreamError` with a bounded `kind`; details never carry the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import anthropic
+from anthropic.types import Message, TextBlockParam
+
+from app.clock import Clock, SystemClock
+from app.errors import UpstreamError
+from app.llm.base import Completion, CompletionRequest, RateLimitReading, Usage
+
+RATE_LIMIT_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
+# How much longer than the request's timeout the hard asyncio guard waits for the SDK's own.
+DEFAULT_TIMEOUT_MARGIN_SECONDS = 0.5
+_MAX_DETAIL_CHARS = 300
+
+
+class AnthropicProvider:
+    """`Provider` backed by the Anthropic Messages API."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        timeout_margin_seconds: float = DEFAULT_TIMEOUT_MARGIN_SECONDS,
+        clock: Clock | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("AnthropicProvider needs an API key; use the offline provider without")
+        self._api_key = api_key
+        self._margin = timeout_margin_seconds
+        self._clock = clock or SystemClock()
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            http_client=anthropic.DefaultAioHttpClient(),
+        )
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        try:
+            async with asyncio.timeout(request.timeout_seconds + self._margin):
+                raw = await self._client.messages.with_raw_response.create(
+                    model=request.model,
+                    max_tokens=request.max_tokens,
+                    system=_system_blocks(request.system),
+                    messages=[{"role": "user", "content": request.prompt}],
+                    timeout=request.timeout_seconds,
+                )
+                message = await raw.parse()
+        except TimeoutError as exc:
+            raise UpstreamError(
+                f"no answer from the Anthropic API within {request.timeout_seconds:g}s",
+                kind="timeout",
+            ) from exc
+        except anthropic.APIError as exc:
+            raise self._to_upstream_error(exc, request) from exc
+        try:
+            if not isinstance(message, Message):
+                raise TypeError(f"content-type {raw.headers.get('content-type')!r}")
+            return Completion(
+                text="".join(block.text for block in message.content if block.type == "text"),
+                model=message.model,
+                usage=usage_from(message),
+                stop_reason=message.stop_reason,
+                rate_limits=parse_rate_limits(raw.headers),
+            )
+        except (TypeError, AttributeError, ValueError) as exc:
+            # A 200 that is not a Message (a proxy's HTML page, a truncated body): the upstream
+            # path is broken, not the request.
+            raise UpstreamError(
+                self._scrub(f"unusable Anthropic API response: {exc}"), kind="server_error"
+            ) from exc
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    # ------------------------------------------------------------------ error mapping
+
+    def _to_upstream_error(
+        self, exc: anthropic.APIError, request: CompletionRequest
+    ) -> UpstreamError:
+        # APITimeoutError is a subclass of APIConnectionError: test it first.
+        if isinstance(exc, anthropic.APITimeoutError):
+            return UpstreamError(
+                self._scrub(f"Anthropic API timed out after {request.timeout_seconds:g}s"),
+                kind="timeout",
+            )
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__
+            why = f": {type(cause).__name__}" if cause is not None else ""
+            return UpstreamError(
+                self._scrub(f"cannot reach the Anthropic API{why}"), kind="connection"
+            )
+        if not isinstance(exc, anthropic.APIStatusError):
+            # e.g. APIResponseValidationError: the upstream answered something unusable.
+            return UpstreamError(
+                self._scrub(f"unusable Anthropic API response: {type(exc).__name__}"),
+                kind="server_error",
+            )
+        status = exc.status_code
+        kind = _kind_for_status(status, exc)
+        api_type = exc.type or "error"
+        api_message = exc.api_message or ""
+        detail = f"Anthropic API {status} {api_type}: {api_message}".rstrip(": ")
+        if exc.request_id:
+            detail += f" (request-id {exc.request_id})"
+        retry_after = (
+            parse_retry_after(exc.response.headers, self._clock.now())
+            if kind in {"rate_limited", "overloaded"}
+            else None
+        )
+        return UpstreamError(
+            self._scrub(detail), kind=kind, status=status, retry_after_seconds=retry_after
+        )
+
+    def _scrub(self, text: str) -> str:
+        text = text.replace(self._api_key, "[redacted]")
+        return text[:_MAX_DETAIL_CHARS]
+
+
+def _kind_for_status(status: int, exc: anthropic.APIStatusError) -> str:
+    if status == 529 or isinstance(exc, anthropic.OverloadedError):
+        return "overloaded"
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    if status in (401, 403):
+        return "auth"
+    return "bad_request"
+
+
+def _system_blocks(system: str) -> list[TextBlockParam] | anthropic.Omit:
+    if not system:
+        return anthropic.omit  # the API refuses empty text blocks
+    return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+
+
+def usage_from(message: Message) -> Usage:
+    """Anthropic's usage, exactly: `input_tokens` already excludes cache reads and writes."""
+    u = message.usage
+    if u.cache_creation is not None:
+        write_5m = u.cache_creation.ephemeral_5m_input_tokens
+        write_1h = u.cache_creation.ephemeral_1h_input_tokens
+    else:
+        # Older API responses have no TTL split; the default cache TTL is 5 minutes.
+        write_5m, write_1h = u.cache_creation_input_tokens or 0, 0
+    return Usage(
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_input_tokens or 0,
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+    )
+
+
+def parse_rate_limits(headers: Mapping[str, str]) -> dict[str, RateLimitReading]:
+    """`anthropic-ratelimit-<kind>-{limit,remaining}` -> {kind_with_underscores: reading}."""
+    readings: dict[str, RateLimitReading] = {}
+    for kind in RATE_LIMIT_KINDS:
+        limit = _number(headers.get(f"anthropic-ratelimit-{kind}-limit"))
+        remaining = _number(headers.get(f"anthropic-ratelimit-{kind}-remaining"))
+        if limit is not None or remaining is not None:
+            readings[kind.replace("-", "_")] = RateLimitReading(limit=limit, remaining=remaining)
+    return readings
+
+
+def parse_retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
+    """Seconds to wait: `retry-after-ms`, `retry-after` seconds, or `retry-after` HTTP-date."""
+    millis = _number(headers.get("retry-after-ms"))
+    if millis is not None and millis >= 0:
+        return millis / 1000.0
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return max(seconds, 0.0)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value.strip())
+    except ValueError:
+        return None

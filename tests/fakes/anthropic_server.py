@@ -1,0 +1,345 @@
+"""A local fake of the Anthropic Messages API, for integration tests and benchmarks.
+
+It speaks enough of `POST /v1/messages` for the real `anthropic` SDK: headers are checked,
+replies are realistic Message JSON with deterministic usage (about 4 characters per token),
+prompt caching is simulated (the first call with a cacheable system prefix writes the cache,
+identical later ones read it), and `anthropic-ratelimit-*` headers count down per call.
+The answer cites the runbooks found in the system prompt (`<runbook id="x">` or
+`[runbook: x]`) as `[runbook: x]`, or is a configured canned reply.
+
+Faults (anthropic_faults.py) are injected in process (`FakeAnthropic.fail(...)`) or over HTTP,
+so a test can drive a fake that runs in another process:
+
+    POST   /_fake/faults      a fault object or a list of them (queued)
+    DELETE /_fake/faults      clear the queue
+    GET    /_fake/faults      the pending faults
+    GET    /_fake/stats       call counts: total, by_model, by_outcome, in_flight, max_in_flight
+    POST   /_fake/reset       back to the initial state: stats, prompt cache, faults, reply, limits
+    POST   /_fake/reply       {"text": "..."} canned answer; {"text": null} back to citing
+    POST   /_fake/ratelimits  {"requests": {"limit": 50, "remaining": 3}, "tokens": {...}}
+    GET    /_fake/requests    the last requests received (API key never recorded)
+    GET    /_fake/health      {"ok": true}
+
+Run as a process: `python -m tests.fakes.anthropic_server --port 0` prints
+`fake-anthropic listening on http://127.0.0.1:<port>` once it accepts connections.
+Loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import time
+import uuid
+from collections import Counter, deque
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes import anthropic_text as text
+from tests.fakes.anthropic_faults import Fault, FaultQueue
+from tests.fakes.anthropic_wire import RateLimits, abort, credential, error_response
+
+_RECORDED_REQUESTS = 100
+_OUTCOME = web.RequestKey("fake_outcome", str)
+
+
+class FakeAnthropic:
+    """The fake server and its in-process control handle. Use `async with FakeAnthropic()`."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        reply: str | None = None,
+        min_cacheable_tokens: int = 0,
+    ) -> None:
+        self._host, self._port = host, port
+        # When set, any other API key is refused with 401 (else any non-empty key is accepted).
+        self.api_key = api_key
+        self._min_cacheable_tokens = min_cacheable_tokens
+        self._initial_reply = reply
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+        self.faults = FaultQueue()
+        self.reset()
+
+    # ------------------------------------------------------------ in-process control API
+
+    @property
+    def url(self) -> str:
+        if self._runner is None:
+            raise RuntimeError("the fake is not started")
+        return f"http://{self._host}:{self._port}"
+
+    def fail(self, status: int | None = None, **fault: Any) -> Fault:
+        """Queue a fault: `fail(529)`, `fail(429, retry_after=3)`, `fail(hang=True)`,
+        `fail(delay_seconds=1, count=2)`, `fail(reset=True)`, `fail(500, until_cleared=True)`."""
+        f = Fault(status=status, **fault)
+        self.faults.add(f)
+        return f
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def set_reply(self, reply: str | None) -> None:
+        self.reply = reply
+
+    def set_rate_limit(
+        self, kind: str, *, limit: int | None = None, remaining: int | None = None
+    ) -> None:
+        """kind: requests, tokens, input-tokens, output-tokens."""
+        self.rate_limits.set(kind, limit=limit, remaining=remaining)
+
+    def reset(self) -> None:
+        self.faults.clear()
+        self.reply = self._initial_reply
+        self.rate_limits = RateLimits()
+        self.prompt_cache = text.PromptCache(self._min_cacheable_tokens)
+        self._total = 0
+        self._by_model: Counter[str] = Counter()
+        self._by_outcome: Counter[str] = Counter()
+        self._delayed = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._requests: deque[dict[str, Any]] = deque(maxlen=_RECORDED_REQUESTS)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {
+            "total": self._total,
+            "by_model": dict(self._by_model),
+            "by_outcome": dict(self._by_outcome),
+            "delayed": self._delayed,
+            "in_flight": self._in_flight,
+            "max_in_flight": self._max_in_flight,
+            "faults_pending": len(self.faults.pending()),
+        }
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self._requests)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> FakeAnthropic:
+        self._closing = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/v1/messages", self._messages)
+        app.router.add_route("*", "/_fake/{action}", self._control)
+        # handler_cancellation: a hanging handler ends when the client hangs up.
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, shutdown_timeout=2.0, access_log=None
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeAnthropic:
+        return await self.start()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------ POST /v1/messages
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        self._total += 1
+        self._in_flight += 1
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        try:
+            return await self._answer(request)
+        except asyncio.CancelledError:  # the client hung up before the answer was decided
+            if _OUTCOME not in request:
+                self._by_outcome["client_gone"] += 1
+            raise
+        finally:
+            self._in_flight -= 1
+
+    def _outcome(self, request: web.Request, outcome: str) -> None:
+        """Count the call's outcome as soon as it is known (a hang's before the client quits)."""
+        request[_OUTCOME] = outcome
+        self._by_outcome[outcome] += 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        key = credential(request)
+        if not key or (self.api_key is not None and key != self.api_key):
+            self._outcome(request, "401")
+            return error_response(401, "invalid x-api-key")
+        if not request.headers.get("anthropic-version"):
+            self._outcome(request, "400")
+            return error_response(400, "anthropic-version: header is required")
+        try:
+            body = await request.json()
+            model, max_tokens = body["model"], body["max_tokens"]
+            if not isinstance(model, str) or not isinstance(max_tokens, int) or max_tokens < 1:
+                raise TypeError
+            if not isinstance(body["messages"], list) or not body["messages"]:
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            self._outcome(request, "400")
+            return error_response(400, "model, max_tokens >= 1 and messages are required")
+        self._by_model[model] += 1
+        self._record(request, body)
+
+        fault = self.faults.take(model)
+        if fault is not None:
+            if fault.hang:
+                self._outcome(request, "hang")
+                await self._closing.wait()  # cancelled when the client gives up
+                abort(request)
+                return web.Response()
+            if fault.reset:
+                self._outcome(request, "reset")
+                abort(request)
+                return web.Response()
+            if fault.trickle:
+                self._outcome(request, "trickle")
+                return await self._trickle(request)
+            if fault.delay_seconds:
+                self._delayed += 1
+                await asyncio.sleep(fault.delay_seconds)
+            if fault.garbage:
+                self._outcome(request, "garbage")
+                return web.Response(text="<html>502 Bad Gateway</html>", content_type="text/html")
+            if fault.status is not None:
+                self._outcome(request, str(fault.status))
+                return self._fault_reply(fault)
+        self._outcome(request, "ok")
+        return self._message_reply(model, max_tokens, body)
+
+    async def _trickle(self, request: web.Request) -> web.StreamResponse:
+        """200 and headers at once, then a byte of body every 0.1 s, never finishing: a read
+        timeout that restarts on every byte never fires, only a total deadline ends it."""
+        response = web.StreamResponse(headers={"content-type": "application/json"})
+        await response.prepare(request)
+        while not self._closing.is_set():
+            await response.write(b" ")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), 0.1)
+        abort(request)
+        return response
+
+    def _record(self, request: web.Request, body: dict[str, Any]) -> None:
+        self._requests.append(
+            {
+                "model": body["model"],
+                "max_tokens": body["max_tokens"],
+                "system": body.get("system"),
+                "messages": body["messages"],
+                "anthropic_version": request.headers.get("anthropic-version"),
+                "retry_count": request.headers.get("x-stainless-retry-count"),
+                "timeout": request.headers.get("x-stainless-timeout"),
+            }
+        )
+
+    def _fault_reply(self, fault: Fault) -> web.Response:
+        assert fault.status is not None
+        headers = self.rate_limits.headers()
+        if fault.retry_after is not None:
+            headers["retry-after"] = str(fault.retry_after)
+        return error_response(fault.status, fault.message, headers=headers)
+
+    def _message_reply(self, model: str, max_tokens: int, body: dict[str, Any]) -> web.Response:
+        system = text.system_text(body.get("system"))
+        answer = self.reply if self.reply is not None else text.cited_answer(system, body)
+        answer, output_tokens, stop_reason = text.clip(answer, max_tokens)
+        usage = self.prompt_cache.usage(model, body, output_tokens)
+        self.rate_limits.spend(
+            usage["input_tokens"] + usage["cache_creation_input_tokens"], output_tokens
+        )
+        message = {
+            "id": f"msg_fake_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": answer}],
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        return web.json_response(message, headers=self.rate_limits.headers())
+
+    # ------------------------------------------------------------ control API over HTTP
+
+    async def _control(self, request: web.Request) -> web.Response:
+        action, method = request.match_info["action"], request.method
+        try:
+            if (action, method) == ("faults", "POST"):
+                raw = await request.json()
+                self.faults.add(
+                    *[Fault.from_json(r) for r in (raw if isinstance(raw, list) else [raw])]
+                )
+            elif (action, method) == ("faults", "DELETE"):
+                self.clear_faults()
+            elif (action, method) == ("reset", "POST"):
+                self.reset()
+            elif (action, method) == ("reply", "POST"):
+                self.set_reply((await request.json()).get("text"))
+            elif (action, method) == ("ratelimits", "POST"):
+                for kind, values in (await request.json()).items():
+                    self.set_rate_limit(kind.replace("_", "-"), **values)
+            elif (action, method) == ("requests", "GET"):
+                return web.json_response(self.requests)
+            elif (action, method) == ("health", "GET"):
+                return web.json_response({"ok": True})
+            elif action not in {"faults", "stats"} or method != "GET":
+                return web.json_response({"error": f"no {method} /_fake/{action}"}, status=404)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if action == "faults":
+            return web.json_response({"pending": self.faults.pending()})
+        return web.json_response(self.stats)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fake = FakeAnthropic(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        reply=args.reply,
+        min_cacheable_tokens=args.min_cacheable_tokens,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with fake:
+        print(f"fake-anthropic listening on {fake.url}", flush=True)
+        started = time.monotonic()
+        await stop.wait()
+        print(
+            f"fake-anthropic stopping after {time.monotonic() - started:.0f}s: "
+            f"{json.dumps(fake.stats)}",
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
+    parser.add_argument("--api-key", help="refuse any other x-api-key (default: any key)")
+    parser.add_argument("--reply", help="canned answer instead of citing the runbooks")
+    parser.add_argument("--min-cacheable-tokens", type=int, default=0)
+    asyncio.run(_serve(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
