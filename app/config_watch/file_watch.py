@@ -112,7 +112,8 @@ class FilePolicyWatcher:
 
 
 class DirectoryWatcher:
-    """Calls `on_change` when the set of `*.md` files in a directory, or their content, changes.
+    """Calls `on_change` when the set of `*.md` files in a directory (not recursive), or their
+    content, changes.
 
     The signature is taken once at construction (the caller has just loaded the directory),
     so only later changes trigger `on_change`. Kubelet internals (`..data`, `..<timestamp>`)
@@ -137,11 +138,8 @@ class DirectoryWatcher:
         try:
             if not self.directory.is_dir():
                 raise FileNotFoundError(2, "not a directory", str(self.directory))
-            files = sorted(
-                p
-                for p in self.directory.rglob("*.md")
-                if not any(part.startswith(".") for part in p.relative_to(self.directory).parts)
-            )
+            # Not recursive, like the runbook loader; dot-names are kubelet internals.
+            files = sorted(p for p in self.directory.glob("*.md") if not p.name.startswith("."))
             stats = tuple((str(p.relative_to(self.directory)), _stat_key(p)) for p in files)
             if stats == self._stats:
                 return self._signature
