@@ -12,6 +12,7 @@ fixtures below skip with a clear reason only when the binary is missing.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -110,7 +111,10 @@ class RedisServer:
         if process is None:
             return
         if process.poll() is None:
-            process.kill() if kill else process.terminate()
+            if kill:
+                process.kill()
+            else:
+                process.terminate()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -119,7 +123,18 @@ class RedisServer:
         if process.stderr is not None:
             process.stderr.close()
 
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its port but answers nothing (a hung Redis)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.resume()
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -140,7 +155,8 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def private_redis_server() -> Iterator[RedisServer]:
-    """A server of the test's own, for tests that stop and restart it."""
-    server = _start_or_skip()
+    """A server of the test's own, for tests that stop, kill or restart it. Persistent (AOF,
+    fsync always), so what was written survives a restart as it would in production."""
+    server = _start_or_skip(persistent=True)
     yield server
     server.close()

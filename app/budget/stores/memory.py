@@ -32,6 +32,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._periods: dict[str, _Period] = {}
         self._settled: dict[str, float] = {}  # reservation id -> remember until
+        self._next_prune = 0.0
         self.closed = False
 
     def _period(self, slot: Slot) -> _Period:
@@ -40,6 +41,10 @@ class MemoryStore:
         return period
 
     def _forget_old(self, now: float) -> None:
+        """Drop closed periods and old settle markers, at most once a minute (it is a scan)."""
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 60
         for key in [k for k, p in self._periods.items() if p.keep_until <= now]:
             del self._periods[key]
         for rid in [r for r, until in self._settled.items() if until <= now]:

@@ -4,7 +4,8 @@ Layout (every key carries the same hash tag, e.g. `{sre-ai:ledger}`, so one scri
 in one Redis Cluster slot):
   <tag>:spent:<window>:<period>   integer nano-USD (INCRBY), EXPIREAT after the period closes
   <tag>:res:<window>:<period>     sorted set of "<id>:<amount_nano>" scored by expiry (epoch s)
-  <tag>:settled                   sorted set of settled ids scored by "remember until"
+  <tag>:settled                   sorted set of settled ids scored by "remember until",
+                                  EXPIREAT the latest of those
 The amount lives in the member, so one structure per period holds a reservation: there is no
 second key to keep in step. Expired members are removed (ZREMRANGEBYSCORE -inf now) at the start
 of reserve and snapshot. "now" always comes from the caller's clock, never Redis TIME.
@@ -60,6 +61,7 @@ if redis.call('ZSCORE', settled, ARGV[2]) then
 end
 redis.call('ZREMRANGEBYSCORE', settled, '-inf', ARGV[1])
 redis.call('ZADD', settled, ARGV[5], ARGV[2])
+redis.call('EXPIREAT', settled, math.ceil(tonumber(ARGV[5])))
 local n = (#KEYS - 1) / 2
 for i = 1, n do
   local spent = KEYS[2 * i]

@@ -3,16 +3,18 @@
 Stdlib sqlite3 in WAL mode. Every operation is one `BEGIN IMMEDIATE` transaction, which takes
 the database's write lock up front, so two processes sharing the file still check-and-reserve
 atomically. `synchronous=FULL`: a settle has reached the disk before it returns, so spend
-survives kill -9 and power loss. Blocking calls run in a worker thread (asyncio.to_thread); one
-connection is shared by those threads behind a lock.
+survives kill -9 and power loss. Blocking calls run on one worker thread owned by the store, so
+the event loop never waits on the disk or on another process's lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,7 +42,11 @@ class SqliteStore:
         self.path = path
         self._busy_timeout = busy_timeout_seconds
         self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        # One thread of our own: operations queue here instead of occupying the loop's shared
+        # default executor (which also resolves DNS for the HTTP clients) while a writer in
+        # another process holds the file lock.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
+        self._lock = threading.Lock()  # belt and braces: the connection is never shared
         self._closed = False
 
     def _connect(self) -> sqlite3.Connection:
@@ -58,9 +64,8 @@ class SqliteStore:
         return conn
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in one BEGIN IMMEDIATE transaction (on the store's own thread)."""
         with self._lock:
-            if self._closed:
-                raise LedgerUnavailableError("ledger is closed")
             try:
                 if self._conn is None:
                     self._conn = self._connect()
@@ -68,16 +73,28 @@ class SqliteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(conn)
+                    conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    if conn.in_transaction:
+                        conn.rollback()
                     raise
-                conn.execute("COMMIT")
                 return result
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
+                # Start afresh next time (a locked, moved or failing file may come back).
+                self._disconnect()
                 raise LedgerUnavailableError(f"SQLite ledger {self.path}: {exc}") from exc
 
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._transaction, work)
+        if self._closed:
+            raise LedgerUnavailableError("ledger is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, work)
 
     async def reserve(
         self,
@@ -145,14 +162,17 @@ class SqliteStore:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
 
     async def aclose(self) -> None:
+        """Refuse new work, let queued work (a settle in flight) finish, then close."""
+        if self._closed:
+            return
+        self._closed = True
+
         def close() -> None:
             with self._lock:
-                self._closed = True
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
+                self._disconnect()
 
-        await asyncio.to_thread(close)
+        await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        self._executor.shutdown(wait=False)
 
 
 def _usage(conn: sqlite3.Connection, period: str) -> tuple[int, int]:

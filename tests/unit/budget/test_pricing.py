@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -12,6 +13,7 @@ from app.budget.pricing import (
     cost_nano,
     cost_usd,
     estimate_input_tokens,
+    nano_to_usd,
     usd_to_nano,
     worst_case_nano,
     worst_case_usd,
@@ -173,3 +175,12 @@ def test_estimate_of_empty_text_is_the_framing_overhead_and_grows_with_text() ->
     assert base > 0
     assert estimate_input_tokens("a" * 300) == base + 100
     assert estimate_input_tokens("a" * 301) == base + 101
+
+
+def test_nano_amounts_survive_the_float_edge() -> None:
+    """A Reservation carries USD as a float; the stores need the exact nano amount back."""
+    rng = random.Random(20261127)
+    amounts = [0, 1, 7, 999_999_999, 123_456_789_012, 2**50]
+    amounts += [rng.randrange(0, 10**15) for _ in range(2000)]
+    for nano in amounts:
+        assert usd_to_nano(nano_to_usd(nano)) == nano
