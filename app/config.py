@@ -6,10 +6,11 @@ Settings are read once at start-up. The Policy is data that can change at runtim
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -26,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.errors import PolicyError
 
 BUNDLED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
+DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "default_policy.yaml"
 
 NonNegativeUSD = Annotated[float, Field(ge=0)]
 PositiveUSD = Annotated[float, Field(gt=0)]
@@ -103,8 +105,8 @@ class ModelPrice(_Strict):
 
 
 class Routing(_Strict):
-    default_model: str = "claude-sonnet-4-5-20250929"
-    fallback_model: str | None = "claude-haiku-4-5-20251001"
+    default_model: str
+    fallback_model: str | None = None
 
 
 class BreakerPolicy(_Strict):
@@ -146,21 +148,26 @@ class LimitsPolicy(_Strict):
     max_question_chars: int = Field(default=2000, ge=1, le=100_000)
 
 
+@functools.cache
+def _builtin_document() -> dict[str, Any]:
+    """Models and routing live in a policy file, never in code: app/default_policy.yaml."""
+    raw = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    assert isinstance(raw, dict)
+    return raw
+
+
 def _default_models() -> dict[str, ModelPrice]:
-    return {
-        "claude-sonnet-4-5-20250929": ModelPrice(
-            input=3.0, output=15.0, cache_write_5m=3.75, cache_write_1h=6.0, cache_read=0.30
-        ),
-        "claude-haiku-4-5-20251001": ModelPrice(
-            input=1.0, output=5.0, cache_write_5m=1.25, cache_write_1h=2.0, cache_read=0.10
-        ),
-    }
+    return {k: ModelPrice(**v) for k, v in _builtin_document()["models"].items()}
+
+
+def _default_routing() -> Routing:
+    return Routing(**_builtin_document()["routing"])
 
 
 class Policy(_Strict):
     budgets: Budgets = Budgets()
     models: dict[str, ModelPrice] = Field(default_factory=_default_models)
-    routing: Routing = Routing()
+    routing: Routing = Field(default_factory=_default_routing)
     breaker: BreakerPolicy = BreakerPolicy()
     llm: LLMPolicy = LLMPolicy()
     cache: CachePolicy = CachePolicy()

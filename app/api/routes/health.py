@@ -1,8 +1,14 @@
 """Liveness and readiness (DESIGN §2).
 
 Live: the process answers. Ready: the pod can serve: a policy is loaded, runbooks are indexed,
-the ledger answers. The LLM's state is REPORTED but never makes the pod unready: when the API
-is down every replica would go unready at once and the degraded answers would be lost.
+and its own ledger answers. The LLM's state is REPORTED but never makes the pod unready: when
+the API is down every replica would go unready at once and the degraded answers would be lost.
+
+The same reasoning applies to a SHARED ledger (Redis): it is one dependency of every replica,
+so an outage is reported here (and paid calls fail closed) but the pod stays ready to serve
+cached answers and runbook excerpts. A pod-local SQLite ledger that fails is this pod's own
+fault, so that one does make the pod unready. (DESIGN §2 says "ledger reachable"; this is the
+deviation, for the reason it gives about the LLM.)
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ async def ready(runtime: RuntimeDep) -> JSONResponse:
         windows = await runtime.ledger.snapshot(active.policy.budgets)
         checks["budget_remaining_usd"] = {w.window: round(w.remaining_usd, 6) for w in windows}
     except LedgerUnavailableError as exc:
-        ok = False
+        ok = ok and runtime.ledger_kind == "redis"
         checks["ledger"] = f"unavailable: {exc.detail}"
     checks["circuit_breaker"] = {
         name: snap.state for name, snap in runtime.breakers.snapshots().items()
