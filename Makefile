@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+HELM_DIR ?= /var/cache/sre-ai-platform/bin
 
 ##@ General
 
@@ -31,10 +32,24 @@ run: venv ## Run the service on the offline default (no API key needed) at http:
 	$(BIN)/sre-ai-platform --host $(HOST) --port $(PORT)
 
 .PHONY: lint
-lint: venv ## ruff + mypy.
+lint: venv ## ruff + mypy (strict on app/).
 	$(BIN)/ruff check app tests bench tools
-	$(BIN)/ruff format --check app
 	$(BIN)/mypy app
+
+##@ Tests
+
+.PHONY: test-deps
+test-deps: ## Install Redis, Prometheus and promtool (Debian packages) and helm, if missing.
+	tools/install-test-deps.sh
+	tools/install-helm.sh >/dev/null
+
+.PHONY: test
+test: venv test-deps lint ## Everything this machine can run: lint, unit, integration, chart (e2e skips without a cluster).
+	PATH="$(HELM_DIR):$$PATH" $(BIN)/pytest -q
+
+.PHONY: test-unit
+test-unit: venv ## Unit tests only (fast, no processes, no network).
+	$(BIN)/pytest -q tests/unit
 
 # Area-specific targets (cluster, chart, monitoring) live beside this file.
 -include mk/*.mk
