@@ -1,0 +1,66 @@
+"""Domain errors become the right status, headers and JSON body."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.api.errors import install_error_handlers
+from app.errors import (
+    BudgetExceededError,
+    CircuitOpenError,
+    DomainError,
+    InvalidQuestionError,
+    LedgerUnavailableError,
+    ServiceUnavailableError,
+    UnknownModelError,
+    UpstreamError,
+)
+
+CASES: list[tuple[DomainError, int, str, dict[str, str]]] = [
+    (InvalidQuestionError("empty"), 400, "invalid_question", {}),
+    (UnknownModelError("gpt"), 400, "unknown_model", {}),
+    (BudgetExceededError("spent", window="daily", retry_after_seconds=3600.2), 429,
+     "budget_exhausted", {"retry-after": "3601", "x-budget-window": "daily"}),
+    (UpstreamError("500", kind="server_error", status=500), 502, "upstream_error", {}),
+    (CircuitOpenError("open", name="m", retry_after_seconds=0.2), 503, "circuit_open",
+     {"retry-after": "1"}),
+    (ServiceUnavailableError("nothing", retry_after_seconds=12), 503, "service_unavailable",
+     {"retry-after": "12"}),
+    (LedgerUnavailableError("redis down"), 503, "ledger_unavailable", {"retry-after": "5"}),
+]
+
+
+@pytest.mark.parametrize(("exc", "status", "code", "headers"), CASES)
+def test_domain_error_mapping(exc: DomainError, status: int, code: str,
+                              headers: dict[str, str]) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise exc
+
+    with TestClient(app) as client:
+        r = client.get("/boom")
+    assert r.status_code == status
+    body = r.json()
+    assert body["error"] == code and body["detail"] and "request_id" in body
+    for name, value in headers.items():
+        assert r.headers[name] == value
+
+
+def test_unexpected_exception_is_a_json_500_without_internals() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internal state")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/boom")
+    assert r.status_code == 500
+    assert r.json()["error"] == "internal_error"
+    assert "secret" not in r.text
