@@ -1,0 +1,100 @@
+"""The dashboards and alerts against the real thing: the service under uvicorn, the fake
+Anthropic API, and a real Prometheus scraping every second and evaluating the rules (with
+`for:` shortened 60x; the promtool tests prove the real durations)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.monitoring import assets
+from tests.integration.monitoring.prometheus_process import finite
+from tests.integration.monitoring.scenario import FALLBACK, PRIMARY, LiveRun
+
+pytestmark = pytest.mark.integration
+
+
+def exported(live: LiveRun) -> dict[str, list[dict[str, str]]]:
+    """Sample name -> label sets, from the service's own /metrics right now."""
+    text = httpx.get(live.service.url + "/metrics", timeout=10).text
+    out: dict[str, list[dict[str, str]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append(dict(sample.labels))
+    return out
+
+
+def test_every_query_names_only_metrics_the_service_exports(live: LiveRun) -> None:
+    samples = exported(live)
+    known = set(samples) | assets.recorded_names() | assets.SCRAPE_SERIES
+    unknown = {
+        f"{q.where}: {name}"
+        for q in assets.rule_queries() + assets.dashboard_queries()
+        for name in assets.metric_names(q.expr) - known
+    }
+    assert not unknown, "queries read metrics /metrics does not have:\n" + "\n".join(
+        sorted(unknown))
+
+
+def test_every_label_value_a_query_matches_on_is_exported(live: LiveRun) -> None:
+    samples = exported(live)
+    missing = []
+    for q in assets.rule_queries() + assets.dashboard_queries():
+        for metric, label, value in assets.equality_matchers(q.expr):
+            if metric not in samples or label == "job":
+                continue  # recorded series; job is Prometheus' target label
+            if not any(s.get(label) == value for s in samples[metric]):
+                missing.append(f'{q.where}: {metric}{{{label}="{value}"}}')
+    assert not missing, "matchers that match nothing the service exports:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("query", assets.dashboard_queries(), ids=lambda q: q.where)
+def test_every_dashboard_query_returns_data(live: LiveRun, query: assets.Query) -> None:
+    prom = live.prometheus
+    if query.instant:
+        result = prom.query(query.expr)
+    else:
+        result = prom.query_range(query.expr, live.started_at, time.time(), 1)
+    assert finite(result), f"{query.where} returned no data:\n{query.expr}\n{result}"
+
+
+@pytest.mark.parametrize("query", assets.rule_queries(), ids=lambda q: q.where)
+def test_every_rule_expression_evaluates(live: LiveRun, query: assets.Query) -> None:
+    """Prometheus accepts each rule expression as a query (it would fail on a type error)."""
+    live.prometheus.query(query.expr)
+
+
+def test_breaker_open_alert_fires(live: LiveRun) -> None:
+    models = {a.get("model") for a in live.fired.get("AICircuitBreakerOpen", [])}
+    assert PRIMARY in models, live.prometheus.alerts()
+    assert FALLBACK not in models
+
+
+def test_budget_alerts_fire_for_the_hourly_window(live: LiveRun) -> None:
+    for alertname in ("AIBudgetNearlyExhausted", "AIBudgetExhausted"):
+        windows = {a.get("window") for a in live.fired.get(alertname, [])}
+        assert "hourly" in windows, (alertname, live.prometheus.alerts())
+        assert windows <= {"hourly"}, (alertname, windows)
+
+
+def test_config_reload_alert_fires_for_the_rejected_policy(live: LiveRun) -> None:
+    kinds = {a.get("kind") for a in live.fired.get("AIConfigReloadFailing", [])}
+    assert kinds == {"policy"}, live.prometheus.alerts()
+
+
+def test_upstream_alerts_fire_for_the_outage_and_the_low_quota(live: LiveRun) -> None:
+    live.record_firing()
+    errors = {a.get("model") for a in live.fired.get("AIUpstreamErrorRatioHigh", [])}
+    assert PRIMARY in errors, live.prometheus.alerts()
+    headroom = {(a.get("model"), a.get("kind"))
+                for a in live.fired.get("AIUpstreamRateLimitHeadroomLow", [])}
+    assert (PRIMARY, "requests") in headroom or (FALLBACK, "requests") in headroom, headroom
+
+
+def test_the_service_is_not_reported_down(live: LiveRun) -> None:
+    live.record_firing()
+    assert "AIServiceDown" not in live.fired
+    assert live.prometheus.query('ALERTS{alertname="AIServiceDown"}') == []
