@@ -15,15 +15,21 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/venv
 WORKDIR /src
-# Metadata first so the dependency layer is reused while only app code changes.
+# Dependencies first, from metadata and an empty package, so this layer is reused while only
+# app code changes. pip trusts the base image's CA bundle when it has one (a base prepared for a
+# TLS-inspecting proxy then just works); otherwise pip's own bundle.
 COPY pyproject.toml README.md* ./
-RUN mkdir -p app && touch app/__init__.py \
- && /opt/venv/bin/pip install --quiet . \
+RUN if [ -f /etc/ssl/certs/ca-certificates.crt ]; then \
+      export PIP_CERT=/etc/ssl/certs/ca-certificates.crt; fi \
+ && mkdir -p app && touch app/__init__.py README.md \
+ && /opt/venv/bin/pip install --quiet "setuptools>=69" . \
  && /opt/venv/bin/pip uninstall --quiet --yes sre-ai-platform
 COPY app ./app
-# pip compiles the .pyc files here, once: the running container never writes bytecode.
-RUN /opt/venv/bin/pip install --quiet --no-deps . \
- && /opt/venv/bin/python -c "import app.main"
+# Offline from here. pip compiles the .pyc files once, at build time: the running container
+# never writes bytecode (PYTHONDONTWRITEBYTECODE, read-only root filesystem).
+RUN /opt/venv/bin/pip install --quiet --no-deps --no-build-isolation . \
+ && /opt/venv/bin/pip uninstall --quiet --yes setuptools \
+ && /opt/venv/bin/python -c "import app.main, app.cli"
 
 FROM ${BASE_IMAGE}
 ARG VERSION=0.1.0
