@@ -18,6 +18,9 @@ log = logging.getLogger("app.runbooks")
 
 _HEADING = re.compile(r"^(#{1,3})\s+(.*\S)\s*$")
 MAX_RUNBOOK_BYTES = 256 * 1024
+# Navigation, not content: a short list of other runbook ids would otherwise win BM25's
+# length normalisation and be quoted as the answer.
+NAVIGATION_SECTIONS = frozenset({"related", "see also", "references"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def parse_runbook(runbook_id: str, markdown: str) -> Runbook:
     chunks = tuple(
         Chunk(runbook_id, title, heading, "\n".join(lines).strip())
         for heading, lines in sections
-        if "\n".join(lines).strip()
+        if "\n".join(lines).strip() and heading.strip().lower() not in NAVIGATION_SECTIONS
     )
     digest = hashlib.sha256(markdown.encode()).hexdigest()[:16]
     return Runbook(runbook_id, title, chunks, digest)

@@ -90,3 +90,8 @@ def test_tokenize_folds_plurals_and_drops_stop_words() -> None:
     assert tokenize("The pods are crashing") == ["pod", "crash"]
     assert stem("oomkilled") == "oomkill"
     assert "137" in tokenize("exit code 137")
+
+
+def test_navigation_sections_are_not_indexed() -> None:
+    book = parse_runbook("x", "# T\n## Meaning\nm\n## Related\ncrashloopbackoff, pod-oomkilled")
+    assert [c.section for c in book.chunks] == ["Meaning"]
