@@ -1,0 +1,49 @@
+from prometheus_client import CollectorRegistry
+
+from app.metrics import CACHE_RESULTS, DEGRADED_MODES, Metrics
+
+
+def _m() -> Metrics:
+    return Metrics(CollectorRegistry())
+
+
+def test_known_label_sets_start_at_zero() -> None:
+    m = _m()
+    for result in CACHE_RESULTS:
+        assert m.registry.get_sample_value("ai_cache_ops_total", {"result": result}) == 0
+    for mode in DEGRADED_MODES:
+        assert m.registry.get_sample_value("ai_degraded_responses_total", {"mode": mode}) == 0
+
+
+def test_init_model_creates_token_cost_and_outcome_series() -> None:
+    m = _m()
+    m.init_model("claude-x")
+    r = m.registry
+    assert r.get_sample_value("ai_tokens_total", {"model": "claude-x", "direction": "output"}) == 0
+    assert r.get_sample_value("ai_cost_usd_total", {"model": "claude-x"}) == 0
+    labels = {"model": "claude-x", "outcome": "timeout"}
+    assert r.get_sample_value("ai_upstream_requests_total", labels) == 0
+
+
+def test_breaker_state_is_one_hot() -> None:
+    m = _m()
+    m.set_breaker_state("x", "open")
+    m.set_breaker_state("x", "half_open")
+    values = {s: m.registry.get_sample_value("ai_circuit_breaker_state",
+                                             {"model": "x", "state": s})
+              for s in ("closed", "open", "half_open")}
+    assert values == {"closed": 0, "open": 0, "half_open": 1}
+
+
+def test_config_info_keeps_one_series_per_kind() -> None:
+    m = _m()
+    m.set_config_info("policy", 1, "aaa")
+    m.set_config_info("runbooks", 1, "rrr")
+    m.set_config_info("policy", 2, "bbb")
+    r = m.registry
+    assert r.get_sample_value("ai_config_info",
+                              {"kind": "policy", "generation": "1", "hash": "aaa"}) is None
+    assert r.get_sample_value("ai_config_info",
+                              {"kind": "policy", "generation": "2", "hash": "bbb"}) == 1
+    assert r.get_sample_value("ai_config_info",
+                              {"kind": "runbooks", "generation": "1", "hash": "rrr"}) == 1
