@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 import yaml
@@ -235,7 +236,13 @@ def test_service_monitor_is_selected_by_a_kube_prometheus_stack_release() -> Non
     service = rendered.get("Service", RELEASE)
     assert selects(sm["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
     assert sm["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
-    assert sm["spec"]["jobLabel"] in service["metadata"]["labels"]
+    # job = the Service name; the rules and dashboards select job=~".*sre-ai-platform.*"
+    assert "jobLabel" not in sm["spec"]
+    assert "sre-ai-platform" in service["metadata"]["name"]
+    for path in RULE_FILES:
+        for op, pattern in re.findall(r'job\s*(=~|=)\s*"([^"]*)"', path.read_text()):
+            regex = pattern if op == "=~" else re.escape(pattern)
+            assert re.fullmatch(regex, service["metadata"]["name"]), (path.name, pattern)
     (endpoint,) = sm["spec"]["endpoints"]
     assert endpoint["port"] == service["spec"]["ports"][0]["name"]
     assert endpoint["path"] == "/metrics"
