@@ -7,7 +7,9 @@ expired (410 Gone) relists; any other error (API down, network) retries with cap
 
 The `kubernetes` client blocks, so list/watch run in a dedicated daemon thread that only
 pushes changes onto an asyncio.Queue; validating and applying happen on the event loop, where
-subscribers (breakers, metrics) live. Cancelling `run()` stops the thread's watch.
+subscribers (breakers, metrics) live. Cancelling `run()` returns at once and stops the thread:
+`Watch.stop()` shuts the socket down, so a blocked read ends (at worst the server-side watch
+timeout ends it; the thread is a daemon, so it never holds up the process exit).
 `step()` is one list+watch session and `handle()` applies one change: the tests drive those.
 """
 
@@ -97,6 +99,8 @@ class KubernetesPolicyWatcher:
                 emit(ConfigMapChange("LISTED", items[0] if items else None))
             events = self._watch_session(api, emit)
         except Exception as exc:
+            if self._stop.is_set():  # stop() cut the connection: not an error
+                return 0.0
             if kube_client.api_status(exc) == 410:
                 log.info("watch of ConfigMap %s expired (410 Gone); relisting", self._ref)
                 self.resource_version = None

@@ -3,18 +3,29 @@ edits are applied without a restart, a bad edit is rejected visibly, requests ke
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
+from app.clock import SystemClock
+from app.config import parse_policy
+from app.config_watch.events import EventRecorder, ObjectRef
+from app.config_watch.kube_watch import ConfigMapChange, KubernetesPolicyWatcher
+from app.metrics import Metrics
+from app.policy_source import ActivePolicy, PolicyManager
 from tests.fakes.service_process import REPO_ROOT, ServiceProcess, wait_until
+from tests.integration.kube_api_server import FakeKubeAPI, configmap, expired
 from tests.unit.config_watch.kubelet_volume import ConfigMapVolume
-from tests.unit.config_watch.policies import INVALID_BUDGET, policy_yaml
+from tests.unit.config_watch.policies import invalid_budget, policy_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +89,7 @@ def test_an_edit_is_applied_without_a_restart_and_a_bad_one_is_rejected(
     assert metric(service, f'ai_config_info{{generation="2",hash="{h}",kind="policy"}}') == 1
     assert metric(service, 'ai_budget_limit_usd{window="hourly"}') in (None, 3.0)
 
-    policy_volume.update({"policy.yaml": INVALID_BUDGET})
+    policy_volume.update({"policy.yaml": invalid_budget()})
     rejected = wait_for_policy(service, lambda p: p["last_error"] is not None, "the rejection")
     assert "budgets.hourly_usd" in rejected["last_error"]
     assert (rejected["generation"], rejected["hash"]) == (2, second["hash"])  # last good stays
@@ -109,7 +120,7 @@ def test_answers_keep_flowing_during_50_rapid_reloads(
         answers = [pool.submit(ask, i) for i in range(50)]
         for i in range(1, 51):
             # Alternate a valid document with an invalid one every tenth swap.
-            text = INVALID_BUDGET if i % 10 == 5 else policy_yaml(hourly_usd=100 + i)
+            text = invalid_budget() if i % 10 == 5 else policy_yaml(hourly_usd=100 + i)
             policy_volume.update({"policy.yaml": text})
             answers.append(pool.submit(ask, i))
         statuses = [a.result() for a in answers]
@@ -139,3 +150,94 @@ def test_a_runbook_added_through_the_swap_is_searchable(
                timeout=RELOAD_TIMEOUT_SECONDS, what="the runbook re-index")
     body = httpx.post(service.url + "/ask", json=question).json()
     assert "quokka-gateway" in body["sources"]
+
+
+# ------------------------------------------------- kubernetes source, real client over the wire
+
+NS, CM = "sre-ai", "sre-ai-platform-policy"
+
+
+@pytest.fixture
+def kube_api() -> Iterator[FakeKubeAPI]:
+    with FakeKubeAPI(configmap(NS, CM, policy_yaml(10), "5")) as api:
+        yield api
+
+
+def kube_watcher(kube_api: FakeKubeAPI) -> tuple[KubernetesPolicyWatcher, PolicyManager]:
+    from kubernetes import client
+
+    api = client.CoreV1Api(client.ApiClient(client.Configuration(host=kube_api.url)))
+    clock = SystemClock()
+    policy = parse_policy(policy_yaml(10))
+    manager = PolicyManager(ActivePolicy(policy, 1, policy.digest, "start", clock.now()),
+                            Metrics(CollectorRegistry()), clock)
+    recorder = EventRecorder(api, clock, instance="pod-0")
+    return KubernetesPolicyWatcher(NS, CM, manager, recorder, api=api,
+                                   watch_timeout_seconds=60), manager
+
+
+def modified(text: str, resource_version: str) -> dict[str, Any]:
+    return {"type": "MODIFIED", "object": configmap(NS, CM, text, resource_version)}
+
+
+async def test_the_real_client_lists_watches_reports_and_relists(kube_api: FakeKubeAPI) -> None:
+    watcher, manager = kube_watcher(kube_api)
+    kube_api.push(modified(policy_yaml(4), "101"), modified(invalid_budget(), "102"), expired())
+    changes: list[ConfigMapChange] = []
+
+    assert await asyncio.to_thread(watcher.step, changes.append) == 0.0  # 410: relist at once
+    outcomes = [await watcher.handle(change) for change in changes]
+
+    assert [o.result for o in outcomes if o] == ["unchanged", "applied", "rejected"]
+    assert manager.current.origin == f"configmap:{NS}/{CM}@101"
+    assert watcher.resource_version is None
+    watch_request = next(path for _, path in kube_api.requests if "watch=true" in path)
+    assert "resourceVersion=100" in watch_request
+    assert f"fieldSelector=metadata.name%3D{CM}" in watch_request
+    applied, rejected = sorted(kube_api.events.values(), key=lambda e: e["reason"])
+    assert (applied["reason"], applied["type"]) == ("PolicyApplied", "Normal")
+    assert (rejected["reason"], rejected["type"]) == ("PolicyRejected", "Warning")
+    assert "budgets.hourly_usd" in rejected["message"]
+    assert rejected["involvedObject"]["uid"] == kube_api.current["metadata"]["uid"]
+    assert rejected["involvedObject"]["kind"] == "ConfigMap"
+    assert rejected["reportingComponent"] == "sre-ai-platform"
+    datetime.fromisoformat(rejected["lastTimestamp"])
+
+    kube_api.fail_next_requests = 1
+    assert await asyncio.to_thread(watcher.step, changes.append) == 0.5  # API error: back off
+    kube_api.push(expired())
+    await asyncio.to_thread(watcher.step, changes.append)
+    assert kube_api.lists() == 3  # the first, the failed one, the retry
+
+
+def test_a_repeated_event_is_patched_not_duplicated(kube_api: FakeKubeAPI) -> None:
+    from kubernetes import client
+
+    api = client.CoreV1Api(client.ApiClient(client.Configuration(host=kube_api.url)))
+    recorder = EventRecorder(api, SystemClock())
+    ref = ObjectRef(NS, CM)  # uid looked up through the API
+    for _ in range(2):
+        recorder.record_sync(ref, "PolicyRejected", "Warning", "budgets.hourly_usd: bad")
+    [event] = kube_api.events.values()
+    assert event["count"] == 2
+    [(_, content_type, _)] = kube_api.patches
+    assert content_type == "application/strategic-merge-patch+json"
+
+
+async def test_run_applies_within_seconds_and_stops_its_watch_on_cancel(
+        kube_api: FakeKubeAPI) -> None:
+    watcher, manager = kube_watcher(kube_api)
+    applied = asyncio.Event()
+    manager.subscribe(lambda _: applied.set())
+    task = asyncio.create_task(watcher.run())
+    kube_api.push(modified(policy_yaml(6), "110"))
+
+    await asyncio.wait_for(applied.wait(), timeout=5)
+    assert manager.current.policy.budgets.hourly_usd == 6
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The watch is held open for 60 s; stopping must cut it, not wait for it.
+    for thread in [t for t in threading.enumerate() if t.name == f"policy-watch:{NS}/{CM}"]:
+        await asyncio.to_thread(thread.join, 5)
+        assert not thread.is_alive()

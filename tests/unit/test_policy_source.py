@@ -14,7 +14,7 @@ from app.config import Policy, Settings
 from app.errors import PolicyError
 from app.metrics import Metrics
 from app.policy_source import ActivePolicy, PolicyManager, initial_policy
-from tests.unit.config_watch.policies import INVALID_BUDGET, numbered_policy, policy_yaml
+from tests.unit.config_watch.policies import invalid_budget, numbered_policy, policy_yaml
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_an_invalid_document_is_rejected_and_the_last_good_policy_stays(
     before = manager.current
 
     with caplog.at_level(logging.WARNING, logger="app.policy"):
-        outcome = manager.apply_text(INVALID_BUDGET, "file:/p.yaml")
+        outcome = manager.apply_text(invalid_budget(), "file:/p.yaml")
 
     assert outcome.result == "rejected"
     assert manager.current is before and outcome.active is before
@@ -100,7 +100,7 @@ def test_an_invalid_document_is_rejected_and_the_last_good_policy_stays(
 def test_identical_content_changes_nothing_and_clears_the_last_error(
         manager: PolicyManager, metrics: Metrics) -> None:
     manager.apply_text(policy_yaml(hourly_usd=3), "file:/p.yaml")
-    manager.apply_text(INVALID_BUDGET, "file:/p.yaml")
+    manager.apply_text(invalid_budget(), "file:/p.yaml")
     seen: list[ActivePolicy] = []
     manager.subscribe(seen.append)
 
@@ -177,7 +177,7 @@ def test_start_up_reads_the_policy_file(tmp_path: Path, clock: ManualClock) -> N
 def test_an_invalid_policy_file_at_start_up_is_a_hard_error(tmp_path: Path,
                                                             clock: ManualClock) -> None:
     path = tmp_path / "policy.yaml"
-    path.write_text(INVALID_BUDGET)
+    path.write_text(invalid_budget())
     with pytest.raises(PolicyError, match=r"budgets\.hourly_usd"):
         initial_policy(Settings(policy_file=path), clock)
 

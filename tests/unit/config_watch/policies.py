@@ -1,19 +1,28 @@
-"""Policy documents for the reload tests."""
+"""Policy documents for the reload tests. Models and routing come from the built-in default
+(app/default_policy.yaml), so these documents stay valid when the priced models change."""
 
 from __future__ import annotations
 
-MODELS = """\
-models:
-  claude-sonnet-4-5-20250929: {input: 3.0, output: 15.0}
-  claude-haiku-4-5-20251001: {input: 1.0, output: 5.0}
-"""
+import functools
+
+import yaml
+
+from app.config import Policy
+
+
+@functools.cache
+def _priced() -> str:
+    return yaml.safe_dump(Policy().model_dump(include={"models", "routing"}), sort_keys=True)
 
 
 def policy_yaml(hourly_usd: float = 10.0) -> str:
-    return f"budgets: {{hourly_usd: {hourly_usd}}}\n" + MODELS
+    return f"budgets: {{hourly_usd: {hourly_usd}}}\n" + _priced()
 
 
-INVALID_BUDGET = "budgets: {hourly_usd: -5}\n" + MODELS
+def invalid_budget() -> str:
+    return "budgets: {hourly_usd: -5}\n" + _priced()
+
+
 INVALID_TYPO = "budgetz: {hourly_usd: 5}\n"
 
 

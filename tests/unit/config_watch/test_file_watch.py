@@ -14,7 +14,7 @@ from app.config_watch.file_watch import DirectoryWatcher, FilePolicyWatcher
 from app.metrics import Metrics
 from app.policy_source import PolicyManager, ReloadOutcome, initial_policy
 from tests.unit.config_watch.kubelet_volume import ConfigMapVolume
-from tests.unit.config_watch.policies import INVALID_BUDGET, INVALID_TYPO, policy_yaml
+from tests.unit.config_watch.policies import INVALID_TYPO, invalid_budget, policy_yaml
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_a_swap_to_an_invalid_document_and_back(
     watcher.check()
     good = manager.current
 
-    volume.update({"policy.yaml": INVALID_BUDGET})
+    volume.update({"policy.yaml": invalid_budget()})
     rejected = watcher.check()
     assert rejected is not None and rejected.result == "rejected"
     assert "budgets.hourly_usd" in rejected.message  # the reason is visible
@@ -133,7 +133,7 @@ async def test_the_outcome_hook_sees_every_reload(
 
     watcher = FilePolicyWatcher(volume.path("policy.yaml"), manager, 1.0, on_outcome=hook)
     await watcher.check_and_report()
-    volume.update({"policy.yaml": INVALID_BUDGET})
+    volume.update({"policy.yaml": invalid_budget()})
     await watcher.check_and_report()
     await watcher.check_and_report()
     assert seen == ["unchanged", "rejected"]

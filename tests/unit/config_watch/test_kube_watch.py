@@ -29,7 +29,7 @@ from tests.unit.config_watch.fake_kube import (
     gone,
     server_error,
 )
-from tests.unit.config_watch.policies import INVALID_BUDGET, policy_yaml
+from tests.unit.config_watch.policies import invalid_budget, policy_yaml
 
 START = policy_yaml(hourly_usd=10)
 
@@ -117,7 +117,7 @@ async def test_invalid_modified_is_rejected_with_a_warning_event(
         api: FakeCoreV1Api, manager: PolicyManager, metrics: Metrics,
         clock: ManualClock) -> None:
     good = manager.current
-    server = FakeWatchServer([event("MODIFIED", configmap(INVALID_BUDGET, "102"))])
+    server = FakeWatchServer([event("MODIFIED", configmap(invalid_budget(), "102"))])
     watcher = make_watcher(api, manager, server, clock)
 
     _, outcomes = await step(watcher)
@@ -209,7 +209,7 @@ async def test_deleted_keeps_the_last_good_policy(
 
 async def test_a_reverted_bad_edit_reports_the_recovery(
         api: FakeCoreV1Api, manager: PolicyManager, clock: ManualClock) -> None:
-    server = FakeWatchServer([event("MODIFIED", configmap(INVALID_BUDGET, "102")),
+    server = FakeWatchServer([event("MODIFIED", configmap(invalid_budget(), "102")),
                               event("MODIFIED", configmap(START, "103"))])
     watcher = make_watcher(api, manager, server, clock)
     _, outcomes = await step(watcher)
@@ -251,3 +251,12 @@ def test_start_up_read_says_what_is_missing(api: FakeCoreV1Api) -> None:
     api.current = configmap(None, "6")
     with pytest.raises(PolicyError, match=r"no data key 'policy\.yaml'"):
         kube_client.read_policy_configmap(NAMESPACE, NAME, api)
+
+
+async def test_the_error_a_stop_causes_is_not_retried_as_a_failure(
+        api: FakeCoreV1Api, manager: PolicyManager, clock: ManualClock) -> None:
+    server = FakeWatchServer([ProtocolError("Response ended prematurely")])
+    watcher = make_watcher(api, manager, server, clock)
+    watcher.stop()
+    delay, _ = await step(watcher)
+    assert delay == 0.0
