@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.policy")
 
+LIST_TIMEOUT = 30.0  # seconds; a list that hangs on a dead connection must not stall the watch
 ChangeKind = Literal["LISTED", "ADDED", "MODIFIED", "DELETED"]
 
 
@@ -92,7 +93,7 @@ class KubernetesPolicyWatcher:
             api = self._api = self._api if self._api is not None else kube_client.core_v1()
             if self.resource_version is None:
                 listed = api.list_namespaced_config_map(
-                    self.namespace, field_selector=self._selector
+                    self.namespace, field_selector=self._selector, _request_timeout=LIST_TIMEOUT
                 )
                 self.resource_version = listed.metadata.resource_version
                 items = list(listed.items or [])

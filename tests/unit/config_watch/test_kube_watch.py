@@ -10,13 +10,13 @@ from prometheus_client import CollectorRegistry
 from urllib3.exceptions import ProtocolError
 
 from app.clock import ManualClock
-from app.config import parse_policy
+from app.config import Settings, parse_policy
 from app.config_watch import kube_client
 from app.config_watch.events import EventRecorder
 from app.config_watch.kube_watch import Backoff, ConfigMapChange, KubernetesPolicyWatcher
 from app.errors import PolicyError
 from app.metrics import Metrics
-from app.policy_source import ActivePolicy, PolicyManager, ReloadOutcome
+from app.policy_source import ActivePolicy, PolicyManager, ReloadOutcome, initial_policy
 from tests.unit.config_watch.fake_kube import (
     NAME,
     NAMESPACE,
@@ -79,7 +79,10 @@ async def test_initial_list_then_watch_from_its_resource_version(
     delay, outcomes = await step(watcher)
 
     assert [o.result if o else None for o in outcomes] == ["unchanged"]
-    assert api.list_calls == [{"namespace": NAMESPACE, "field_selector": f"metadata.name={NAME}"}]
+    [listed] = api.list_calls
+    assert listed["namespace"] == NAMESPACE
+    assert listed["field_selector"] == f"metadata.name={NAME}"
+    assert listed["_request_timeout"] > 0
     [call] = server.calls
     assert call["resource_version"] == "100"  # the list's version, not the object's
     assert call["field_selector"] == f"metadata.name={NAME}"
@@ -260,3 +263,20 @@ async def test_the_error_a_stop_causes_is_not_retried_as_a_failure(
     watcher.stop()
     delay, _ = await step(watcher)
     assert delay == 0.0
+
+
+def test_an_invalid_configmap_at_start_up_is_fatal_and_reported(
+        api: FakeCoreV1Api, clock: ManualClock) -> None:
+    api.current = configmap(invalid_budget(), "9")
+    settings = Settings(policy_source="kubernetes", policy_configmap=f"{NAMESPACE}/{NAME}")
+    with pytest.raises(PolicyError, match=r"budgets\.hourly_usd"):
+        initial_policy(settings, clock, kube_api=api)
+    [rejected] = api.events_by_reason("PolicyRejected")
+    assert "cannot start" in rejected["message"]
+
+
+def test_start_up_from_the_configmap(api: FakeCoreV1Api, clock: ManualClock) -> None:
+    settings = Settings(policy_source="kubernetes", policy_configmap=f"{NAMESPACE}/{NAME}")
+    active = initial_policy(settings, clock, kube_api=api)
+    assert (active.generation, active.origin) == (1, f"configmap:{NAMESPACE}/{NAME}@5")
+    assert active.policy.budgets.hourly_usd == 10
