@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Build the cluster's smaller Go programs from the Go module proxy, each cached under
+# $CACHE_ROOT/<name>-<version>/: kind, crictl, etcd, CoreDNS (lean: only the plugins the
+# kubeadm Corefile uses), metrics-server, controller-gen and our pause. Pass names to build a
+# subset (e.g. `build-go-tools.sh kind crictl`); a cached binary is never rebuilt.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+GOFLAGS_BUILD=(-trimpath -ldflags "-s -w")
+export CGO_ENABLED=0
+
+# go_install OUT PKG@VERSION: `go install` into a temp GOBIN, then into the cache.
+go_install() {
+    local out="$1" pkg="$2" tmp
+    [[ -x "$out" ]] && { log "cached: $out"; return 0; }
+    tmp="$(mktemp -d)"
+    log "go install $pkg"
+    GOBIN="$tmp" "$GO" install "${GOFLAGS_BUILD[@]}" "$pkg"
+    install_atomic "$tmp/$(basename "${pkg%@*}")" "$out"
+    rm -rf "$tmp"
+}
+
+build_kind() {
+    go_install "$CACHE_ROOT/kind-$KIND_VERSION/kind" "sigs.k8s.io/kind@$KIND_VERSION"
+}
+
+build_crictl() {
+    go_install "$CACHE_ROOT/crictl-$CRICTL_VERSION/crictl" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+}
+
+build_metrics_server() {
+    go_install "$CACHE_ROOT/metrics-server-$METRICS_SERVER_VERSION/metrics-server" \
+        "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+}
+
+build_controller_gen() {
+    go_install "$CACHE_ROOT/controller-gen-$CONTROLLER_GEN_VERSION/controller-gen" \
+        "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION"
+}
+
+build_pause() {
+    local out="$CACHE_ROOT/pause-$PAUSE_TAG-$(sha256sum "$TOOLS_SRC_DIR/pause/pause.go" | cut -c1-12)/pause"
+    [[ -x "$out" ]] && { log "cached: $out"; return 0; }
+    log "building our pause"
+    local tmp; tmp="$(mktemp -d)"
+    (cd "$TOOLS_SRC_DIR/pause" && GO111MODULE=off "$GO" build "${GOFLAGS_BUILD[@]}" -o "$tmp/pause" pause.go)
+    install_atomic "$tmp/pause" "$out"
+    rm -rf "$tmp"
+}
+
+# etcd has no installable main outside its repo's server module tree, so a throwaway module
+# calls etcdmain.Main like etcd's own main.go does.
+build_etcd() {
+    local out="$CACHE_ROOT/etcd-$ETCD_VERSION/etcd" work="$CACHE_ROOT/work/etcd-$ETCD_VERSION"
+    [[ -x "$out" ]] && { log "cached: $out"; return 0; }
+    log "building etcd $ETCD_VERSION"
+    go_throwaway_module "$work" offline.local/etcd
+    cat > "$work/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+    (cd "$work" && "$GO" get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" && "$GO" mod tidy \
+        && "$GO" build "${GOFLAGS_BUILD[@]}" -o "$work/etcd" .)
+    install_atomic "$work/etcd" "$out"
+    "$out" --version | head -1
+}
+
+# CoreDNS with only the plugins kubeadm's Corefile needs, registered in the order of the
+# module's own plugin.cfg (directive order matters).
+COREDNS_PLUGINS=(reload ready health prometheus errors log loadbalance cache kubernetes loop forward)
+build_coredns() {
+    local out="$CACHE_ROOT/coredns-$COREDNS_VERSION/coredns" work="$CACHE_ROOT/work/coredns-$COREDNS_VERSION"
+    [[ -x "$out" ]] && { log "cached: $out"; return 0; }
+    log "building lean CoreDNS $COREDNS_VERSION (${COREDNS_PLUGINS[*]})"
+    go_throwaway_module "$work" offline.local/coredns
+    (cd "$work" && "$GO" get "github.com/coredns/coredns@$COREDNS_VERSION")
+    local cfg; cfg="$(cd "$work" && "$GO" list -m -f '{{.Dir}}' github.com/coredns/coredns)/plugin.cfg"
+    local ordered=() name
+    while IFS=: read -r name _; do
+        for p in "${COREDNS_PLUGINS[@]}"; do [[ "$name" == "$p" ]] && ordered+=("$name"); done
+    done < <(grep -v '^#' "$cfg")
+    (( ${#ordered[@]} == ${#COREDNS_PLUGINS[@]} )) || die "plugin.cfg lacks some of ${COREDNS_PLUGINS[*]}"
+    {
+        echo "package main"
+        echo
+        echo "import ("
+        echo "	\"github.com/coredns/coredns/core/dnsserver\""
+        echo "	\"github.com/coredns/coredns/coremain\""
+        for p in "${ordered[@]}"; do echo "	_ \"github.com/coredns/coredns/plugin/$p\""; done
+        echo ")"
+        echo
+        printf 'var directives = []string{'; printf '"%s", ' "${ordered[@]}"; echo '}'
+        echo
+        echo "func init() { dnsserver.Directives = directives }"
+        echo
+        echo "func main() { coremain.Run() }"
+    } > "$work/main.go"
+    gofmt -w "$work/main.go"
+    (cd "$work" && "$GO" mod tidy && "$GO" build "${GOFLAGS_BUILD[@]}" -o "$work/coredns" .)
+    install_atomic "$work/coredns" "$out"
+    "$out" -version | head -2
+}
+
+all=(pause kind crictl etcd coredns metrics_server controller_gen)
+targets=("${@:-${all[@]}}")
+for t in "${targets[@]}"; do
+    t="${t//-/_}"
+    SECONDS=0
+    "build_$t"
+    log "$t done in ${SECONDS}s"
+done
