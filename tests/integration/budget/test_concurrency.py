@@ -63,7 +63,8 @@ async def run_workers(target: str, prefix: str, workers: int) -> list[int]:
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.integration.budget.race_worker",
+            "tests.integration.budget.ledger_worker",
+            "race",
             target,
             prefix,
             *args,
