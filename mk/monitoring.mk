@@ -5,8 +5,12 @@
 
 MONITORING_SRC := charts/sre-ai-platform/files
 PROMTOOL ?= promtool
-PROMETHEUS_URL ?= http://127.0.0.1:9090
+PROMETHEUS ?= prometheus
+# dashboard-snapshot reads this Prometheus when set (e.g. http://127.0.0.1:9090 of
+# `docker compose up`); unset, it renders from a fresh live run of the monitoring tests.
+PROMETHEUS_URL ?=
 SNAPSHOT_RANGE ?= 30m
+SNAPSHOT ?= docs/images/dashboard.png
 
 ##@ Monitoring
 
@@ -27,8 +31,13 @@ monitoring-test: promtool-check monitoring-sync ## promtool check rules + promto
 
 .PHONY: monitoring-integration
 monitoring-integration: venv promtool-check ## Live proof: service + real Prometheus, every query and the alerts.
-	$(BIN)/pytest -m integration tests/integration/monitoring -q
+	$(BIN)/pytest -q -m integration tests/integration/monitoring
 
 .PHONY: dashboard-snapshot
-dashboard-snapshot: venv ## Render the dashboard from a live Prometheus to docs/images/dashboard.png (PROMETHEUS_URL=..., or none to start the demo stack).
-	$(BIN)/python tools/dashboard_snapshot.py $(if $(filter-out none,$(PROMETHEUS_URL)),--prometheus $(PROMETHEUS_URL),--demo) --range $(SNAPSHOT_RANGE) --output docs/images/dashboard.png
+dashboard-snapshot: venv ## Render the overview dashboard to docs/images/dashboard.png (from PROMETHEUS_URL, else from a live run).
+ifdef PROMETHEUS_URL
+	$(BIN)/python tools/dashboard_snapshot.py --prometheus $(PROMETHEUS_URL) --range $(SNAPSHOT_RANGE) --output $(SNAPSHOT)
+else
+	@command -v $(PROMETHEUS) >/dev/null || { echo "$(PROMETHEUS) not found: apt-get install -y prometheus"; exit 1; }
+	SRE_AI_DASHBOARD_SNAPSHOT=$(abspath $(SNAPSHOT)) $(BIN)/pytest -q -m integration tests/integration/monitoring/test_live.py -k snapshot
+endif

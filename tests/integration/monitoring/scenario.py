@@ -54,6 +54,12 @@ UNANSWERABLE = (
 BASE_POLICY: dict[str, Any] = {
     "budgets": {"per_request_usd": 0.02, "hourly_usd": 5.0, "daily_usd": 50.0,
                 "monthly_usd": 500.0},
+    "models": {  # USD per million tokens
+        PRIMARY: {"input": 3.00, "output": 15.00, "cache_write_5m": 3.75, "cache_write_1h": 6.00,
+                  "cache_read": 0.30},
+        FALLBACK: {"input": 1.00, "output": 5.00, "cache_write_5m": 1.25, "cache_write_1h": 2.00,
+                   "cache_read": 0.10},
+    },
     "routing": {"default_model": PRIMARY, "fallback_model": FALLBACK},
     # Opens after 2 failed calls of 4, and stays open for the whole run.
     "breaker": {"window_type": "count", "window_size": 4, "minimum_calls": 2,

@@ -4,7 +4,11 @@ Anthropic API, and a real Prometheus scraping every second and evaluating the ru
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.monitoring import assets
 from tests.integration.monitoring.prometheus_process import finite
-from tests.integration.monitoring.scenario import FALLBACK, PRIMARY, LiveRun
+from tests.integration.monitoring.scenario import FALLBACK, JOB, PRIMARY, LiveRun
 
 pytestmark = pytest.mark.integration
 
@@ -98,3 +102,17 @@ def test_the_service_is_not_reported_down(live: LiveRun) -> None:
     live.record_firing()
     assert "AIServiceDown" not in live.fired
     assert live.prometheus.query('ALERTS{alertname="AIServiceDown"}') == []
+
+
+def test_dashboard_snapshot_renders_every_panel(live: LiveRun, tmp_path: Path) -> None:
+    """tools/dashboard_snapshot.py against the live Prometheus: every panel has data. With
+    SRE_AI_DASHBOARD_SNAPSHOT=<path> (make dashboard-snapshot) the PNG is kept there."""
+    output = Path(os.environ.get("SRE_AI_DASHBOARD_SNAPSHOT") or tmp_path / "dashboard.png")
+    proc = subprocess.run(
+        [sys.executable, str(assets.REPO_ROOT / "tools" / "dashboard_snapshot.py"),
+         "--prometheus", live.prometheus.url, "--start", str(live.started_at),
+         "--job", JOB, "--rate-interval", assets.DEFAULT_VARIABLES["__rate_interval"],
+         "--require-data", "--output", str(output)],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert output.read_bytes().startswith(b"\x89PNG")
