@@ -68,8 +68,8 @@ class PolicyManager:
         self._clock = clock
         self._last_error: str | None = None
         self._subscribers: list[Callable[[ActivePolicy], None]] = []
-        # Serialises writers (the kube watcher thread may race a file watcher in tests);
-        # readers never take it: replacing one reference is atomic.
+        # Watchers apply on the event loop, but apply_text stays safe from any thread: writers
+        # are serialised; readers never take the lock (replacing one reference is atomic).
         self._lock = threading.Lock()
         metrics.set_config_info("policy", initial.generation, initial.digest)
 
@@ -87,6 +87,8 @@ class PolicyManager:
         self._subscribers.append(callback)
 
     def apply_text(self, text: str, origin: str) -> ReloadOutcome:
+        """Validate `text`; apply it when it differs from the active policy (by content hash:
+        comments and formatting do not make a new generation). Never raises on bad input."""
         try:
             policy = parse_policy(text)
         except PolicyError as exc:
