@@ -11,7 +11,7 @@ cannot double-count.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -54,12 +54,11 @@ class RedisStore:
             keys += [f"{self._tag}:spent:{slot.key}", f"{self._tag}:res:{slot.key}"]
         return keys
 
-    async def _call(self, what: str, coro: Any) -> Any:
+    async def _call(self, what: str, step: Awaitable[Any]) -> Any:
         try:
-            return await coro
-        except RedisError as exc:
-            raise LedgerUnavailableError(f"Redis ledger {what} failed: {exc}") from exc
-        except OSError as exc:
+            return await step
+        except (RedisError, OSError) as exc:
+            # The message names host:port, never the URL (which may carry a password).
             raise LedgerUnavailableError(f"Redis ledger {what} failed: {exc}") from exc
 
     async def reserve(

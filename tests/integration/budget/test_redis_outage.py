@@ -112,3 +112,14 @@ async def test_a_hung_redis_times_out_then_recovers(
         assert [s.reserved_usd for s in await ledger.snapshot(BUDGETS)] == [0.0] * 3
     finally:
         await ledger.aclose()
+
+
+async def test_the_error_never_shows_the_redis_password(metrics: Metrics) -> None:
+    ledger = make_ledger(f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0", metrics)
+    try:
+        with pytest.raises(LedgerUnavailableError) as info:
+            await ledger.reserve(0.1, BUDGETS)
+        assert "s3cret-pw" not in str(info.value)
+        assert "s3cret-pw" not in repr(info.value.__cause__)
+    finally:
+        await ledger.aclose()
