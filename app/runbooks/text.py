@@ -39,6 +39,7 @@ def tokenize(text: str) -> list[str]:
         word = match.group(0)
         parts = [word] if "-" not in word and "." not in word else [word, *re.split(r"[.-]", word)]
         for part in parts:
-            if part and part not in STOP_WORDS:
+            # single characters ("1", "a", "x") carry no meaning of their own
+            if len(part) > 1 and part not in STOP_WORDS:
                 out.append(stem(part))
     return out
