@@ -53,9 +53,14 @@ PY
 from_go() {
   [[ -x "$GO" ]] || { log "go not found (set GO=/path/to/go)"; return 1; }
   log "building helm $HELM_GO_VERSION with $("$GO" version) (takes a few minutes)"
+  # The Kubernetes version helm assumes offline (helm template, lint) comes from ldflags, as in
+  # helm's own Makefile; without them it is v1.20 and kubeVersion constraints fail.
+  local pkg=helm.sh/helm/v3 k8s_minor=34
   GOBIN="$work/bin" CGO_ENABLED=0 "$GO" install -trimpath -ldflags "-s -w \
-    -X helm.sh/helm/v3/internal/version.version=$HELM_GO_VERSION" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_GO_VERSION" || return 1
+    -X $pkg/internal/version.version=$HELM_GO_VERSION \
+    -X $pkg/pkg/lint/rules.k8sVersionMajor=1 -X $pkg/pkg/lint/rules.k8sVersionMinor=$k8s_minor \
+    -X $pkg/pkg/chartutil.k8sVersionMajor=1 -X $pkg/pkg/chartutil.k8sVersionMinor=$k8s_minor" \
+    "$pkg/cmd/helm@$HELM_GO_VERSION" || return 1
   install -m 0755 "$work/bin/helm" "$HELM.tmp"
 }
 
