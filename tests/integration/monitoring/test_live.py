@@ -105,14 +105,18 @@ def test_the_service_is_not_reported_down(live: LiveRun) -> None:
     assert live.prometheus.query('ALERTS{alertname="AIServiceDown"}') == []
 
 
-def test_dashboard_snapshot_renders_every_panel(live: LiveRun, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dashboard", assets.dashboard_files(), ids=lambda p: p.stem)
+def test_dashboard_snapshot_renders_every_panel(live: LiveRun, dashboard: Path,
+                                                tmp_path: Path) -> None:
     """tools/dashboard_snapshot.py against the live Prometheus: every panel has data. With
-    SRE_AI_DASHBOARD_SNAPSHOT=<path> (make dashboard-snapshot) the PNG is kept there."""
-    output = Path(os.environ.get("SRE_AI_DASHBOARD_SNAPSHOT") or tmp_path / "dashboard.png")
+    SRE_AI_DASHBOARD_SNAPSHOT=<path> (make dashboard-snapshot) the overview's PNG is kept there."""
+    keep = os.environ.get("SRE_AI_DASHBOARD_SNAPSHOT")
+    output = Path(keep) if keep and dashboard.stem.endswith("-overview") else tmp_path / "x.png"
     proc = subprocess.run(
         [sys.executable, str(assets.REPO_ROOT / "tools" / "dashboard_snapshot.py"),
-         "--prometheus", live.prometheus.url, "--start", str(live.started_at),
-         "--job", JOB, "--rate-interval", assets.DEFAULT_VARIABLES["__rate_interval"],
+         "--prometheus", live.prometheus.url, "--dashboard", str(dashboard),
+         "--start", str(live.started_at), "--job", JOB,
+         "--rate-interval", assets.DEFAULT_VARIABLES["__rate_interval"],
          "--require-data", "--output", str(output)],
         capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
