@@ -87,9 +87,15 @@ class AnswerService:
         if fresh is not None:
             return fresh
         failures: list[DomainError] = []
+        # llm.timeout_seconds bounds the paid rungs TOGETHER: a hanging upstream must not hold
+        # the client once per model. A later rung gets what the earlier ones left over.
+        started = self._clock.monotonic()
         for rung, name in enumerate(chain):
+            left = policy.llm.timeout_seconds - (self._clock.monotonic() - started)
+            if left <= 0:
+                break  # no time for another paid call: the free rungs answer
             try:
-                answer = await self._ask_model(name, question, result, policy)
+                answer = await self._ask_model(name, question, result, policy, left)
             except (BudgetExceededError, LedgerUnavailableError, CircuitOpenError,
                     UpstreamError) as exc:
                 failures.append(exc)
@@ -104,10 +110,12 @@ class AnswerService:
     # ------------------------------------------------------------------ rungs
 
     async def _ask_model(
-        self, model: str, question: str, result: SearchResult, policy: Policy
+        self, model: str, question: str, result: SearchResult, policy: Policy,
+        timeout_seconds: float,
     ) -> Answer:
         assert self._paid is not None
-        paid = await self._paid.call(model, build_system_prompt(result), question, policy)
+        paid = await self._paid.call(model, build_system_prompt(result), question, policy,
+                                     timeout_seconds=timeout_seconds)
         text, sources = paid.completion.text, result.sources
         if is_no_answer(text):
             return self._no_answer(usage=paid.completion.usage, cost=paid.cost_usd, model=model)

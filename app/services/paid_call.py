@@ -23,6 +23,10 @@ from app.resilience.breaker import Permit
 from app.resilience.registry import BreakerRegistry
 
 log = logging.getLogger("app.paid_call")
+# A call given less than this share of llm.timeout_seconds (earlier rungs used the rest) was cut
+# short by the request's deadline: its timeout says little about the upstream, so the breaker
+# does not count it.
+CUT_SHORT_FRACTION = 0.9
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,16 @@ class PaidCaller:
         self._metrics = metrics
         self._clock = clock
 
-    async def call(self, model: str, system: str, prompt: str, policy: Policy) -> PaidAnswer:
+    async def call(
+        self, model: str, system: str, prompt: str, policy: Policy,
+        *, timeout_seconds: float | None = None,
+    ) -> PaidAnswer:
+        """`timeout_seconds`: what is left of the request's deadline (default: the policy's)."""
         price = policy.models[model]
+        timeout = policy.llm.timeout_seconds
+        if timeout_seconds is not None and timeout_seconds < timeout:
+            timeout = timeout_seconds
+        cut_short = timeout < CUT_SHORT_FRACTION * policy.llm.timeout_seconds
         input_tokens = estimate_input_tokens(system + prompt)
         try:
             # The system prompt is sent cacheable, so an input token may bill as a cache write.
@@ -68,8 +80,8 @@ class PaidCaller:
             permit = self._breakers.get(model).acquire()
             completion = await self._invoke(permit, model, CompletionRequest(
                 model=model, system=system, prompt=prompt, max_tokens=max_tokens,
-                timeout_seconds=policy.llm.timeout_seconds,
-            ))
+                timeout_seconds=timeout,
+            ), cut_short=cut_short)
             cost = cost_usd(completion.usage, price)
             await self._settle(reservation, cost)
             settled = True
@@ -79,13 +91,15 @@ class PaidCaller:
             if not settled:
                 await self._release(reservation)
 
-    async def _invoke(self, permit: Permit, model: str, request: CompletionRequest) -> Completion:
+    async def _invoke(
+        self, permit: Permit, model: str, request: CompletionRequest, *, cut_short: bool
+    ) -> Completion:
         started = self._clock.monotonic()
         try:
             completion = await self._provider.complete(request)
         except UpstreamError as exc:
             elapsed = self._clock.monotonic() - started
-            if exc.counts_as_failure:
+            if exc.counts_as_failure and not (cut_short and exc.kind == "timeout"):
                 permit.failure(elapsed, exc.retry_after_seconds)
             else:
                 permit.ignore()

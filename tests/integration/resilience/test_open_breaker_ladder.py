@@ -1,0 +1,80 @@
+"""Once a breaker is OPEN, /ask is answered from a lower rung without touching the upstream:
+the fake Anthropic server's call counter does not move (DESIGN §3, §4; issue 5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.resilience.conftest import (
+    FALLBACK,
+    PRIMARY,
+    InProcessFactory,
+    question,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_open_primary_goes_straight_to_the_fallback_model(
+    in_process: InProcessFactory,
+) -> None:
+    async with in_process() as svc:
+        svc.fake.fail(500, model=PRIMARY, until_cleared=True)
+        i = await svc.trip(PRIMARY, first_index=0)
+        assert svc.state(FALLBACK) == "closed"
+        primary_calls, fallback_calls = svc.upstream_calls(PRIMARY), svc.upstream_calls(FALLBACK)
+        degraded = svc.degraded("fallback_model")
+        refused = svc.sample("ai_circuit_breaker_not_permitted_calls_total", model=PRIMARY)
+
+        r = await svc.ask(question(i))
+
+        assert r.status_code == 200
+        body = r.json()
+        assert body["model"] == FALLBACK and body["cached"] is False
+        assert body["degraded"]["mode"] == "fallback_model"
+        assert body["degraded"]["reason"] == "circuit_open"
+        assert svc.upstream_calls(PRIMARY) == primary_calls  # not one call to the open model
+        assert svc.upstream_calls(FALLBACK) == fallback_calls + 1
+        assert svc.degraded("fallback_model") == degraded + 1
+        assert svc.sample(
+            "ai_circuit_breaker_not_permitted_calls_total", model=PRIMARY) == refused + 1
+
+
+async def test_both_open_answers_cached_stale_or_offline_with_zero_upstream_calls(
+    in_process: InProcessFactory,
+) -> None:
+    # A long OPEN wait: the clock moves past the cache TTL while both breakers stay OPEN.
+    async with in_process(breaker={"wait_in_open_seconds": 3600},
+                          cache={"ttl_seconds": 60, "stale_ttl_seconds": 3600}) as svc:
+        by_primary, by_fallback, unseen = question(0), question(1), question(2)
+        assert (await svc.ask(by_primary)).json()["model"] == PRIMARY
+        svc.fake.fail(500, model=PRIMARY)
+        assert (await svc.ask(by_fallback)).json()["model"] == FALLBACK
+        svc.fake.fail(529, until_cleared=True)
+        i = 3
+        while not (svc.state(PRIMARY) == svc.state(FALLBACK) == "open"):
+            assert i < 20, "the breakers never opened"
+            assert (await svc.ask(question(i))).status_code == 200
+            i += 1
+        svc.fake.clear_faults()  # a healthy upstream now: any call would succeed and show
+        calls = svc.upstream_calls()
+        before = {m: svc.degraded(m) for m in ("cached", "stale_cache", "offline")}
+
+        cached = (await svc.ask(by_fallback)).json()
+        offline = (await svc.ask(unseen)).json()
+        svc.advance(61)  # both cached answers are stale now; the breakers still OPEN
+        stale = (await svc.ask(by_primary)).json()
+
+        assert svc.upstream_calls() == calls  # zero calls while OPEN
+        assert (cached["degraded"]["mode"], cached["model"], cached["cached"]) == (
+            "cached", FALLBACK, True)
+        assert (offline["degraded"]["mode"], offline["model"], offline["cached"]) == (
+            "offline", "offline", False)
+        assert offline["sources"] and offline["cost_usd"] == 0
+        assert (stale["degraded"]["mode"], stale["model"], stale["cached"]) == (
+            "stale_cache", PRIMARY, True)
+        for body in (cached, offline, stale):
+            assert body["degraded"]["reason"] == "circuit_open"
+        for mode in ("cached", "stale_cache", "offline"):
+            assert svc.degraded(mode) == before[mode] + 1, mode
+        assert svc.state(PRIMARY) == svc.state(FALLBACK) == "open"
