@@ -118,9 +118,8 @@ def threshold_color(value: float, defaults: dict[str, Any]) -> str:
 # ------------------------------------------------------------------ panels
 
 
-def style(ax: Axes, title: str) -> None:
+def style(ax: Axes) -> None:
     ax.set_facecolor(PANEL)
-    ax.set_title(title, color=TEXT, fontsize=10, loc="left", pad=6)
     for spine in ax.spines.values():
         spine.set_color(GRID)
     ax.tick_params(colors=TEXT, labelsize=7)
@@ -247,9 +246,13 @@ def render(board: dict[str, Any], prom: Prometheus, start: float, end: float,
                      fontweight="bold", va="center")
             continue
         pad_x, pad_y = 0.004, 0.32 / fig_h
-        ax = fig.add_axes((left + pad_x, bottom + pad_y * 0.6, width - 2 * pad_x,
+        # Graphs keep room on their left for the value axis' labels.
+        axis = 0.035 if panel["type"] == "timeseries" else 0.0
+        ax = fig.add_axes((left + pad_x + axis, bottom + pad_y * 0.6, width - 2 * pad_x - axis,
                            height - pad_y * 1.6))
-        style(ax, panel["title"])
+        style(ax)
+        fig.text(left + pad_x, bottom + height - pad_y * 0.55, panel["title"], color=TEXT,
+                 fontsize=10, va="center")
         if not fill(ax, panel, prom, start, end, step, variables):
             empty.append(panel["title"])
     output.parent.mkdir(parents=True, exist_ok=True)
