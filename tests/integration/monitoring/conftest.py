@@ -3,10 +3,12 @@ live tests (it takes a minute: starting it once is the point)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes.anthropic_control import fake_anthropic_process
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.service_process import ServiceProcess, wait_until
 from tests.integration.monitoring import assets
@@ -17,7 +19,6 @@ from tests.integration.monitoring.prometheus_process import (
 )
 from tests.integration.monitoring.scenario import (
     JOB,
-    FakeAnthropicProcess,
     LiveRun,
     write_policy,
 )
@@ -44,26 +45,23 @@ def prometheus_binary() -> str:
 @pytest.fixture(scope="module")
 def live(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
     workdir = tmp_path_factory.mktemp("monitoring-live")
-    fake = FakeAnthropicProcess(workdir).start()
     policy_path = workdir / "policy.yaml"
-    service: ServiceProcess | None = None
-    prometheus: PrometheusProcess | None = None
-    try:
-        write_policy(policy_path)
+    write_policy(policy_path)
+    with fake_anthropic_process() as (fake_url, fake), contextlib.ExitStack() as stack:
         service = ServiceProcess({
             "ANTHROPIC_API_KEY": FAKE_API_KEY,
-            "ANTHROPIC_BASE_URL": fake.url,
+            "ANTHROPIC_BASE_URL": fake_url,
             "SRE_AI_POLICY_FILE": str(policy_path),
             "SRE_AI_WATCH_INTERVAL_SECONDS": "0.2",
-        }, workdir, name="service").start()
+        }, workdir, name="service")
+        stack.callback(service.stop)
+        service.start()
         rules = compress_for(assets.RULE_FILE, workdir / "rules.yaml")
         prometheus = PrometheusProcess(workdir, job=JOB, target=f"127.0.0.1:{service.port}",
-                                       rule_files=[rules]).start(prometheus_binary)
+                                       rule_files=[rules])
+        stack.callback(prometheus.stop)
+        prometheus.start(prometheus_binary)
         wait_until(prometheus.targets_up, timeout=30, what="the service scraped", interval=0.25)
         run = LiveRun(workdir, fake, service, prometheus, policy_path)
         run.run()
         yield run
-    finally:
-        for proc in (prometheus, service, fake):
-            if proc is not None:
-                proc.stop()

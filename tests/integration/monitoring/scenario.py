@@ -12,20 +12,17 @@ Phases, in order:
 from __future__ import annotations
 
 import itertools
-import os
-import select
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import yaml
 
-from tests.fakes.service_process import REPO_ROOT, ServiceProcess, wait_until
+from tests.fakes.anthropic_control import FakeAnthropicControl
+from tests.fakes.service_process import ServiceProcess, wait_until
 from tests.integration.monitoring.prometheus_process import PrometheusProcess
 
 PRIMARY = "claude-sonnet-4-5-20250929"
@@ -81,57 +78,10 @@ def write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-class FakeAnthropicProcess:
-    """tests/fakes/anthropic_server.py as a process, driven over its HTTP control API."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.log_path = workdir / "fake-anthropic.log"
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-        self._log: IO[str] | None = None
-
-    def start(self, timeout: float = 30.0) -> FakeAnthropicProcess:
-        self._log = self.log_path.open("a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", "0"],
-            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            stdout=subprocess.PIPE, stderr=self._log, text=True,
-        )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
-            if not ready:
-                break
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            if "listening on " in line:
-                self.url = line.rsplit("listening on ", 1)[1].strip()
-                return self
-        self.stop()
-        raise AssertionError(f"fake Anthropic server did not start:\n{self.log_path.read_text()}")
-
-    def control(self, method: str, action: str, body: object = None) -> Any:
-        r = httpx.request(method, f"{self.url}/_fake/{action}", json=body, timeout=5)
-        r.raise_for_status()
-        return r.json()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                self.proc.wait(timeout=15)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-        if self._log is not None:
-            self._log.close()
-
-
 @dataclass
 class LiveRun:
     workdir: Path
-    fake: FakeAnthropicProcess
+    fake: FakeAnthropicControl
     service: ServiceProcess
     prometheus: PrometheusProcess
     policy_path: Path
@@ -205,8 +155,7 @@ class LiveRun:
         self.wait_scraped(f'sum(ai_cost_usd_total{{model="{PRIMARY}"}})', 1e-9, "spend scraped")
 
     def phase_outage(self) -> None:
-        self.fake.control("POST", "faults", {"status": 529, "until_cleared": True,
-                                             "model": PRIMARY})
+        self.fake.fail(529, until_cleared=True, model=PRIMARY)
 
         def primary_open() -> bool:
             a = self.ask(self.new_question())
@@ -254,7 +203,7 @@ class LiveRun:
         self.wait_firing("AIBudgetNearlyExhausted", lambda a: a.get("window") == "hourly")
 
     def run(self) -> None:
-        self.fake.control("POST", "ratelimits", {"requests": {"limit": 1000, "remaining": 60}})
+        self.fake.set_rate_limit("requests", limit=1000, remaining=60)
         self.phase_answers()
         self.phase_outage()
         self.phase_reload()
