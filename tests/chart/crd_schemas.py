@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,26 @@ import jsonschema
 import yaml
 
 CACHE_ROOT = Path("/var/cache/sre-ai-platform")
+REPO = Path(__file__).resolve().parents[2]
 PLURALS = {"ServiceMonitor": "servicemonitors", "PrometheusRule": "prometheusrules"}
 
 
 def crd_file(kind: str) -> Path | None:
+    """$SRE_AI_CRDS_DIR, else `make chart-crds`'s output for the pinned operator version, else
+    any generated copy in the toolchain cache."""
     name = f"monitoring.coreos.com_{PLURALS[kind]}.yaml"
     explicit = os.environ.get("SRE_AI_CRDS_DIR")
     if explicit:
         path = Path(explicit) / name
         return path if path.is_file() else None
+    versions = REPO / "tools" / "versions.env"
+    pinned = (
+        re.search(r"^PROM_OPERATOR_VERSION=(\S+)", versions.read_text(), re.M)
+        if versions.is_file()
+        else None
+    )
+    if pinned and (CACHE_ROOT / f"crds-prometheus-operator-{pinned[1]}" / name).is_file():
+        return CACHE_ROOT / f"crds-prometheus-operator-{pinned[1]}" / name
     if not CACHE_ROOT.is_dir():
         return None
     found = sorted(CACHE_ROOT.glob(f"*/{name}")) + sorted(CACHE_ROOT.glob(f"*/*/{name}"))
