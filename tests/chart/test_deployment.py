@@ -212,6 +212,10 @@ def test_environment_names_are_the_service_contract(values: str) -> None:
     known = {f"SRE_AI_{name.upper()}" for name in Settings.model_fields} | {
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_BASE_URL",
+        # downward API, read by app/config_watch for Events
+        "POD_NAME",
+        "POD_NAMESPACE",
+        "NODE_NAME",
     }
     env = env_of(render(values).api_container())
     assert set(env) <= known, set(env) - known
