@@ -1,7 +1,7 @@
 """One paid LLM call, with the money and the breaker around it:
 
-estimate -> clamp max_tokens to the per-request limit -> reserve the worst case in the ledger ->
-breaker permit -> provider call with timeout -> settle the actual cost (or release) -> record the
+estimate -> breaker permit -> clamp max_tokens to the per-request limit -> reserve the worst case
+in the ledger -> provider call with timeout -> settle the actual cost (or release) -> record the
 breaker outcome and the metrics. Every exit path settles or releases the reservation.
 """
 
@@ -62,6 +62,9 @@ class PaidCaller:
             timeout = timeout_seconds
         cut_short = timeout < CUT_SHORT_FRACTION * policy.llm.timeout_seconds
         input_tokens = estimate_input_tokens(system + prompt)
+        # The breaker first: an OPEN one refuses in microseconds, before two durable ledger
+        # writes (reserve, release) that an outage would otherwise pay on every request.
+        permit = self._breakers.get(model).acquire()
         try:
             # The system prompt is sent cacheable, so an input token may bill as a cache write.
             max_tokens = clamp_max_tokens(
@@ -72,12 +75,13 @@ class PaidCaller:
                 worst_case_usd(input_tokens, max_tokens, price, prompt_caching=True),
                 policy.budgets,
             )
-        except BudgetExceededError as exc:
-            self._metrics.budget_rejections.labels(window=exc.window).inc()
+        except BaseException as exc:
+            permit.ignore()  # nothing was sent: frees a half-open trial, says nothing of upstream
+            if isinstance(exc, BudgetExceededError):
+                self._metrics.budget_rejections.labels(window=exc.window).inc()
             raise
         settled = False
         try:
-            permit = self._breakers.get(model).acquire()
             completion = await self._invoke(permit, model, CompletionRequest(
                 model=model, system=system, prompt=prompt, max_tokens=max_tokens,
                 timeout_seconds=timeout,

@@ -1,7 +1,11 @@
 """Once a breaker is OPEN, /ask is answered from a lower rung without touching the upstream:
-the fake Anthropic server's call counter does not move (DESIGN §3, §4; issue 5)."""
+the fake Anthropic server's call counter does not move (DESIGN §3, §4; issue 5). Nor the spend
+ledger: a refused call reserves no money, so an outage adds no ledger writes."""
 
 from __future__ import annotations
+
+import contextlib
+import sqlite3
 
 import pytest
 
@@ -60,10 +64,14 @@ async def test_both_open_answers_cached_stale_or_offline_with_zero_upstream_call
         calls = svc.upstream_calls()
         before = {m: svc.degraded(m) for m in ("cached", "stale_cache", "offline")}
 
-        cached = (await svc.ask(by_fallback)).json()
-        offline = (await svc.ask(unseen)).json()
-        svc.advance(61)  # both cached answers are stale now; the breakers still OPEN
-        stale = (await svc.ask(by_primary)).json()
+        with contextlib.closing(sqlite3.connect(svc.runtime.settings.ledger_path)) as ledger:
+            # data_version moves when another connection commits (a reserve, a release).
+            writes = ledger.execute("PRAGMA data_version").fetchone()[0]
+            cached = (await svc.ask(by_fallback)).json()
+            offline = (await svc.ask(unseen)).json()
+            svc.advance(61)  # both cached answers are stale now; the breakers still OPEN
+            stale = (await svc.ask(by_primary)).json()
+            assert ledger.execute("PRAGMA data_version").fetchone()[0] == writes
 
         assert svc.upstream_calls() == calls  # zero calls while OPEN
         assert (cached["degraded"]["mode"], cached["model"], cached["cached"]) == (
