@@ -91,6 +91,11 @@ class AnswerService:
         # the client once per model. A later rung gets what the earlier ones left over.
         started = self._clock.monotonic()
         for rung, name in enumerate(chain):
+            if rung > 0:  # this model's own fresh answer is cached: serve it, do not pay again
+                found = await self._lookup(question, name, result, allow_stale=False)
+                if found is not None:
+                    self._metrics.degraded.labels(mode="cached").inc()
+                    return _with(found, Degraded("cached", failures[0].code, failures[0].detail))
             left = policy.llm.timeout_seconds - (self._clock.monotonic() - started)
             if left <= 0:
                 break  # no time for another paid call: the free rungs answer

@@ -86,3 +86,24 @@ async def test_both_open_answers_cached_stale_or_offline_with_zero_upstream_call
         for mode in ("cached", "stale_cache", "offline"):
             assert svc.degraded(mode) == before[mode] + 1, mode
         assert svc.state(PRIMARY) == svc.state(FALLBACK) == "open"
+
+
+async def test_a_repeated_question_while_the_primary_is_down_is_not_paid_twice(
+    in_process: InProcessFactory,
+) -> None:
+    async with in_process() as svc:
+        svc.fake.fail(500, model=PRIMARY, until_cleared=True)
+        i = await svc.trip(PRIMARY, first_index=0)
+        first = (await svc.ask(question(i))).json()
+        assert (first["model"], first["cached"]) == (FALLBACK, False)
+        calls, cost = svc.upstream_calls(), svc.sample("ai_cost_usd_total", model=FALLBACK)
+
+        again = (await svc.ask(question(i))).json()
+
+        assert svc.upstream_calls() == calls  # the fallback's own fresh answer, from the cache
+        assert svc.sample("ai_cost_usd_total", model=FALLBACK) == cost
+        assert (again["model"], again["cached"], again["cost_usd"]) == (FALLBACK, True, 0)
+        assert again["answer"] == first["answer"]
+        assert again["degraded"]["mode"] == "cached"
+        assert again["degraded"]["reason"] == "circuit_open"
+        assert svc.degraded("cached") == 1
