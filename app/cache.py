@@ -128,7 +128,11 @@ return extra
 
 
 class RedisAnswerCache:
-    """Shared cache. Bounded by a per-entry expiry and an index trimmed to max_entries."""
+    """Shared cache. Bounded by a per-entry expiry and an index trimmed to max_entries.
+
+    Every answer is also kept in a local in-memory tier of the same bounds, read only when
+    Redis fails: the ledger shares that Redis, so during an outage (paid calls refused) the
+    answers this replica has stored keep being served (DESIGN §3: the ladder's cached rung)."""
 
     def __init__(
         self,
@@ -142,9 +146,11 @@ class RedisAnswerCache:
         self._clock = clock
         self._on_error = on_error or (lambda: None)
         self._put = redis.register_script(_PUT)
+        self._local = MemoryAnswerCache(policy, clock)
 
     def configure(self, policy: CachePolicy) -> None:
         self._policy = policy
+        self._local.configure(policy)
 
     def _failed(self, op: str, exc: Exception) -> None:
         log.warning("answer cache unavailable", extra={"fields": {"op": op, "error": str(exc)}})
@@ -155,7 +161,7 @@ class RedisAnswerCache:
             raw: Any = await self._redis.get(_PREFIX + key)
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
-            return None
+            return await self._local.get(key, allow_stale=allow_stale)
         if raw is None:
             return None
         data = json.loads(raw)
@@ -166,6 +172,7 @@ class RedisAnswerCache:
     async def put(self, key: str, entry: CachedAnswer) -> None:
         if self._policy.max_entries == 0:
             return
+        await self._local.put(key, entry)
         lifetime_ms = int((self._policy.ttl_seconds + self._policy.stale_ttl_seconds) * 1000)
         try:
             await self._put(
