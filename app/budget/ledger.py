@@ -94,9 +94,13 @@ class Ledger:
         if self._metrics is not None:
             self._metrics.reservations_outstanding.set(len(self._outstanding))
 
-    async def reserve(self, amount_usd: float, budgets: Budgets) -> Reservation:
+    async def reserve(
+        self, amount_usd: float, budgets: Budgets, *, hold_seconds: float = 0.0
+    ) -> Reservation:
         """Hold `amount_usd` in every window, or raise BudgetExceededError naming the smallest
-        window that would go over and the seconds until it resets."""
+        window that would go over and the seconds until it resets. The hold lapses after the
+        reservation TTL or `hold_seconds` (how long the paid call may run), whichever is
+        longer: a live call must never lose its hold to the TTL."""
         now = self._clock.now()
         limits = budgets.window_limits()
         windows = current_windows(now, tuple(limits))
@@ -106,7 +110,7 @@ class Ledger:
             id=uuid.uuid4().hex,
             amount_usd=nano_to_usd(amount_nano),
             windows=windows,
-            expires_at=now + self._ttl,
+            expires_at=now + max(self._ttl, timedelta(seconds=hold_seconds)),
             limits_usd=tuple(limits[w.window] for w in windows),
         )
         step = self.store.reserve(

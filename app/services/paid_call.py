@@ -27,6 +27,9 @@ log = logging.getLogger("app.paid_call")
 # short by the request's deadline: its timeout says little about the upstream, so the breaker
 # does not count it.
 CUT_SHORT_FRACTION = 0.9
+# A reservation is held for the call's timeout plus this (the provider's hard deadline is 0.5 s
+# past the timeout, and the settle follows): it must not lapse while the call can still cost.
+RESERVATION_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class PaidCaller:
             )
             reservation = await self._ledger.reserve(
                 worst_case_usd(input_tokens, max_tokens, price, prompt_caching=True),
-                policy.budgets,
+                policy.budgets, hold_seconds=timeout + RESERVATION_MARGIN_SECONDS,
             )
         except BaseException as exc:
             permit.ignore()  # nothing was sent: frees a half-open trial, says nothing of upstream
