@@ -62,7 +62,9 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     detail = exc.detail
     if isinstance(exc, BudgetExceededError):
-        headers = _retry_after(exc.retry_after_seconds) | {"X-Budget-Window": exc.window}
+        # A prompt over the per-request limit will never fit: retrying cannot help.
+        retry = None if exc.window == "per_request" else exc.retry_after_seconds
+        headers = _retry_after(retry) | {"X-Budget-Window": exc.window}
         detail = f"{exc.window}: {exc.detail}"
     elif isinstance(exc, CircuitOpenError | ServiceUnavailableError):
         headers = _retry_after(exc.retry_after_seconds)

@@ -58,3 +58,24 @@ async def test_shrinking_max_entries_evicts_at_once() -> None:
     cache.configure(CachePolicy(max_entries=1))
     assert len(cache) == 1
     assert await cache.get("4", allow_stale=False) is not None
+
+
+async def test_redis_cache_serves_this_replicas_answers_while_redis_is_down() -> None:
+    from redis.asyncio import Redis
+
+    from app.cache import RedisAnswerCache
+    from tests.fakes.service_process import free_port
+
+    clock = ManualClock()
+    errors: list[int] = []
+    # Nothing listens on this port: every Redis call fails, as in an outage.
+    redis = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    cache = RedisAnswerCache(redis, CachePolicy(), clock, on_error=lambda: errors.append(1))
+    try:
+        await cache.put("k", _entry(clock, "kept locally"))
+        found = await cache.get("k", allow_stale=False)
+        assert found is not None and found.entry.answer == "kept locally"
+        assert await cache.get("other", allow_stale=True) is None
+        assert len(errors) == 3  # put, get, get: each failure is counted
+    finally:
+        await redis.aclose()

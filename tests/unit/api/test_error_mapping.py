@@ -23,6 +23,8 @@ CASES: list[tuple[DomainError, int, str, dict[str, str]]] = [
     (UnknownModelError("gpt"), 400, "unknown_model", {}),
     (BudgetExceededError("spent", window="daily", retry_after_seconds=3600.2), 429,
      "budget_exhausted", {"retry-after": "3601", "x-budget-window": "daily"}),
+    (BudgetExceededError("prompt too big", window="per_request", retry_after_seconds=0), 429,
+     "budget_exhausted", {"x-budget-window": "per_request"}),
     (UpstreamError("500", kind="server_error", status=500), 502, "upstream_error", {}),
     (CircuitOpenError("open", name="m", retry_after_seconds=0.2), 503, "circuit_open",
      {"retry-after": "1"}),
@@ -49,6 +51,8 @@ def test_domain_error_mapping(exc: DomainError, status: int, code: str,
     assert body["error"] == code and body["detail"] and "request_id" in body
     for name, value in headers.items():
         assert r.headers[name] == value
+    if "retry-after" not in headers:
+        assert "retry-after" not in r.headers
 
 
 def test_unexpected_exception_is_a_json_500_without_internals() -> None:
