@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from tests.integration.resilience.conftest import (
+    FALLBACK,
     PERMITTED_IN_HALF_OPEN,
     PRIMARY,
     WAIT_IN_OPEN_SECONDS,
@@ -53,6 +54,26 @@ async def test_fifty_concurrent_requests_get_at_most_n_trials_then_it_closes(
         assert svc.state(PRIMARY) == "closed"
         assert svc.sample("ai_circuit_breaker_transitions_total", model=PRIMARY,
                           from_state="half_open", to_state="closed") == 1
+
+
+async def test_with_a_fallback_the_refused_requests_go_to_it_while_n_trials_run(
+    in_process: InProcessFactory,
+) -> None:
+    async with in_process(llm={"timeout_seconds": 10}) as svc:
+        svc.fake.fail(500, model=PRIMARY, until_cleared=True)
+        i = await svc.trip(PRIMARY, first_index=0)
+        svc.advance(WAIT_IN_OPEN_SECONDS)
+        svc.fake.fail(delay_seconds=TRIAL_SECONDS, model=PRIMARY, count=BURST)
+        primary, fallback = svc.upstream_calls(PRIMARY), svc.upstream_calls(FALLBACK)
+
+        responses = await asyncio.gather(*(svc.ask(question(i + k)) for k in range(BURST)))
+
+        bodies = [r.json() for r in responses]
+        assert svc.upstream_calls(PRIMARY) - primary == PERMITTED_IN_HALF_OPEN
+        assert svc.upstream_calls(FALLBACK) - fallback == BURST - PERMITTED_IN_HALF_OPEN
+        assert sorted(b["model"] for b in bodies) == sorted(
+            [PRIMARY] * PERMITTED_IN_HALF_OPEN + [FALLBACK] * (BURST - PERMITTED_IN_HALF_OPEN))
+        assert svc.state(PRIMARY) == "closed"
 
 
 async def test_a_failed_trial_reopens_and_refuses_again(in_process: InProcessFactory) -> None:
