@@ -52,8 +52,11 @@ async def test_upstream_errors_are_502_then_open_breakers_are_503_with_retry_aft
         assert 'ai_requests_total{endpoint="/ask",status="503"} 2.0' in metrics
 
 
-async def test_a_cached_answer_still_beats_the_503(in_process: InProcessFactory) -> None:
-    async with in_process(degradation=NO_FREE_RUNGS) as svc:
+async def test_a_fresh_cached_answer_still_beats_the_503_a_stale_one_does_not(
+    in_process: InProcessFactory,
+) -> None:
+    async with in_process(degradation=NO_FREE_RUNGS, cache={"ttl_seconds": 60},
+                          breaker={"wait_in_open_seconds": 3600}) as svc:
         svc.fake.fail(500, model=PRIMARY)
         assert (await svc.ask(question(0))).json()["model"] == FALLBACK  # cached under FALLBACK
         svc.fake.fail(500, until_cleared=True)
@@ -65,3 +68,6 @@ async def test_a_cached_answer_still_beats_the_503(in_process: InProcessFactory)
         r = await svc.ask(question(0))
         assert r.status_code == 200
         assert r.json()["degraded"]["mode"] == "cached"
+        svc.advance(61)  # stale now, and degradation.stale_cache is off
+        r = await svc.ask(question(0))
+        assert r.status_code == 503 and r.json()["error"] == "service_unavailable"
