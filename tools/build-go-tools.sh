@@ -82,9 +82,14 @@ build_coredns() {
     go_throwaway_module "$work" offline.local/coredns
     (cd "$work" && "$GO" get "github.com/coredns/coredns@$COREDNS_VERSION")
     local cfg; cfg="$(cd "$work" && "$GO" list -m -f '{{.Dir}}' github.com/coredns/coredns)/plugin.cfg"
-    local ordered=() name
-    while IFS=: read -r name _; do
-        for p in "${COREDNS_PLUGINS[@]}"; do [[ "$name" == "$p" ]] && ordered+=("$name"); done
+    # plugin.cfg lines are "directive:package" (package relative to plugin/ unless a full path).
+    local ordered=() pkgs=() name pkg
+    while IFS=: read -r name pkg; do
+        for p in "${COREDNS_PLUGINS[@]}"; do
+            [[ "$name" == "$p" ]] || continue
+            ordered+=("$name")
+            [[ "$pkg" == */* ]] && pkgs+=("$pkg") || pkgs+=("github.com/coredns/coredns/plugin/$pkg")
+        done
     done < <(grep -v '^#' "$cfg")
     (( ${#ordered[@]} == ${#COREDNS_PLUGINS[@]} )) || die "plugin.cfg lacks some of ${COREDNS_PLUGINS[*]}"
     {
@@ -93,7 +98,7 @@ build_coredns() {
         echo "import ("
         echo "	\"github.com/coredns/coredns/core/dnsserver\""
         echo "	\"github.com/coredns/coredns/coremain\""
-        for p in "${ordered[@]}"; do echo "	_ \"github.com/coredns/coredns/plugin/$p\""; done
+        for p in "${pkgs[@]}"; do echo "	_ \"$p\""; done
         echo ")"
         echo
         printf 'var directives = []string{'; printf '"%s", ' "${ordered[@]}"; echo '}'
