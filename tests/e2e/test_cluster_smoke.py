@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Kubectl
+from tests.e2e.kube import Kubectl
 from tests.fakes.service_process import wait_until
 
 pytestmark = pytest.mark.e2e
