@@ -53,6 +53,7 @@ TOPICS = ("pod OOMKilled what now", "CrashLoopBackOff restarts", "ImagePullBackO
           "node NotReady", "TLS certificate expiry", "DNS resolution failures")
 LLM_TIMEOUT_SECONDS = 2.0
 RECOVERY_WAIT_IN_OPEN_SECONDS = 2.0
+KEEP_MARKER = "<!-- notes by hand below: kept when the report is regenerated -->"
 
 
 def policy(wait_in_open_seconds: float) -> dict[str, Any]:
@@ -277,9 +278,8 @@ def report(inproc: dict[str, dict[str, float]], http: dict[str, dict[str, float]
         f"answer takes {ladder / plain:.2f}x the no-ladder offline path in process, "
         f"{http_open / http_plain:.2f}x over HTTP.",
         f"- A refused paid call costs {us(refused)} µs at the median: the breaker is asked "
-        "before the ledger, so a refusal writes nothing (it was 2.76 ms p50 / 42.6 ms p99 "
-        "while the worst case was reserved and released around every refusal: two durable "
-        "SQLite writes). The breaker's own refusal is about 2 µs (bench/results/breaker.md).",
+        "before the ledger, so a refusal writes nothing (see the note below for before). "
+        "The breaker's own refusal is about 2 µs (bench/results/breaker.md).",
         f"- Against what a client waits without the breaker on a hanging API (llm.timeout_"
         f"seconds, {LLM_TIMEOUT_SECONDS:g} s here, 30 s by default), the HTTP reject path is "
         f"{LLM_TIMEOUT_SECONDS / http_open:,.0f}x faster ({30 / http_open:,.0f}x at 30 s).",
@@ -340,6 +340,16 @@ def report(inproc: dict[str, dict[str, float]], http: dict[str, dict[str, float]
     return "\n".join(lines)
 
 
+def write_report(path: Path, text: str) -> None:
+    """Write the report; hand-written notes below KEEP_MARKER in the old file survive."""
+    kept = ""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        if KEEP_MARKER in old:
+            kept = old[old.index(KEEP_MARKER):]
+    path.write_text(text + ("\n" + kept if kept else ""), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000)
@@ -352,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     text = report(inproc, http, runs, drills())
     print(text)
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        write_report(args.out, text)
 
 
 if __name__ == "__main__":
