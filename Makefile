@@ -39,9 +39,10 @@ lint: venv ## ruff + mypy (strict on app/).
 ##@ Tests
 
 .PHONY: test-deps
-test-deps: ## Install Redis, Prometheus and promtool (Debian packages) and helm, if missing.
+test-deps: ## Install Redis, Prometheus, promtool (Debian packages), helm and the monitoring CRDs, if missing.
 	tools/install-test-deps.sh
 	tools/install-helm.sh >/dev/null
+	tools/build-crds.sh >/dev/null
 
 .PHONY: test
 test: venv test-deps lint ## Everything this machine can run: lint, unit, integration, chart (e2e skips without a cluster).

@@ -22,8 +22,8 @@ PLURALS = {"ServiceMonitor": "servicemonitors", "PrometheusRule": "prometheusrul
 
 
 def crd_file(kind: str) -> Path | None:
-    """$SRE_AI_CRDS_DIR, else `make chart-crds`'s output for the pinned operator version, else
-    any generated copy in the toolchain cache."""
+    """$SRE_AI_CRDS_DIR, else tools/build-crds.sh's output (`make chart-crds`) for the pinned
+    operator version, else any generated copy in the toolchain cache."""
     name = f"monitoring.coreos.com_{PLURALS[kind]}.yaml"
     explicit = os.environ.get("SRE_AI_CRDS_DIR")
     if explicit:
@@ -35,8 +35,8 @@ def crd_file(kind: str) -> Path | None:
         if versions.is_file()
         else None
     )
-    if pinned and (CACHE_ROOT / f"crds-prometheus-operator-{pinned[1]}" / name).is_file():
-        return CACHE_ROOT / f"crds-prometheus-operator-{pinned[1]}" / name
+    if pinned and (CACHE_ROOT / f"prometheus-operator-crds-{pinned[1]}" / name).is_file():
+        return CACHE_ROOT / f"prometheus-operator-crds-{pinned[1]}" / name
     if not CACHE_ROOT.is_dir():
         return None
     found = sorted(CACHE_ROOT.glob(f"*/{name}")) + sorted(CACHE_ROOT.glob(f"*/*/{name}"))
