@@ -6,8 +6,6 @@ CHART_RELEASE ?= sre-ai-platform
 CHART_NAMESPACE ?= sre-ai
 HELM_CACHE_BIN ?= /var/cache/sre-ai-platform/bin
 HELM ?= $(shell command -v helm 2>/dev/null || echo $(HELM_CACHE_BIN)/helm)
-# Prometheus Operator CRDs for schema-validating the ServiceMonitor and PrometheusRule, generated
-# with controller-gen from the operator's Go types (versions shared with the cluster toolchain).
 
 ##@ Chart
 
