@@ -107,7 +107,7 @@ docker run --name "$assembler" --privileged --tmpfs /run --tmpfs /tmp \
             ctr -n k8s.io images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
         done
         ctr -n k8s.io images ls -q | grep -v "sha256:" | sed "s/^/preloaded: /"
-        kill "$pid"; wait "$pid" || true'
+        kill "$pid"; wait "$pid" || true' >&2
 docker commit \
     --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' --change 'CMD []' \
     "$assembler" "$NODE_IMAGE" >/dev/null

@@ -25,10 +25,11 @@ phase docker "$TOOLS_SRC_DIR/install-docker.sh"
 # Debian images need the network, the Go builds need the CPU: overlap them.
 rootfs_log="$CACHE_ROOT/logs/rootfs-images.log"
 (
+    start=$SECONDS
     for p in node-base k8s-base python-base redis; do "$TOOLS_SRC_DIR/build-rootfs-image.sh" "$p"; done
+    echo "debian-images-seconds=$((SECONDS - start))"
 ) > "$rootfs_log" 2>&1 &
 rootfs_pid=$!
-rootfs_start=$SECONDS
 
 phase kubernetes "$TOOLS_SRC_DIR/build-k8s.sh"
 phase go-tools "$TOOLS_SRC_DIR/build-go-tools.sh"
@@ -40,7 +41,7 @@ else
 fi
 
 wait "$rootfs_pid" || die "Debian images failed: see $rootfs_log"
-timings+=("$(printf '%-22s %5ss (in parallel)' debian-images $((SECONDS - rootfs_start)))")
+timings+=("$(printf '%-22s %5ss (in the background)' debian-images "$(sed -n 's/^debian-images-seconds=//p' "$rootfs_log")")")
 mapfile -t rootfs_tags < <(grep -E '^sre-ai-platform/' "$rootfs_log")
 PYTHON_BASE_IMAGE="$(printf '%s\n' "${rootfs_tags[@]}" | grep '^sre-ai-platform/python-base:')"
 REDIS_IMAGE_BASE="$(printf '%s\n' "${rootfs_tags[@]}" | grep '^sre-ai-platform/redis-base:')"
