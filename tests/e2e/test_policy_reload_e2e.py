@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import pytest
 import yaml
 
 from app.config import parse_policy
+from tests.e2e.kube import Kubectl
 from tests.fakes.service_process import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -113,23 +113,9 @@ def restarts(pod: dict[str, Any]) -> int:
     return sum(int(c.get("restartCount", 0)) for c in pod["status"].get("containerStatuses", []))
 
 
-@contextlib.contextmanager
-def port_forward(pod: str, port: int) -> Iterator[str]:
+def port_forward(pod: str, port: int) -> contextlib.AbstractContextManager[str]:
     """`kubectl port-forward` to one pod (every replica must apply the edit, not just one)."""
-    proc = subprocess.Popen(
-        ["kubectl", "--context", CONTEXT, "-n", NAMESPACE, "port-forward", f"pod/{pod}",
-         f":{port}", "--address", "127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # "Forwarding from 127.0.0.1:NNNNN -> 8000"
-        match = re.search(r"127\.0\.0\.1:(\d+)", line)
-        error = proc.stderr.read() if proc.stderr and not match else ""
-        assert match, f"port-forward to {pod} failed: {line}{error}"
-        yield f"http://127.0.0.1:{match.group(1)}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    return Kubectl(CONTEXT).port_forward(NAMESPACE, f"pod/{pod}", port)
 
 
 def container_port(pod: dict[str, Any]) -> int:

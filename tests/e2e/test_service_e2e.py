@@ -11,18 +11,17 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import re
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.kube import Kubectl
 from tests.fakes.service_process import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -60,21 +59,8 @@ def deployment() -> dict[str, Any]:
     return dep
 
 
-@contextmanager
-def port_forward(target: str, port: int) -> Iterator[str]:
-    proc = subprocess.Popen(
-        ["kubectl", "--context", CONTEXT, "-n", NAMESPACE, "port-forward", target,
-         f":{port}", "--address", "127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"127\.0\.0\.1:(\d+)", line)
-        assert match, f"port-forward to {target} failed: {line}"
-        yield f"http://127.0.0.1:{match.group(1)}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def port_forward(target: str, port: int) -> AbstractContextManager[str]:
+    return Kubectl(CONTEXT).port_forward(NAMESPACE, target, port)
 
 
 def test_pods_are_ready_with_no_restarts(deployment: dict[str, Any]) -> None:
