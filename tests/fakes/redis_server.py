@@ -16,11 +16,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fakes.service_process import wait_until
 
 BINARY = "redis-server"
 START_TIMEOUT_SECONDS = 10.0
@@ -94,16 +95,23 @@ class RedisServer:
         if self.persistent:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not _answers_ping(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                log = self.workdir / "redis.log"
-                raise RuntimeError(
-                    f"redis-server did not start on port {self.port}: "
-                    f"{log.read_text()[-2000:] if log.exists() else ''}"
-                )
-            time.sleep(0.01)
+        process = self.process
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"exited with {process.returncode}")
+            return _answers_ping(self.port)
+
+        try:
+            wait_until(up, timeout=START_TIMEOUT_SECONDS, what=f"redis-server on {self.port}",
+                       interval=0.01)
+        except TimeoutError as exc:
+            self.stop()
+            log = self.workdir / "redis.log"
+            raise RuntimeError(
+                f"redis-server did not start on port {self.port} ({exc}): "
+                f"{log.read_text()[-2000:] if log.exists() else ''}"
+            ) from None
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server (SIGKILL when `kill`); the port stays reserved for restart()."""
