@@ -58,11 +58,23 @@ prepare_pod_network() {
     sysctl -qw net.ipv4.ip_forward=1
     log "node $ip: pods in ${POD_NETWORK_PREFIX:-10.244}.$last.0/24"
 
-    # Pods with dnsPolicy Default (CoreDNS among them) inherit this file. Docker's 127.0.0.11
-    # would be the pod's own loopback, where CoreDNS's loop plugin finds itself and exits.
-    # Nothing answers on this node's :53, so cluster names resolve and outside names fail
-    # fast: no DNS query leaves the machine.
-    printf 'nameserver %s\noptions ndots:0\n' "$ip" > /etc/resolv.conf
+    # The resolver pods with dnsPolicy Default (CoreDNS among them) get (kubelet
+    # --resolv-conf, see 10-kubeadm.conf). The node's own /etc/resolv.conf, Docker's
+    # 127.0.0.11, stays: kubeadm join finds the control plane by name there. In a pod that
+    # address is its own loopback, where CoreDNS's loop plugin finds itself and exits. Nothing
+    # answers on this node's :53, so in pods cluster names resolve, outside names fail fast, and no
+    # pod's DNS query leaves the machine.
+    printf 'nameserver %s\noptions ndots:0\n' "$ip" > /etc/kubelet-pod-resolv.conf
+
+    # hostNetwork pods (kube-proxy, the control plane) get that file too, yet must find the
+    # other nodes by name: packets this node sends itself to <ip>:53 go to Docker's DNS.
+    # Only locally generated ones (nat OUTPUT): pods' queries still find nothing there.
+    local rule args
+    sysctl -qw net.ipv4.conf.all.route_localnet=1
+    while read -r rule; do
+        read -ra args <<< "${rule/-A DOCKER_OUTPUT -d 127.0.0.11\/32/-A OUTPUT -d $ip/32}"
+        iptables -t nat "${args[@]}"
+    done < <(iptables-save -t nat | grep -E '^-A DOCKER_OUTPUT -d 127\.0\.0\.11/32 .*--dport 53 ')
 }
 
 # Traffic to a ClusterIP that kube-proxy has not (yet) translated would follow the default
