@@ -113,5 +113,11 @@ docker commit \
     "$assembler" "$NODE_IMAGE" >/dev/null
 docker rm "$assembler" >/dev/null
 docker rmi "$stage" >/dev/null
+# Earlier images for this Kubernetes version (older recipes) each carry 1.1 GB of preloaded
+# content: drop the ones no container uses.
+docker images "${NODE_IMAGE%:*}" --format '{{.Repository}}:{{.Tag}}' \
+    | grep -F ":$K8S_VERSION-" | grep -vxF "$NODE_IMAGE" \
+    | while read -r old; do docker rmi "$old" >/dev/null 2>&1 && log "removed superseded $old"; done \
+    || true
 log "node image $NODE_IMAGE ready"
 echo "$NODE_IMAGE"
