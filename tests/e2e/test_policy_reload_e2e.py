@@ -36,6 +36,8 @@ RELEASE = os.environ.get("E2E_RELEASE", "sre-ai-platform")
 CHART = REPO_ROOT / "charts" / "sre-ai-platform"
 APPLY_TIMEOUT_SECONDS = 30.0  # the design says seconds; slack for a loaded CI machine
 INSTANCE = f"app.kubernetes.io/instance={RELEASE}"
+# The API pods; the in-chart Redis shares the name label and differs by component.
+API_PODS = f"{INSTANCE},app.kubernetes.io/name=sre-ai-platform,app.kubernetes.io/component=api"
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
@@ -64,7 +66,7 @@ def deployment() -> dict[str, Any]:
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"no kind cluster at context {CONTEXT}: {exc}")
     items = kubectl_json("get", "deployment", "-l",
-                         f"{INSTANCE},app.kubernetes.io/name=sre-ai-platform")["items"]
+                         API_PODS)["items"]
     if not items:
         pytest.skip(f"release {RELEASE} is not installed in namespace {NAMESPACE}")
     dep: dict[str, Any] = items[0]
@@ -104,7 +106,7 @@ def configmap_name() -> str:
 
 def running_pods() -> list[dict[str, Any]]:
     pods = kubectl_json("get", "pods", "-l",
-                        f"{INSTANCE},app.kubernetes.io/name=sre-ai-platform")["items"]
+                        API_PODS)["items"]
     return [p for p in pods
             if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
 

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.e2e
 CONTEXT = f"kind-{os.environ.get('KIND_CLUSTER', 'sre-ai')}"
 NAMESPACE = os.environ.get("E2E_NAMESPACE", "sre-ai")
 RELEASE = os.environ.get("E2E_RELEASE", "sre-ai-platform")
-SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=sre-ai-platform"
+SELECTOR = (f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=sre-ai-platform,"
+            "app.kubernetes.io/component=api")  # not the in-chart Redis
 
 
 def kubectl(*args: str, timeout: float = 120) -> str:
