@@ -45,8 +45,8 @@ test-deps: ## Install Redis, Prometheus, promtool (Debian packages), helm and th
 	tools/build-crds.sh >/dev/null
 
 .PHONY: test
-test: venv test-deps lint ## Everything this machine can run: lint, unit, integration, chart (e2e skips without a cluster).
-	PATH="$(HELM_DIR):$$PATH" $(BIN)/pytest -q
+test: venv test-deps lint ## Lint, unit, integration, chart and monitoring tests (the e2e suite is `make e2e`).
+	PATH="$(HELM_DIR):$$PATH" $(BIN)/pytest -q -m "not e2e"
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests only (fast, no processes, no network).
