@@ -235,9 +235,9 @@ def test_default_policy_is_the_documented_policy() -> None:
         "daily_usd": 50,
         "monthly_usd": 500,
     }
-    assert policy.routing.default_model == "claude-sonnet-4-5-20250929"
+    assert policy.routing.default_model == "claude-sonnet-4-6"
     assert policy.routing.fallback_model == "claude-haiku-4-5-20251001"
-    assert policy.models["claude-sonnet-4-5-20250929"].model_dump() == {
+    assert policy.models["claude-sonnet-4-6"].model_dump() == {
         "input": 3.0,
         "output": 15.0,
         "cache_write_5m": 3.75,

@@ -25,7 +25,7 @@ from tests.fakes.anthropic_control import FakeAnthropicControl
 from tests.fakes.service_process import ServiceProcess, wait_until
 from tests.integration.monitoring.prometheus_process import PrometheusProcess
 
-PRIMARY = "claude-sonnet-4-5-20250929"
+PRIMARY = "claude-sonnet-4-6"
 FALLBACK = "claude-haiku-4-5-20251001"
 JOB = "sre-ai-platform"
 
