@@ -31,7 +31,7 @@ DOCKER_BUILD := DOCKER_BUILDKIT=0 docker build $(if $(BASE_IMAGE),--build-arg BA
 ##@ Cluster (kind)
 
 .PHONY: cluster-toolchain
-cluster-toolchain: ## Build or reuse the offline toolchain + node image (cached in /var/cache/sre-ai-platform; ~45 min cold).
+cluster-toolchain: ## Build or reuse the offline toolchain + node image (cached in /var/cache/sre-ai-platform; ~15 min cold on 2 idle cores).
 	tools/build-toolchain.sh
 	@. /var/cache/sre-ai-platform/toolchain.env && echo "now: make kind-up e2e kind-down TOOLS_DIR=$$TOOLS_DIR" \
 	  "KIND_NODE_IMAGE=$$KIND_NODE_IMAGE CRDS_DIR=$$CRDS_DIR BASE_IMAGE=$$PYTHON_BASE_IMAGE REDIS_IMAGE_BASE=$$REDIS_IMAGE_BASE"

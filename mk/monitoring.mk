@@ -15,10 +15,11 @@ SNAPSHOT ?= docs/images/dashboard.png
 ##@ Monitoring
 
 .PHONY: monitoring-sync
-monitoring-sync: ## Copy the chart's rules and dashboards to prometheus-rules/ and dashboards/.
+monitoring-sync: ## Copy the chart's rules and dashboards to prometheus-rules/ and dashboards/, and re-render manifests/.
 	@mkdir -p prometheus-rules dashboards
 	cp $(MONITORING_SRC)/rules/*.yaml prometheus-rules/
 	cp $(MONITORING_SRC)/dashboards/*.json dashboards/
+	$(MAKE) --no-print-directory manifests  # the dashboard ConfigMaps are rendered there too
 
 .PHONY: promtool-check
 promtool-check:
