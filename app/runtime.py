@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from app.api.auth import ApiKeys
-from app.budget.ledger import Ledger, open_ledger
+from app.budget.ledger import Ledger, WindowState, open_ledger
+from app.budget.reporting import refresh_budget_metrics
 from app.cache import AnswerCache, MemoryAnswerCache, RedisAnswerCache
 from app.clock import Clock
 from app.config import Settings
 from app.errors import LedgerUnavailableError
 from app.llm.anthropic import AnthropicProvider
 from app.llm.base import Provider
-from app.metrics import BUDGET_WINDOWS, Metrics
+from app.metrics import Metrics
 from app.policy_source import ActivePolicy, PolicyManager, build_policy_watchers, initial_policy
 from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
 from app.runbooks.holder import RunbookHolder
@@ -28,7 +29,7 @@ from app.services.paid_call import PaidCaller
 
 log = logging.getLogger("app.runtime")
 VERSION = "0.1.0"
-LEDGER_PING_TIMEOUT_SECONDS = 2.0
+LEDGER_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass
@@ -125,25 +126,23 @@ class Runtime:
         if self.redis is not None:
             await self.redis.aclose()
 
-    async def ledger_ping(self) -> None:
+    async def budget_snapshot(self) -> list[WindowState]:
+        """The ledger's windows under the active budgets, bounded in time: a probe or a scrape
+        must not hang on a stuck store. Raises LedgerUnavailableError."""
         try:
-            async with asyncio.timeout(LEDGER_PING_TIMEOUT_SECONDS):
-                await self.ledger.ping()
+            async with asyncio.timeout(LEDGER_TIMEOUT_SECONDS):
+                return await self.ledger.snapshot(self.policies.current.policy.budgets)
         except TimeoutError as exc:
             raise LedgerUnavailableError("ledger did not answer in time") from exc
 
     async def refresh_gauges(self) -> None:
-        """Budget gauges come from the shared ledger, so every replica reports the same."""
+        """Budget gauges come from the shared ledger, so every replica reports the same. The
+        limits come from the policy, so they stay visible while the ledger is down."""
         budgets = self.policies.current.policy.budgets
         for window, limit in budgets.window_limits().items():
             self.metrics.budget_limit.labels(window=window).set(limit)
         try:
-            async with asyncio.timeout(LEDGER_PING_TIMEOUT_SECONDS):
-                windows = await self.ledger.snapshot(budgets)
+            async with asyncio.timeout(LEDGER_TIMEOUT_SECONDS):
+                await refresh_budget_metrics(self.ledger, budgets, self.metrics)
         except (LedgerUnavailableError, TimeoutError):
             return  # the scrape still succeeds; ai_ledger_errors_total says why
-        for w in windows:
-            if w.window in BUDGET_WINDOWS:
-                self.metrics.budget_spent.labels(window=w.window).set(w.spent_usd)
-                self.metrics.budget_reserved.labels(window=w.window).set(w.reserved_usd)
-                self.metrics.budget_remaining.labels(window=w.window).set(w.remaining_usd)

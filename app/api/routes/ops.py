@@ -24,7 +24,7 @@ async def metrics(runtime: RuntimeDep) -> Response:
 async def cost(runtime: RuntimeDep, _client: ClientDep) -> dict[str, Any]:
     """Spend, limit and remaining per window, from the ledger shared by every replica."""
     active = runtime.policies.current
-    windows = await runtime.ledger.snapshot(active.policy.budgets)
+    windows = await runtime.budget_snapshot()
     return {
         "per_request_limit_usd": active.policy.budgets.per_request_usd,
         "windows": [
