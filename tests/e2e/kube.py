@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tests.fakes.service_process import stop_process
+
 KIND_CLUSTER = os.environ.get("KIND_CLUSTER", "sre-ai")
 CONTEXT = f"kind-{KIND_CLUSTER}"
 
@@ -66,12 +68,7 @@ class Kubectl:
                 raise AssertionError(f"port-forward to {target} failed: {line}{err}")
             yield f"http://127.0.0.1:{match.group(1)}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_process(proc, timeout=10)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()

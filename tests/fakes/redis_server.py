@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.service_process import wait_until
+from tests.fakes.service_process import stop_process, wait_until
 
 BINARY = "redis-server"
 START_TIMEOUT_SECONDS = 10.0
@@ -118,16 +118,9 @@ class RedisServer:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            if kill:
-                process.kill()
-            else:
-                process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if kill and process.poll() is None:
+            process.kill()
+        stop_process(process, timeout=10)
         if process.stderr is not None:
             process.stderr.close()
 

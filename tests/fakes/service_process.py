@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -37,6 +38,17 @@ def wait_until(check: object, *, timeout: float, what: str, interval: float = 0.
             last = exc
         pause.wait(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+
+
+def stop_process(proc: subprocess.Popen[Any], *, timeout: float = 15.0) -> None:
+    """Terminate, wait up to `timeout`, then kill: every process a test starts ends here."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class ServiceProcess:
@@ -99,10 +111,5 @@ class ServiceProcess:
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout=15)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.fakes.service_process import free_port, wait_until
+from tests.fakes.service_process import free_port, stop_process, wait_until
 
 
 def binary(name: str) -> str | None:
@@ -76,13 +76,8 @@ class PrometheusProcess:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout=20)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
