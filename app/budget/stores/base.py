@@ -1,7 +1,10 @@
 """The one interface every ledger store implements (memory, SQLite, Redis).
 
 Stores speak integers and epoch seconds: amounts in nano-USD, times as floats from the
-service's Clock (never the store's own clock, so tests can move time). Each method is ONE
+service's Clock. The memory and SQLite stores live on the caller's host and judge expiry by the
+caller's clock (so tests can move time). The Redis store is shared by replicas whose clocks
+differ: it turns each time into a duration from the caller's `now` and lets the Redis server's
+clock alone decide expiry (never EXPIREAT from a caller's clock). Each method is ONE
 atomic step against shared state, so any number of processes can use the same store:
 `reserve` checks every window and records the reservation in the same step, and it first
 forgets reservations that have expired (lazy purge; no background job).

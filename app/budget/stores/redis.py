@@ -5,7 +5,9 @@ all its keys share a hash tag so the scripts also run on Redis Cluster and manag
 Failures are fail-closed: any connection, timeout or server error becomes LedgerUnavailableError
 quickly (short socket timeouts) and the client reconnects on the next call once Redis is back.
 Every script is safe to run twice (same reservation id), so one retry on a dropped connection
-cannot double-count.
+cannot double-count. Expiry runs on the Redis server's clock alone: the caller's `now`,
+`expires_at`, `keep_until` and `remember_until` are turned into durations here (see
+redis_scripts.py), so a replica's clock skew never makes the ledger forget.
 """
 
 from __future__ import annotations
@@ -70,13 +72,12 @@ class RedisStore:
         expires_at: float,
     ) -> int | None:
         args: list[str | int | float] = [
-            repr(now),
-            repr(expires_at),
+            repr(max(0.0, expires_at - now)),
             _member(reservation_id, amount_nano),
             amount_nano,
         ]
         for slot in slots:
-            args += [slot.limit_nano, math.ceil(slot.keep_until)]
+            args += [slot.limit_nano, _seconds_until(slot.keep_until, now)]
         result = await self._call("reserve", self._reserve(keys=self._pairs(slots), args=args))
         return None if int(result) == 0 else int(result) - 1
 
@@ -91,12 +92,11 @@ class RedisStore:
     ) -> bool:
         keys = [f"{self._tag}:settled", *self._pairs(slots)]
         args: list[str | int | float] = [
-            repr(now),
             reservation_id,
             _member(reservation_id, reserved_nano),
             actual_nano,
-            repr(remember_until),
-            *(math.ceil(slot.keep_until) for slot in slots),
+            _seconds_until(remember_until, now),
+            *(_seconds_until(slot.keep_until, now) for slot in slots),
         ]
         result = await self._call("settle", self._settle(keys=keys, args=args))
         return int(result) == 1
@@ -107,7 +107,7 @@ class RedisStore:
 
     async def snapshot(self, slots: Sequence[Slot], now: float) -> list[SlotUsage]:
         flat = await self._call(
-            "snapshot", self._snapshot(keys=self._pairs(slots), args=[repr(now)])
+            "snapshot", self._snapshot(keys=self._pairs(slots), args=[])
         )
         return [SlotUsage(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
@@ -120,3 +120,9 @@ class RedisStore:
 
 def _member(reservation_id: str, amount_nano: int) -> str:
     return f"{reservation_id}:{amount_nano}"
+
+
+def _seconds_until(until: float, now: float) -> int:
+    """A key's lifetime as a duration (for EXPIRE), both ends read from the caller's clock.
+    Redis then counts it down on its own clock: the two clocks never meet."""
+    return max(1, math.ceil(until - now))

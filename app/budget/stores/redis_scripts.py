@@ -2,13 +2,15 @@
 
 Layout (every key carries the same hash tag, e.g. `{sre-ai:ledger}`, so one script's keys live
 in one Redis Cluster slot):
-  <tag>:spent:<window>:<period>   integer nano-USD (INCRBY), EXPIREAT after the period closes
-  <tag>:res:<window>:<period>     sorted set of "<id>:<amount_nano>" scored by expiry (epoch s)
-  <tag>:settled                   sorted set of settled ids scored by "remember until",
-                                  EXPIREAT the latest of those
-The amount lives in the member, so one structure per period holds a reservation: there is no
-second key to keep in step. Expired members are removed (ZREMRANGEBYSCORE -inf now) at the start
-of reserve and snapshot. "now" always comes from the caller's clock, never Redis TIME.
+  <tag>:spent:<window>:<period>   integer nano-USD (INCRBY); EXPIRE after the period closes
+  <tag>:res:<window>:<period>     sorted set of "<id>:<amount_nano>" scored by expiry
+  <tag>:settled                   sorted set of settled ids scored by "remember until"
+
+Time: every expiry is judged by ONE clock, the Redis server's (`TIME` inside the script). The
+caller sends durations only (hold for N s, keep for N s), never an absolute time, so replicas
+with skewed clocks (or a test's pinned clock) can neither make Redis drop a key early nor purge
+another replica's live hold or settled id. The window a spend lands in is still named from the
+caller's clock (`hourly:2026-11-27T06`): that names a calendar period, it expires nothing.
 
 Window keys arrive in pairs, KEYS[2i-1] = spent, KEYS[2i] = res. Amounts stay below 2^53 nano-USD
 (9 million USD), so Lua's doubles hold them exactly.
@@ -16,7 +18,10 @@ Window keys arrive in pairs, KEYS[2i-1] = spent, KEYS[2i] = res. Amounts stay be
 
 from __future__ import annotations
 
-_RESERVED_SUM = """
+_PRELUDE = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local function reserved_sum(key)
   local total = 0
   for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
@@ -26,51 +31,54 @@ local function reserved_sum(key)
 end
 """
 
-# ARGV: now, expires_at, member, amount, then per window: limit, expire_at (epoch seconds)
+# ARGV: hold_seconds, member, amount, then per window: limit, keep_seconds
 # Returns 0 when admitted, else the 1-based index of the first window that would overflow.
 RESERVE = (
-    _RESERVED_SUM
+    _PRELUDE
     + """
-local now = ARGV[1]
-local amount = tonumber(ARGV[4])
+local amount = tonumber(ARGV[3])
 local n = #KEYS / 2
 for i = 1, n do
   local res = KEYS[2 * i]
   redis.call('ZREMRANGEBYSCORE', res, '-inf', now)
   local spent = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
-  if spent + reserved_sum(res) + amount > tonumber(ARGV[3 + 2 * i]) then
+  if spent + reserved_sum(res) + amount > tonumber(ARGV[2 + 2 * i]) then
     return i
   end
 end
+local expires = now + tonumber(ARGV[1])
 for i = 1, n do
   local res = KEYS[2 * i]
-  redis.call('ZADD', res, ARGV[2], ARGV[3])
-  redis.call('EXPIREAT', res, ARGV[4 + 2 * i])
+  redis.call('ZADD', res, expires, ARGV[2])
+  redis.call('EXPIRE', res, ARGV[3 + 2 * i])
 end
 return 0
 """
 )
 
 # KEYS[1] = settled set, then window pairs from KEYS[2].
-# ARGV: now, id, member, actual, remember_until, then per window: expire_at.
+# ARGV: id, member, actual, remember_seconds, then per window: keep_seconds.
 # Returns 1 when recorded, 0 when this id was already settled.
-SETTLE = """
+SETTLE = (
+    _PRELUDE
+    + """
 local settled = KEYS[1]
-if redis.call('ZSCORE', settled, ARGV[2]) then
+redis.call('ZREMRANGEBYSCORE', settled, '-inf', now)
+if redis.call('ZSCORE', settled, ARGV[1]) then
   return 0
 end
-redis.call('ZREMRANGEBYSCORE', settled, '-inf', ARGV[1])
-redis.call('ZADD', settled, ARGV[5], ARGV[2])
-redis.call('EXPIREAT', settled, math.ceil(tonumber(ARGV[5])))
+redis.call('ZADD', settled, now + tonumber(ARGV[4]), ARGV[1])
+redis.call('EXPIRE', settled, ARGV[4])
 local n = (#KEYS - 1) / 2
 for i = 1, n do
   local spent = KEYS[2 * i]
-  redis.call('ZREM', KEYS[2 * i + 1], ARGV[3])
-  redis.call('INCRBY', spent, ARGV[4])
-  redis.call('EXPIREAT', spent, ARGV[5 + i])
+  redis.call('ZREM', KEYS[2 * i + 1], ARGV[2])
+  redis.call('INCRBY', spent, ARGV[3])
+  redis.call('EXPIRE', spent, ARGV[4 + i])
 end
 return 1
 """
+)
 
 # KEYS: window pairs. ARGV: member.
 RELEASE = """
@@ -80,14 +88,14 @@ end
 return 0
 """
 
-# KEYS: window pairs. ARGV: now. Returns {spent1, reserved1, spent2, reserved2, ...}.
+# KEYS: window pairs. Returns {spent1, reserved1, spent2, reserved2, ...}.
 SNAPSHOT = (
-    _RESERVED_SUM
+    _PRELUDE
     + """
 local out = {}
 for i = 1, #KEYS / 2 do
   local res = KEYS[2 * i]
-  redis.call('ZREMRANGEBYSCORE', res, '-inf', ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', res, '-inf', now)
   out[#out + 1] = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
   out[#out + 1] = reserved_sum(res)
 end

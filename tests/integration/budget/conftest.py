@@ -5,7 +5,7 @@ process after a restart); everything opened is closed at teardown."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,9 +23,13 @@ from tests.fakes.redis_server import (  # noqa: F401 - re-exported fixtures
     private_redis_server,
     redis_server,
 )
+from tests.integration.budget.server_time import let_server_time_pass
 
 TTL_SECONDS = 60.0
+# Redis expires holds by its own clock, which a test cannot move: its holds are short and real.
+REDIS_TTL_SECONDS = 3.0
 LedgerFactory = Callable[[], Ledger]
+Lapse = Callable[[], Awaitable[None]]
 
 
 @pytest.fixture
@@ -38,9 +42,34 @@ def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture
+def ttl_seconds(store_kind: str) -> float:
+    return REDIS_TTL_SECONDS if store_kind == "redis" else TTL_SECONDS
+
+
+@pytest.fixture
+def lapse(
+    store_kind: str, clock: ManualClock, ttl_seconds: float, request: pytest.FixtureRequest
+) -> Lapse:
+    """Let every hold taken so far expire: the ManualClock moves by the TTL (memory, SQLite);
+    for Redis the test also waits until the TTL has passed on the server's clock."""
+
+    async def run() -> None:
+        if store_kind == "redis":
+            server: RedisServer = request.getfixturevalue("redis_server")
+            await let_server_time_pass(server.url, ttl_seconds)
+        clock.advance(ttl_seconds)
+
+    return run
+
+
 @pytest_asyncio.fixture
 async def ledger_factory(
-    store_kind: str, clock: ManualClock, tmp_path: Path, request: pytest.FixtureRequest
+    store_kind: str,
+    clock: ManualClock,
+    ttl_seconds: float,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[LedgerFactory]:
     shared_memory = MemoryStore()
     prefix = f"test:{uuid.uuid4().hex}"
@@ -58,7 +87,7 @@ async def ledger_factory(
         else:
             assert server is not None
             store = RedisStore(server.url, prefix=prefix)
-        ledger = Ledger(store, clock, reservation_ttl_seconds=TTL_SECONDS)
+        ledger = Ledger(store, clock, reservation_ttl_seconds=ttl_seconds)
         opened.append(ledger)
         return ledger
 

@@ -10,7 +10,9 @@ concurrent reserve+settle loops until refused, and prints how many reservations 
 settles one call of <spend_usd>, reserves <hold_usd> (a call in flight), prints "holding" and
 waits on stdin forever: the test kills it with SIGKILL mid-request.
 
-Both run on a ManualClock at NOW, so the test's own clock agrees with them.
+Both run on a ManualClock at NOW, so the test's own clock agrees with them. Holds last
+TTL_SECONDS on that clock (SQLite), or REDIS_TTL_SECONDS on the Redis server's clock, which is the
+one a Redis store expires holds by (the test waits for it, see server_time.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from app.errors import BudgetExceededError
 
 NOW = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)
 TTL_SECONDS = 600.0
+REDIS_TTL_SECONDS = 5.0
+
+
+def ttl_for(target: str) -> float:
+    return REDIS_TTL_SECONDS if target.startswith("redis") else TTL_SECONDS
 
 
 def open_worker_ledger(target: str, prefix: str) -> Ledger:
@@ -38,7 +45,7 @@ def open_worker_ledger(target: str, prefix: str) -> Ledger:
         if target.startswith("redis")
         else SqliteStore(Path(target))
     )
-    return Ledger(store, ManualClock(NOW), reservation_ttl_seconds=TTL_SECONDS)
+    return Ledger(store, ManualClock(NOW), reservation_ttl_seconds=ttl_for(target))
 
 
 async def race(ledger: Ledger, tasks: int, amount: float, hourly: float) -> None:
