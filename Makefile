@@ -48,6 +48,16 @@ test-deps: ## Install Redis, Prometheus, promtool (Debian packages), helm and th
 test: venv test-deps lint ## Lint, unit, integration, chart and monitoring tests (the e2e suite is `make e2e`).
 	PATH="$(HELM_DIR):$$PATH" $(BIN)/pytest -q -m "not e2e"
 
+# The calendar must never break a test: the whole unit + integration suite again, with the test
+# process's clock a year ahead (libfaketime). Servers the tests start (redis-server) keep the real
+# clock: that is the skew the service must survive. Monotonic time is left alone.
+FUTURE ?= +365d
+
+.PHONY: test-future
+test-future: venv test-deps ## Unit + integration tests with the clock FUTURE (default a year) ahead.
+	PATH="$(HELM_DIR):$$PATH" FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '$(FUTURE)' \
+	  $(BIN)/pytest -q -p no:cacheprovider -m "not e2e" tests/unit tests/integration
+
 .PHONY: test-unit
 test-unit: venv ## Unit tests only (fast, no processes, no network).
 	$(BIN)/pytest -q tests/unit

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.real_clock import real_clock_env
 from tests.fakes.service_process import stop_process, wait_until
 
 BINARY = "redis-server"
@@ -94,7 +95,9 @@ class RedisServer:
         ]
         if self.persistent:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=real_clock_env()
+        )
         process = self.process
 
         def up() -> bool:
