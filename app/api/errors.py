@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 
 from fastapi import FastAPI, Request
@@ -22,8 +21,6 @@ from app.errors import (
     UpstreamError,
 )
 from app.logs import request_id_var
-
-log = logging.getLogger("app.errors")
 
 STATUS: dict[type[DomainError], int] = {
     InvalidQuestionError: 400,
@@ -91,8 +88,9 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
                           str(exc.detail), dict(exc.headers or {}))
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
+def internal_error_response() -> JSONResponse:
+    """The answer to an unhandled error (sent by RequestContextMiddleware, which logs it): no
+    internals, only the request id to find the traceback in the log."""
     return error_response(500, "internal_error", "unexpected error; see the service log")
 
 
@@ -100,4 +98,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(Exception, _unexpected)
+    # No `Exception` handler on purpose: RequestContextMiddleware answers unhandled errors, with
+    # the request id (see app/api/middleware.py).
