@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import (
+    AuthUnavailableError,
     BudgetExceededError,
     CircuitOpenError,
     DomainError,
@@ -30,6 +31,7 @@ STATUS: dict[type[DomainError], int] = {
     CircuitOpenError: 503,
     ServiceUnavailableError: 503,
     LedgerUnavailableError: 503,
+    AuthUnavailableError: 503,
     PolicyError: 500,
 }
 
@@ -67,6 +69,8 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
         headers = _retry_after(exc.retry_after_seconds)
     elif isinstance(exc, LedgerUnavailableError):
         headers = _retry_after(5)
+    elif isinstance(exc, AuthUnavailableError):
+        headers = _retry_after(30)  # the keys file is re-read every second once it is fixed
     elif isinstance(exc, UpstreamError):
         headers = _retry_after(exc.retry_after_seconds)
     return error_response(_status_for(exc), exc.code, detail, headers)
