@@ -11,6 +11,8 @@ import pytest
 
 from tests.fakes.service_process import REPO_ROOT
 
+pytestmark = pytest.mark.integration
+
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO_ROOT,
