@@ -17,11 +17,13 @@ from app.budget.reporting import refresh_budget_metrics
 from app.cache import AnswerCache, MemoryAnswerCache, RedisAnswerCache
 from app.clock import Clock
 from app.config import Settings
+from app.config_watch.build import build_policy_watchers
+from app.config_watch.initial import initial_policy
 from app.errors import LedgerUnavailableError
 from app.llm.anthropic import AnthropicProvider
 from app.llm.base import Provider
 from app.metrics import Metrics
-from app.policy_source import ActivePolicy, PolicyManager, build_policy_watchers, initial_policy
+from app.policy_source import ActivePolicy, PolicyManager
 from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
 from app.runbooks.holder import RunbookHolder
 from app.services.answer import AnswerService
