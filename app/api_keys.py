@@ -79,11 +79,6 @@ class ApiKeys:
         self._maybe_refresh()
         return self._status()
 
-    @property
-    def enabled(self) -> bool:
-        """A key is needed (enforced or deny_all); False only when nothing is configured."""
-        return self.status().state != "open"
-
     def identify(self, presented: str) -> str | None:
         """The key's name, or None. Every configured key is compared (constant time)."""
         self._maybe_refresh()

@@ -52,7 +52,7 @@ def metrics() -> Metrics:
 
 def test_nothing_configured_is_open(metrics: Metrics) -> None:
     keys = ApiKeys(None, None, ManualClock(), metrics)
-    assert keys.status().state == "open" and not keys.enabled
+    assert keys.status().state == "open"
     assert _state(metrics) == "open"
 
 
@@ -67,7 +67,7 @@ def test_configured_file_without_keys_denies_and_says_why(
     with caplog.at_level(logging.INFO, logger="app.auth"):
         keys = ApiKeys(None, path, clock, metrics)
         status = keys.status()
-        assert status.state == "deny_all" and keys.enabled and status.loaded == 0
+        assert status.state == "deny_all" and status.loaded == 0
         assert status.last_error is not None and str(path) in status.last_error
         assert keys.identify("") is None and keys.identify("anything") is None
         assert _state(metrics) == "deny_all"
