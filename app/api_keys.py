@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -73,6 +74,8 @@ class ApiKeys:
         self._content_error: str | None = None  # what the content at _file_sig says
         self._checked_at = float("-inf")
         self._logged_at = float("-inf")
+        # require_api_key is a sync dependency: FastAPI calls it from its thread pool.
+        self._lock = threading.Lock()
         self._refresh()
 
     def status(self) -> KeysStatus:
@@ -99,10 +102,13 @@ class ApiKeys:
             self._refresh()
 
     def _refresh(self) -> None:
-        self._checked_at = self._clock.monotonic()
-        if self._file is not None:
-            self._read_file(self._file)
-        self._report()
+        with self._lock:  # one re-check at a time: a failure is counted and logged once
+            if self._clock.monotonic() - self._checked_at < self._recheck:
+                return  # another thread just did it
+            self._checked_at = self._clock.monotonic()
+            if self._file is not None:
+                self._read_file(self._file)
+            self._report()
 
     def _read_file(self, file: Path) -> None:
         try:
