@@ -82,6 +82,12 @@ class ServiceUnavailableError(DomainError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class AuthUnavailableError(DomainError):
+    """Client API keys are configured but none could be loaded: the service fails closed."""
+
+    code = "auth_unavailable"
+
+
 class PolicyError(DomainError):
     """A policy document failed validation; the message names the field and the problem."""
 

@@ -30,6 +30,7 @@ BUDGET_WINDOWS = ("hourly", "daily", "monthly")
 REJECTION_WINDOWS = ("per_request", *BUDGET_WINDOWS)
 RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
 CONFIG_KINDS = ("policy", "runbooks", "api_keys")
+AUTH_STATES = ("open", "enforced", "deny_all")
 
 
 class Metrics:
@@ -153,6 +154,17 @@ class Metrics:
             "ai_runbooks_loaded", "Runbooks in the active index.", registry=r
         )
 
+        # --- client authentication (app/api_keys.py)
+        self.api_keys_loaded = Gauge(
+            "ai_api_keys_loaded", "Client API keys in effect (inline and file).", registry=r
+        )
+        self.auth_state = Gauge(
+            "ai_auth_state",
+            "1 for the API-key check's state: open (no key source configured), enforced, "
+            "deny_all (a key source is configured but yields no keys: protected routes 503).",
+            ["state"], registry=r,
+        )
+
         self._active_config: dict[str, tuple[str, str]] = {}
         self._initialise_known_series()
 
@@ -182,6 +194,11 @@ class Metrics:
     def set_breaker_state(self, model: str, state: str) -> None:
         for s in BREAKER_STATES:
             self.breaker_state.labels(model=model, state=s).set(1 if s == state else 0)
+
+    def set_auth_state(self, state: str, loaded: int) -> None:
+        for s in AUTH_STATES:
+            self.auth_state.labels(state=s).set(1 if s == state else 0)
+        self.api_keys_loaded.set(loaded)
 
     def set_config_info(self, kind: str, generation: int, digest: str) -> None:
         """Keep exactly one series per kind: the active generation."""

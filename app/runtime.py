@@ -11,17 +11,19 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from app.api.auth import ApiKeys
+from app.api_keys import ApiKeys
 from app.budget.ledger import Ledger, WindowState, open_ledger
 from app.budget.reporting import refresh_budget_metrics
 from app.cache import AnswerCache, MemoryAnswerCache, RedisAnswerCache
 from app.clock import Clock
 from app.config import Settings
+from app.config_watch.build import build_policy_watchers
+from app.config_watch.initial import initial_policy
 from app.errors import LedgerUnavailableError
 from app.llm.anthropic import AnthropicProvider
 from app.llm.base import Provider
 from app.metrics import Metrics
-from app.policy_source import ActivePolicy, PolicyManager, build_policy_watchers, initial_policy
+from app.policy_source import ActivePolicy, PolicyManager
 from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
 from app.runbooks.holder import RunbookHolder
 from app.services.answer import AnswerService
@@ -82,7 +84,7 @@ class Runtime:
                                 clock=clock, paid=paid)
         api_keys = ApiKeys(
             settings.api_keys.get_secret_value() if settings.api_keys else None,
-            settings.api_keys_file, clock, settings.watch_interval_seconds)
+            settings.api_keys_file, clock, metrics, settings.watch_interval_seconds)
         runtime = cls(settings, clock, metrics, policies, runbooks, ledger,
                       "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
                       answers, api_keys, redis)
@@ -106,7 +108,7 @@ class Runtime:
                                          self.runbooks.reload)
         for watcher in watchers:
             self.tasks.append(asyncio.create_task(watcher.run(), name=type(watcher).__name__))
-        if not self.api_keys.enabled:
+        if self.api_keys.status().state == "open":
             log.warning("no client API keys configured: /ask, /cost and /circuit-breaker are "
                         "open to anyone who can reach this port (set SRE_AI_API_KEYS)")
         log.info("started", extra={"fields": {
@@ -138,6 +140,7 @@ class Runtime:
     async def refresh_gauges(self) -> None:
         """Budget gauges come from the shared ledger, so every replica reports the same. The
         limits come from the policy, so they stay visible while the ledger is down."""
+        self.api_keys.status()  # re-checks the keys file: ai_auth_state is current at scrape
         budgets = self.policies.current.policy.budgets
         for window, limit in budgets.window_limits().items():
             self.metrics.budget_limit.labels(window=window).set(limit)

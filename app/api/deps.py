@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from app.api.middleware import add_log_fields
+from app.errors import AuthUnavailableError
 from app.runtime import Runtime
 
 
@@ -19,9 +20,19 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def require_api_key(request: Request, runtime: RuntimeDep) -> str | None:
+    """None when no key source is configured (open); the key's name when it matches.
+
+    A key source that is configured but yields no keys answers 503 `auth_unavailable`, not
+    401: no client key can be right, the fault is the server's (a missing or empty Secret),
+    so it must page the operator (5xx) instead of sending every client to check its key."""
     keys = runtime.api_keys
-    if not keys.enabled:
+    status = keys.status()
+    if status.state == "open":
         return None
+    if status.state == "deny_all":
+        raise AuthUnavailableError(
+            "client API keys are configured but none is loaded, so every protected request "
+            "is refused; the operator must fix the key Secret (see /health/ready)")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     name = keys.identify(token.strip()) if scheme.lower() == "bearer" and token else None
     if name is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 
 from fastapi import FastAPI, Request
@@ -11,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import (
+    AuthUnavailableError,
     BudgetExceededError,
     CircuitOpenError,
     DomainError,
@@ -23,8 +23,6 @@ from app.errors import (
 )
 from app.logs import request_id_var
 
-log = logging.getLogger("app.errors")
-
 STATUS: dict[type[DomainError], int] = {
     InvalidQuestionError: 400,
     UnknownModelError: 400,
@@ -33,6 +31,7 @@ STATUS: dict[type[DomainError], int] = {
     CircuitOpenError: 503,
     ServiceUnavailableError: 503,
     LedgerUnavailableError: 503,
+    AuthUnavailableError: 503,
     PolicyError: 500,
 }
 
@@ -70,6 +69,8 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
         headers = _retry_after(exc.retry_after_seconds)
     elif isinstance(exc, LedgerUnavailableError):
         headers = _retry_after(5)
+    elif isinstance(exc, AuthUnavailableError):
+        headers = _retry_after(30)  # the keys file is re-read every second once it is fixed
     elif isinstance(exc, UpstreamError):
         headers = _retry_after(exc.retry_after_seconds)
     return error_response(_status_for(exc), exc.code, detail, headers)
@@ -91,8 +92,9 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
                           str(exc.detail), dict(exc.headers or {}))
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
+def internal_error_response() -> JSONResponse:
+    """The answer to an unhandled error (sent by RequestContextMiddleware, which logs it): no
+    internals, only the request id to find the traceback in the log."""
     return error_response(500, "internal_error", "unexpected error; see the service log")
 
 
@@ -100,4 +102,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(Exception, _unexpected)
+    # No `Exception` handler on purpose: RequestContextMiddleware answers unhandled errors, with
+    # the request id (see app/api/middleware.py).

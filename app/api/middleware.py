@@ -1,5 +1,12 @@
 """Pure ASGI middleware (BaseHTTPMiddleware would break contextvars): request id, body-size
-limit, HTTP metrics by route template, and ONE summary log line per request."""
+limit, HTTP metrics by route template, ONE summary log line per request, and the answer to an
+unhandled error.
+
+Unhandled errors are answered HERE, not by an `Exception` handler: Starlette runs that handler
+in ServerErrorMiddleware, outside this middleware, where the request id is already gone and the
+response skips the `X-Request-ID` header; it also re-raises, so uvicorn logged the traceback a
+second time. Here the error is logged once (one JSON line with the request id and `exc`), the
+client gets the JSON 500 with the same id in body and header, and nothing propagates."""
 
 from __future__ import annotations
 
@@ -13,10 +20,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.errors import internal_error_response
 from app.logs import request_id_var
 from app.metrics import Metrics
 
 log = logging.getLogger("app.access")
+error_log = logging.getLogger("app.errors")
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -74,9 +83,12 @@ class RequestContextMiddleware:
         if not quiet:
             self.metrics.active_requests.inc()
 
+        started_response = False
+
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
@@ -89,6 +101,15 @@ class RequestContextMiddleware:
                 await _too_large(send_wrapper, self.max_body_bytes, rid)
             else:
                 await self.app(scope, body_receive, send_wrapper)
+        except Exception:
+            error_log.exception("unhandled error", extra={"fields": {
+                "method": scope.get("method"), "path": path,
+                "response_started": started_response}})
+            status = 500
+            if not started_response:
+                await internal_error_response()(scope, receive, send_wrapper)
+            # Not re-raised: the error is logged and answered. When the response had already
+            # started, the server closes the connection on the incomplete response.
         finally:
             elapsed = time.perf_counter() - started
             if not quiet:

@@ -11,9 +11,10 @@ from prometheus_client import CollectorRegistry
 
 from app.clock import ManualClock
 from app.config import Policy, Settings
+from app.config_watch.initial import initial_policy
 from app.errors import PolicyError
 from app.metrics import Metrics
-from app.policy_source import ActivePolicy, PolicyManager, initial_policy
+from app.policy_source import ActivePolicy, PolicyManager
 from tests.unit.config_watch.policies import invalid_budget, numbered_policy, policy_yaml
 
 

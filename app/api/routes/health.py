@@ -9,6 +9,14 @@ so an outage is reported here (and paid calls fail closed) but the pod stays rea
 cached answers and runbook excerpts. A pod-local SQLite ledger that fails is this pod's own
 fault, so that one does make the pod unready. (DESIGN §2 says "ledger reachable"; this is the
 deviation, for the reason it gives about the LLM.)
+
+Client API keys that are configured but yield none (`api_keys.state: deny_all`: the Secret's
+key is missing, empty or unparseable) DO make the pod unready: such a pod cannot serve any
+protected request (they fail closed, 503), and it is this pod's configuration. Being unready
+is what makes a rollout with a wrong `auth.existingSecretKey` stall on its first new pod while
+the old pods keep serving, instead of replacing working pods with locked ones. Keys that are
+in effect while the file has become unreadable (the last good keys are kept) only REPORT
+`api_keys.last_error`: the pod still serves correctly.
 """
 
 from __future__ import annotations
@@ -47,6 +55,11 @@ async def ready(runtime: RuntimeDep) -> JSONResponse:
     except LedgerUnavailableError as exc:
         ok = ok and runtime.ledger_kind == "redis"
         checks["ledger"] = f"unavailable: {exc.detail}"
+    keys = runtime.api_keys.status()
+    checks["api_keys"] = {"state": keys.state, "loaded": keys.loaded,
+                          "last_error": keys.last_error}
+    if keys.state == "deny_all":
+        ok = False
     checks["circuit_breaker"] = {
         name: snap.state for name, snap in runtime.breakers.snapshots().items()
     }

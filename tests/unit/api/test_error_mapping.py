@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
 
 from app.api.errors import install_error_handlers
+from app.api.middleware import RequestContextMiddleware
 from app.errors import (
     BudgetExceededError,
     CircuitOpenError,
@@ -17,6 +19,7 @@ from app.errors import (
     UnknownModelError,
     UpstreamError,
 )
+from app.metrics import Metrics
 
 CASES: list[tuple[DomainError, int, str, dict[str, str]]] = [
     (InvalidQuestionError("empty"), 400, "invalid_question", {}),
@@ -57,14 +60,17 @@ def test_domain_error_mapping(exc: DomainError, status: int, code: str,
 
 def test_unexpected_exception_is_a_json_500_without_internals() -> None:
     app = FastAPI()
+    app.add_middleware(RequestContextMiddleware, metrics=Metrics(CollectorRegistry()),
+                       max_body_bytes=1024)
     install_error_handlers(app)
 
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internal state")
 
-    with TestClient(app, raise_server_exceptions=False) as client:
-        r = client.get("/boom")
+    with TestClient(app) as client:  # nothing propagates: the middleware answers it
+        r = client.get("/boom", headers={"X-Request-ID": "rid-1"})
     assert r.status_code == 500
-    assert r.json()["error"] == "internal_error"
+    assert r.json()["error"] == "internal_error" and r.json()["request_id"] == "rid-1"
+    assert r.headers["x-request-id"] == "rid-1"
     assert "secret" not in r.text

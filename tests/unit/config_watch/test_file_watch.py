@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry
 from app.clock import ManualClock
 from app.config import Settings
 from app.config_watch.file_watch import DirectoryWatcher, FilePolicyWatcher
+from app.config_watch.initial import initial_policy
 from app.metrics import Metrics
-from app.policy_source import PolicyManager, ReloadOutcome, initial_policy
+from app.policy_source import PolicyManager, ReloadOutcome
 from tests.unit.config_watch.kubelet_volume import ConfigMapVolume
 from tests.unit.config_watch.policies import INVALID_TYPO, invalid_budget, policy_yaml
 

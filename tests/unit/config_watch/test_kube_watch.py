@@ -13,10 +13,11 @@ from app.clock import ManualClock
 from app.config import Settings, parse_policy
 from app.config_watch import kube_client
 from app.config_watch.events import EventRecorder
+from app.config_watch.initial import initial_policy
 from app.config_watch.kube_watch import Backoff, ConfigMapChange, KubernetesPolicyWatcher
 from app.errors import PolicyError
 from app.metrics import Metrics
-from app.policy_source import ActivePolicy, PolicyManager, ReloadOutcome, initial_policy
+from app.policy_source import ActivePolicy, PolicyManager, ReloadOutcome
 from tests.unit.config_watch.fake_kube import (
     NAME,
     NAMESPACE,
