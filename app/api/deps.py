@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from app.api.middleware import add_log_fields
+from app.logs import add_log_fields
 from app.runtime import Runtime
 
 

@@ -3,13 +3,17 @@
 validate -> retrieve runbook context -> fresh cache -> paid models in order (primary, then the
 cheaper fallback) -> free rungs: cached answer (stale allowed), runbook excerpts -> error.
 Budget exhausted or breaker open never means an error page while a lower rung can answer.
+
+A paid rung that failed after sending may still cost money (settled at its worst case by
+PaidCaller): that cost is added to the answer's `cost_usd`, with `cost_estimated` set, whichever
+rung answers in the end.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.cache import AnswerCache, CachedAnswer, cache_key
 from app.clock import Clock
@@ -51,6 +55,7 @@ class Answer:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     no_answer: bool = False
+    cost_estimated: bool = False  # cost_usd includes worst-case settlements of failed calls
 
 
 class AnswerService:
@@ -95,7 +100,8 @@ class AnswerService:
                 found = await self._lookup(question, name, result, allow_stale=False)
                 if found is not None:
                     self._metrics.degraded.labels(mode="cached").inc()
-                    return _with(found, Degraded("cached", failures[0].code, failures[0].detail))
+                    cached = _with(found, Degraded("cached", failures[0].code, failures[0].detail))
+                    return _plus_estimated(cached, failures)
             left = policy.llm.timeout_seconds - (self._clock.monotonic() - started)
             if left <= 0:
                 break  # no time for another paid call: the free rungs answer
@@ -105,6 +111,7 @@ class AnswerService:
                     UpstreamError) as exc:
                 failures.append(exc)
                 continue
+            answer = _plus_estimated(answer, failures)
             if rung > 0:
                 first = failures[0]
                 answer = _with(answer, Degraded("fallback_model", first.code, first.detail))
@@ -143,11 +150,13 @@ class AnswerService:
             if found is not None:
                 mode = "stale_cache" if found.degraded else "cached"
                 self._metrics.degraded.labels(mode=mode).inc()
-                return _with(found, Degraded(mode, first.code, first.detail))
+                return _plus_estimated(_with(found, Degraded(mode, first.code, first.detail)),
+                                       failures)
         if policy.degradation.offline:
             self._metrics.degraded.labels(mode="offline").inc()
-            return Answer(offline_answer(result), OFFLINE_MODEL, result.sources,
-                          degraded=Degraded("offline", first.code, first.detail))
+            return _plus_estimated(Answer(offline_answer(result), OFFLINE_MODEL, result.sources,
+                                          degraded=Degraded("offline", first.code, first.detail)),
+                                   failures)
         raise _final_error(failures)
 
     async def _offline_default(self, question: str, result: SearchResult) -> Answer:
@@ -205,8 +214,15 @@ class AnswerService:
 
 
 def _with(answer: Answer, degraded: Degraded) -> Answer:
-    return Answer(answer.answer, answer.model, answer.sources, answer.cached, degraded,
-                  answer.usage, answer.cost_usd, answer.no_answer)
+    return replace(answer, degraded=degraded)
+
+
+def _plus_estimated(answer: Answer, failures: list[DomainError]) -> Answer:
+    """Add what the failed paid rungs were settled at (sent, maybe billed) to the answer."""
+    estimated = sum(e.estimated_cost_usd for e in failures if isinstance(e, UpstreamError))
+    if not estimated:
+        return answer
+    return replace(answer, cost_usd=answer.cost_usd + estimated, cost_estimated=True)
 
 
 def _final_error(failures: list[DomainError]) -> DomainError:
