@@ -75,6 +75,11 @@ class Metrics:
             "Paid calls settled at their reserved worst case, by model and reason.",
             ["model", "reason"], registry=r,
         )
+        self.truncated_answers = Counter(
+            "ai_truncated_answers",
+            "Answers cut at max_tokens (stop_reason max_tokens); never cached.", ["model"],
+            registry=r,
+        )
         self.cache_ops = Counter(
             "ai_cache_ops", "Answer cache operations by result.", ["result"], registry=r
         )
@@ -216,6 +221,7 @@ class Metrics:
         self.cost_estimated_usd.labels(model=model)
         for reason in ESTIMATE_REASONS:
             self.estimated_settlements.labels(model=model, reason=reason)
+        self.truncated_answers.labels(model=model)
         for outcome in UPSTREAM_OUTCOMES:
             self.upstream_requests.labels(model=model, outcome=outcome)
         self.breaker_not_permitted.labels(model=model)

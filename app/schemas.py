@@ -41,6 +41,9 @@ class AskResponse(BaseModel):
         description="cost_usd includes a paid call that was sent but returned no usage "
         "(timeout, dropped connection): settled at its reserved worst case, since Anthropic may "
         "bill it.")
+    truncated: bool = Field(
+        default=False,
+        description="The answer was cut at max_tokens (stop_reason max_tokens); never cached.")
     request_id: str
 
 

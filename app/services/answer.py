@@ -6,7 +6,8 @@ Budget exhausted or breaker open never means an error page while a lower rung ca
 
 A paid rung that failed after sending may still cost money (settled at its worst case by
 PaidCaller): that cost is added to the answer's `cost_usd`, with `cost_estimated` set, whichever
-rung answers in the end.
+rung answers in the end. An answer cut at max_tokens (stop_reason "max_tokens") is served marked
+`truncated` and never cached: a cached truncated answer would be served, whole-looking, for a day.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Answer:
     cost_usd: float = 0.0
     no_answer: bool = False
     cost_estimated: bool = False  # cost_usd includes worst-case settlements of failed calls
+    truncated: bool = False  # cut at max_tokens
 
 
 class AnswerService:
@@ -131,9 +133,16 @@ class AnswerService:
         text, sources = paid.completion.text, result.sources
         if is_no_answer(text):
             return self._no_answer(usage=paid.completion.usage, cost=paid.cost_usd, model=model)
-        await self._store(question, model, result, text, sources)
+        truncated = paid.completion.stop_reason == "max_tokens"
+        if truncated:
+            self._metrics.truncated_answers.labels(model=model).inc()
+            log.warning("answer cut at max_tokens: served marked truncated, not cached",
+                        extra={"fields": {"model": model}})
+        else:
+            await self._store(question, model, result, text, sources)
         self._metrics.agent_iterations.observe(1)
-        return Answer(text, model, sources, usage=paid.completion.usage, cost_usd=paid.cost_usd)
+        return Answer(text, model, sources, usage=paid.completion.usage, cost_usd=paid.cost_usd,
+                      truncated=truncated)
 
     async def _free_rungs(
         self,
