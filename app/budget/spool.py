@@ -110,8 +110,15 @@ class SettleSpool:
         await self._run(lambda c: c.execute(
             "INSERT OR REPLACE INTO unsettled VALUES (?, ?, ?, ?, ?)", row))
 
+    def _never_written(self) -> bool:
+        """No spool file yet: reads answer "empty" without creating one (the replay loop polls
+        every few seconds; a pod that never spooled never touches its disk)."""
+        return self._conn is None and not self.path.exists()
+
     async def pending(self, limit: int = 100) -> list[SpooledSettle]:
         """The oldest `limit` results still to settle."""
+        if self._never_written():
+            return []
         rows = await self._run(lambda c: c.execute(
             "SELECT reservation, actual_usd, estimated, spooled_at FROM unsettled "
             "ORDER BY spooled_at, reservation_id LIMIT ?", (limit,)).fetchall())
@@ -123,6 +130,8 @@ class SettleSpool:
             "DELETE FROM unsettled WHERE reservation_id = ?", (reservation_id,)))
 
     async def depth(self) -> int:
+        if self._never_written():
+            return 0
         row = await self._run(lambda c: c.execute("SELECT count(*) FROM unsettled").fetchone())
         return int(row[0])
 

@@ -176,3 +176,16 @@ async def test_the_background_loop_drains_the_spool_once_the_ledger_is_back(
         with contextlib.suppress(asyncio.CancelledError):
             await loop
         spool.close()
+
+
+async def test_replaying_an_empty_spool_never_creates_its_file(
+    ledgers: Callable[[Metrics], Ledger], clock: ManualClock, tmp_path: Path,
+) -> None:
+    """The loop polls every few seconds on every pod: a pod that never spooled leaves its
+    disk alone (and a read-only one does not log an error every interval)."""
+    metrics = Metrics(CollectorRegistry())
+    spool = SettleSpool(tmp_path / "spool")
+    recorder = SpendRecorder(ledgers(metrics), spool, metrics, clock)
+    assert await recorder.replay_once() == 0
+    assert not (tmp_path / "spool").exists()
+    assert sample(metrics, "ai_settle_spool_depth") == 0
