@@ -115,8 +115,8 @@ class PaidCaller:
                 raise
             cost = cost_usd(completion.usage, price)
             settled = True
+            self._record_usage(model, completion, cost)  # spent, even if cancelled just below
             await asyncio.shield(self._recorder.record(reservation, cost, estimated=False))
-            self._record_usage(model, completion, cost)
             return PaidAnswer(completion, cost)
         finally:
             if not settled:
