@@ -167,3 +167,22 @@ async def test_a_request_cancelled_while_its_call_is_in_flight_is_settled(
         assert window["reserved_usd"] == 0
         assert svc.sample("ai_cost_estimated_usd_total", model=PRIMARY) == pytest.approx(estimated)
         assert svc.fake.stats["by_model"].get(FALLBACK, 0) == 0
+
+
+async def test_when_no_rung_answers_the_estimated_spend_is_still_recorded_and_logged(
+    in_process: InProcessFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both models drop the connection mid-request and no free rung is allowed: the client
+    gets the error, and both calls are in the ledger and in the request's summary line."""
+    caplog.set_level(logging.INFO)
+    async with in_process(degradation={"offline": False, "stale_cache": False}) as svc:
+        svc.fake.fail(reset=True, count=2)
+        r = await svc.ask(question(4))
+        assert r.status_code == 502 and r.json()["error"] == "upstream_error"
+        both = reserved_worst_case(svc, PRIMARY) + reserved_worst_case(svc, FALLBACK)
+        window = await hourly(svc)
+        assert window["spent_usd"] == pytest.approx(both, abs=1e-9)
+        assert window["reserved_usd"] == 0
+        line = summary_line(caplog)
+        assert line["status"] == 502 and line["cost_estimated"] is True
+        assert line["estimated_cost_usd"] == pytest.approx(both, abs=1e-9)
