@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     reservation_ttl_seconds: float = Field(default=120.0, gt=0)
     # Seconds between checks of watched files (policy, runbooks, API keys).
     watch_interval_seconds: float = Field(default=1.0, gt=0)
+    # Where settlements the ledger could not take wait on this pod's disk (app/budget/spool.py).
+    # Default: `spool/` next to the SQLite ledger file (the chart's writable ledger volume).
+    spool_dir: Path | None = None
+    # Seconds between replays of the settle spool into the ledger.
+    spool_replay_interval_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def settle_spool_dir(self) -> Path:
+        return self.spool_dir or self.ledger_path.parent / "spool"
 
     @model_validator(mode="after")
     def _check_kubernetes_source(self) -> Settings:

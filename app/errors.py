@@ -49,7 +49,13 @@ class CircuitOpenError(DomainError):
 
 class UpstreamError(DomainError):
     """The LLM API failed. `kind` is a bounded label: timeout, connection, rate_limited,
-    overloaded, server_error, bad_request, auth."""
+    overloaded, server_error, bad_request, auth.
+
+    `maybe_billed`: the request was sent and no answer says it was refused (a timeout after
+    sending, a connection dropped mid-response): Anthropic may bill it, so it is settled at its
+    reserved worst case, never released. An error status from the upstream, or a connection
+    that was never established, proves nothing was billed. `estimated_cost_usd` is set by the
+    paid-call layer to what it settled for this call (0 when released)."""
 
     code = "upstream_error"
 
@@ -60,11 +66,14 @@ class UpstreamError(DomainError):
         kind: str,
         status: int | None = None,
         retry_after_seconds: float | None = None,
+        maybe_billed: bool = False,
     ) -> None:
         super().__init__(detail)
         self.kind = kind
         self.status = status
         self.retry_after_seconds = retry_after_seconds
+        self.maybe_billed = maybe_billed
+        self.estimated_cost_usd = 0.0
 
     @property
     def counts_as_failure(self) -> bool:

@@ -15,6 +15,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Fields for the request's ONE summary line: the middleware sets a fresh dict per request; any
+# layer (a route, the paid-call service) adds to it. Outside a request, adding is a no-op.
+log_fields_var: ContextVar[dict[str, Any] | None] = ContextVar("log_fields", default=None)
+
+
+def add_log_fields(**fields: Any) -> None:
+    bucket = log_fields_var.get()
+    if bucket is not None:
+        bucket.update(fields)
+
+
+def log_fields() -> dict[str, Any]:
+    """A copy of the fields the request's summary line has so far ({} outside a request)."""
+    return dict(log_fields_var.get() or {})
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 

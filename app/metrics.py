@@ -28,6 +28,11 @@ UPSTREAM_OUTCOMES = (
 )
 BUDGET_WINDOWS = ("hourly", "daily", "monthly")
 REJECTION_WINDOWS = ("per_request", *BUDGET_WINDOWS)
+# Why a call was settled at its reserved worst case: it was sent and may have been billed, but
+# no usage came back (timeout after sending, connection dropped mid-response, client went away).
+ESTIMATE_REASONS = ("timeout", "connection", "cancelled")
+SPOOL_WRITE_RESULTS = ("spooled", "failed")
+SPOOL_REPLAY_RESULTS = ("settled", "failed")
 RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
 CONFIG_KINDS = ("policy", "runbooks", "api_keys")
 AUTH_STATES = ("open", "enforced", "deny_all")
@@ -57,7 +62,24 @@ class Metrics:
             ["model", "direction"], registry=r,
         )
         self.cost_usd = Counter(
-            "ai_cost_usd", "Settled LLM spend in USD by model.", ["model"], registry=r
+            "ai_cost_usd", "Settled LLM spend in USD by model (estimated settlements included).",
+            ["model"], registry=r,
+        )
+        self.cost_estimated_usd = Counter(
+            "ai_cost_estimated_usd",
+            "The part of ai_cost_usd_total settled at the reserved worst case (no usage came "
+            "back: timeout after sending, connection dropped, client gone), by model.",
+            ["model"], registry=r,
+        )
+        self.estimated_settlements = Counter(
+            "ai_estimated_settlements",
+            "Paid calls settled at their reserved worst case, by model and reason.",
+            ["model", "reason"], registry=r,
+        )
+        self.truncated_answers = Counter(
+            "ai_truncated_answers",
+            "Answers cut at max_tokens (stop_reason max_tokens); never cached.", ["model"],
+            registry=r,
         )
         self.cache_ops = Counter(
             "ai_cache_ops", "Answer cache operations by result.", ["result"], registry=r
@@ -141,6 +163,23 @@ class Metrics:
             ["operation"], registry=r,
         )
 
+        # --- settle spool (pod-local: spend the ledger could not take, waiting on disk)
+        self.settle_spool_depth = Gauge(
+            "ai_settle_spool_depth",
+            "Settlements this pod spooled because the ledger was unreachable, not replayed yet.",
+            registry=r,
+        )
+        self.settle_spool_writes = Counter(
+            "ai_settle_spool_writes",
+            "Settlements written to the spool (spooled) or lost to the log (failed).",
+            ["result"], registry=r,
+        )
+        self.settle_spool_replays = Counter(
+            "ai_settle_spool_replays",
+            "Spooled settlements replayed into the ledger (settled) or attempts that failed.",
+            ["result"], registry=r,
+        )
+
         # --- configuration
         self.config_reloads = Counter(
             "ai_config_reloads", "Configuration reloads by kind and result.",
@@ -179,6 +218,10 @@ class Metrics:
         for kind in CONFIG_KINDS:
             for result in ("success", "error"):
                 self.config_reloads.labels(kind=kind, result=result)
+        for result in SPOOL_WRITE_RESULTS:
+            self.settle_spool_writes.labels(result=result)
+        for result in SPOOL_REPLAY_RESULTS:
+            self.settle_spool_replays.labels(result=result)
         for op in ("reserve", "settle", "release", "snapshot"):
             self.ledger_errors.labels(operation=op)
 
@@ -187,6 +230,10 @@ class Metrics:
         for direction in TOKEN_DIRECTIONS:
             self.tokens.labels(model=model, direction=direction)
         self.cost_usd.labels(model=model)
+        self.cost_estimated_usd.labels(model=model)
+        for reason in ESTIMATE_REASONS:
+            self.estimated_settlements.labels(model=model, reason=reason)
+        self.truncated_answers.labels(model=model)
         for outcome in UPSTREAM_OUTCOMES:
             self.upstream_requests.labels(model=model, outcome=outcome)
         self.breaker_not_permitted.labels(model=model)

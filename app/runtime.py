@@ -13,7 +13,9 @@ from redis.asyncio import Redis
 
 from app.api_keys import ApiKeys
 from app.budget.ledger import Ledger, WindowState, open_ledger
+from app.budget.replay import SpendRecorder
 from app.budget.reporting import refresh_budget_metrics
+from app.budget.spool import SettleSpool
 from app.cache import AnswerCache, MemoryAnswerCache, RedisAnswerCache
 from app.clock import Clock
 from app.config import Settings
@@ -48,6 +50,8 @@ class Runtime:
     provider: Provider | None
     answers: AnswerService
     api_keys: ApiKeys
+    spool: SettleSpool
+    recorder: SpendRecorder
     redis: Redis | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -72,13 +76,16 @@ class Runtime:
         else:
             cache = MemoryAnswerCache(policy.cache, clock)
         breakers = BreakerRegistry(policy.breaker, clock, MetricsBreakerListener(metrics))
+        spool = SettleSpool(settings.settle_spool_dir)
+        recorder = SpendRecorder(ledger, spool, metrics, clock,
+                                 interval_seconds=settings.spool_replay_interval_seconds)
         provider: Provider | None = None
         paid: PaidCaller | None = None
         if settings.anthropic_api_key is not None:
             provider = AnthropicProvider(settings.anthropic_api_key.get_secret_value(),
                                          base_url=settings.anthropic_base_url, clock=clock)
             paid = PaidCaller(provider=provider, ledger=ledger, breakers=breakers,
-                              metrics=metrics, clock=clock)
+                              metrics=metrics, clock=clock, recorder=recorder)
         answers = AnswerService(policy=lambda: policies.current.policy,
                                 index=lambda: runbooks.current, cache=cache, metrics=metrics,
                                 clock=clock, paid=paid)
@@ -87,7 +94,7 @@ class Runtime:
             settings.api_keys_file, clock, metrics, settings.watch_interval_seconds)
         runtime = cls(settings, clock, metrics, policies, runbooks, ledger,
                       "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
-                      answers, api_keys, redis)
+                      answers, api_keys, spool, recorder, redis)
         policies.subscribe(runtime._on_policy)
         runtime._on_policy(policies.current)
         metrics.service_info.info({"version": VERSION, "provider": runtime.provider_name,
@@ -108,12 +115,25 @@ class Runtime:
                                          self.runbooks.reload)
         for watcher in watchers:
             self.tasks.append(asyncio.create_task(watcher.run(), name=type(watcher).__name__))
+        await self._replay_spool()  # spend spooled before a crash or restart goes in first
+        self.tasks.append(asyncio.create_task(self.recorder.run(), name="SettleSpoolReplay"))
         if self.api_keys.status().state == "open":
             log.warning("no client API keys configured: /ask, /cost and /circuit-breaker are "
                         "open to anyone who can reach this port (set SRE_AI_API_KEYS)")
         log.info("started", extra={"fields": {
             "provider": self.provider_name, "ledger": self.ledger_kind,
             "policy_hash": self.policies.current.digest, "runbooks": len(self.runbooks.current)}})
+
+    async def _replay_spool(self) -> None:
+        """Bounded: a ledger that hangs must not hold the start-up (the loop retries)."""
+        try:
+            async with asyncio.timeout(LEDGER_TIMEOUT_SECONDS * 5):
+                settled = await self.recorder.replay_once()
+        except Exception:
+            log.exception("settle spool replay at start-up failed; the background loop retries")
+            return
+        if settled:
+            log.info("settle spool replayed at start-up", extra={"fields": {"settled": settled}})
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -125,6 +145,7 @@ class Runtime:
             await self.provider.aclose()
         await self.cache.aclose()
         await self.ledger.aclose()
+        self.spool.close()
         if self.redis is not None:
             await self.redis.aclose()
 

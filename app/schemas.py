@@ -34,7 +34,16 @@ class AskResponse(BaseModel):
     latency_s: float
     tokens: int = Field(description="All tokens billed for this answer (0 when cached).")
     usage: TokenUsage
-    cost_usd: float
+    cost_usd: float = Field(description="What this answer cost, including failed paid calls "
+                            "settled at their worst case (see cost_estimated).")
+    cost_estimated: bool = Field(
+        default=False,
+        description="cost_usd includes a paid call that was sent but returned no usage "
+        "(timeout, dropped connection): settled at its reserved worst case, since Anthropic may "
+        "bill it.")
+    truncated: bool = Field(
+        default=False,
+        description="The answer was cut at max_tokens (stop_reason max_tokens); never cached.")
     request_id: str
 
 

@@ -128,7 +128,8 @@ async def in_process(n: int) -> dict[str, dict[str, float]]:
                 calls = fake.stats["total"]
                 paid = PaidCaller(provider=runtime.provider,  # type: ignore[arg-type]
                                   ledger=runtime.ledger, breakers=runtime.breakers,
-                                  metrics=runtime.metrics, clock=runtime.clock)
+                                  metrics=runtime.metrics, clock=runtime.clock,
+                                  recorder=runtime.recorder)
                 current = runtime.policies.current.policy
 
                 async def refused() -> None:

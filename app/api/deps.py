@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from app.api.middleware import add_log_fields
 from app.errors import AuthUnavailableError
+from app.logs import add_log_fields
 from app.runtime import Runtime
 
 

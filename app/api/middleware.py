@@ -15,13 +15,12 @@ import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import internal_error_response
-from app.logs import request_id_var
+from app.logs import log_fields_var, request_id_var
 from app.metrics import Metrics
 
 log = logging.getLogger("app.access")
@@ -32,14 +31,8 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Routes that probes and scrapers hit every few seconds: logged at DEBUG, not counted as active.
 _QUIET = frozenset({"/metrics", "/health/live", "/health/ready"})
 
-# Routes add fields (model, tokens, cost...) to the request's summary line through this.
-log_fields_var: ContextVar[dict[str, Any] | None] = ContextVar("log_fields", default=None)
-
-
-def add_log_fields(**fields: Any) -> None:
-    bucket = log_fields_var.get()
-    if bucket is not None:
-        bucket.update(fields)
+# Routes and services add fields (model, tokens, cost...) to the request's summary line through
+# app.logs.add_log_fields.
 
 
 async def _too_large(send: Send, limit: int, request_id: str) -> None:

@@ -10,6 +10,11 @@ Decisions (DESIGN §3):
 - the system prompt (which carries the runbook context) is one cacheable block, so repeated
   questions over the same runbooks are billed at the cache-read price.
 Every failure leaves as `UpstreamError` with a bounded `kind`; details never carry the API key.
+A timeout or a dropped connection is `maybe_billed` unless the transport shows the connection was
+never made (connect refused, connect timeout, TLS failure): the request may have reached the API,
+which bills a request it was processing when the client went away. (A pooled keep-alive
+connection reset while the request was being written is counted as maybe billed too: the
+over-estimate is the safe side.)
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import aiohttp
 import anthropic
 from anthropic.types import Message, TextBlockParam
 
@@ -69,7 +75,7 @@ class AnthropicProvider:
         except TimeoutError as exc:
             raise UpstreamError(
                 f"no answer from the Anthropic API within {request.timeout_seconds:g}s",
-                kind="timeout",
+                kind="timeout", maybe_billed=not _never_connected(exc),
             ) from exc
         except anthropic.APIError as exc:
             raise self._to_upstream_error(exc, request) from exc
@@ -102,13 +108,14 @@ class AnthropicProvider:
         if isinstance(exc, anthropic.APITimeoutError):
             return UpstreamError(
                 self._scrub(f"Anthropic API timed out after {request.timeout_seconds:g}s"),
-                kind="timeout",
+                kind="timeout", maybe_billed=not _never_connected(exc),
             )
         if isinstance(exc, anthropic.APIConnectionError):
             cause = exc.__cause__
             why = f": {type(cause).__name__}" if cause is not None else ""
             return UpstreamError(
-                self._scrub(f"cannot reach the Anthropic API{why}"), kind="connection"
+                self._scrub(f"cannot reach the Anthropic API{why}"), kind="connection",
+                maybe_billed=not _never_connected(exc),
             )
         if not isinstance(exc, anthropic.APIStatusError):
             # e.g. APIResponseValidationError: the upstream answered something unusable.
@@ -135,6 +142,22 @@ class AnthropicProvider:
     def _scrub(self, text: str) -> str:
         text = text.replace(self._api_key, "[redacted]")
         return text[:_MAX_DETAIL_CHARS]
+
+
+# Transport errors that mean the request never left: no connection was established.
+_NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Does the exception chain show the connection was never made (so nothing was sent)?"""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _NOT_CONNECTED) or type(current).__name__ == "ConnectTimeout":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _kind_for_status(status: int, exc: anthropic.APIStatusError) -> str:

@@ -3,13 +3,18 @@
 validate -> retrieve runbook context -> fresh cache -> paid models in order (primary, then the
 cheaper fallback) -> free rungs: cached answer (stale allowed), runbook excerpts -> error.
 Budget exhausted or breaker open never means an error page while a lower rung can answer.
+
+A paid rung that failed after sending may still cost money (settled at its worst case by
+PaidCaller): that cost is added to the answer's `cost_usd`, with `cost_estimated` set, whichever
+rung answers in the end. An answer cut at max_tokens (stop_reason "max_tokens") is served marked
+`truncated` and never cached: a cached truncated answer would be served, whole-looking, for a day.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.cache import AnswerCache, CachedAnswer, cache_key
 from app.clock import Clock
@@ -51,6 +56,8 @@ class Answer:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     no_answer: bool = False
+    cost_estimated: bool = False  # cost_usd includes worst-case settlements of failed calls
+    truncated: bool = False  # cut at max_tokens
 
 
 class AnswerService:
@@ -95,7 +102,8 @@ class AnswerService:
                 found = await self._lookup(question, name, result, allow_stale=False)
                 if found is not None:
                     self._metrics.degraded.labels(mode="cached").inc()
-                    return _with(found, Degraded("cached", failures[0].code, failures[0].detail))
+                    cached = _with(found, Degraded("cached", failures[0].code, failures[0].detail))
+                    return _plus_estimated(cached, failures)
             left = policy.llm.timeout_seconds - (self._clock.monotonic() - started)
             if left <= 0:
                 break  # no time for another paid call: the free rungs answer
@@ -105,6 +113,7 @@ class AnswerService:
                     UpstreamError) as exc:
                 failures.append(exc)
                 continue
+            answer = _plus_estimated(answer, failures)
             if rung > 0:
                 first = failures[0]
                 answer = _with(answer, Degraded("fallback_model", first.code, first.detail))
@@ -124,9 +133,16 @@ class AnswerService:
         text, sources = paid.completion.text, result.sources
         if is_no_answer(text):
             return self._no_answer(usage=paid.completion.usage, cost=paid.cost_usd, model=model)
-        await self._store(question, model, result, text, sources)
+        truncated = paid.completion.stop_reason == "max_tokens"
+        if truncated:
+            self._metrics.truncated_answers.labels(model=model).inc()
+            log.warning("answer cut at max_tokens: served marked truncated, not cached",
+                        extra={"fields": {"model": model}})
+        else:
+            await self._store(question, model, result, text, sources)
         self._metrics.agent_iterations.observe(1)
-        return Answer(text, model, sources, usage=paid.completion.usage, cost_usd=paid.cost_usd)
+        return Answer(text, model, sources, usage=paid.completion.usage, cost_usd=paid.cost_usd,
+                      truncated=truncated)
 
     async def _free_rungs(
         self,
@@ -143,11 +159,13 @@ class AnswerService:
             if found is not None:
                 mode = "stale_cache" if found.degraded else "cached"
                 self._metrics.degraded.labels(mode=mode).inc()
-                return _with(found, Degraded(mode, first.code, first.detail))
+                return _plus_estimated(_with(found, Degraded(mode, first.code, first.detail)),
+                                       failures)
         if policy.degradation.offline:
             self._metrics.degraded.labels(mode="offline").inc()
-            return Answer(offline_answer(result), OFFLINE_MODEL, result.sources,
-                          degraded=Degraded("offline", first.code, first.detail))
+            return _plus_estimated(Answer(offline_answer(result), OFFLINE_MODEL, result.sources,
+                                          degraded=Degraded("offline", first.code, first.detail)),
+                                   failures)
         raise _final_error(failures)
 
     async def _offline_default(self, question: str, result: SearchResult) -> Answer:
@@ -205,8 +223,15 @@ class AnswerService:
 
 
 def _with(answer: Answer, degraded: Degraded) -> Answer:
-    return Answer(answer.answer, answer.model, answer.sources, answer.cached, degraded,
-                  answer.usage, answer.cost_usd, answer.no_answer)
+    return replace(answer, degraded=degraded)
+
+
+def _plus_estimated(answer: Answer, failures: list[DomainError]) -> Answer:
+    """Add what the failed paid rungs were settled at (sent, maybe billed) to the answer."""
+    estimated = sum(e.estimated_cost_usd for e in failures if isinstance(e, UpstreamError))
+    if not estimated:
+        return answer
+    return replace(answer, cost_usd=answer.cost_usd + estimated, cost_estimated=True)
 
 
 def _final_error(failures: list[DomainError]) -> DomainError:

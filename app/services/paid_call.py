@@ -3,6 +3,15 @@
 estimate -> breaker permit -> clamp max_tokens to the per-request limit -> reserve the worst case
 in the ledger -> provider call with timeout -> settle the actual cost (or release) -> record the
 breaker outcome and the metrics. Every exit path settles or releases the reservation.
+
+Money is never freed on a guess. A call that was SENT and ended without usage (a timeout after
+sending, a connection dropped mid-response, the request cancelled while the call was in flight:
+the HTTP client went away, shutdown) may be billed by Anthropic, so it is settled at its reserved
+worst case and flagged as estimated (UpstreamError.estimated_cost_usd, the summary log line,
+ai_cost_estimated_usd_total, ai_estimated_settlements_total{reason}). Only an error that proves
+nothing was billed (never connected, or an error status from the upstream) releases it at $0.
+Settling runs shielded: a cancelled request still writes down its spend. A settle the ledger
+cannot take is spooled on disk and replayed later (app/budget/replay.py).
 """
 
 from __future__ import annotations
@@ -14,10 +23,12 @@ from dataclasses import dataclass
 
 from app.budget.ledger import Ledger, Reservation
 from app.budget.pricing import clamp_max_tokens, cost_usd, estimate_input_tokens, worst_case_usd
+from app.budget.replay import SpendRecorder
 from app.clock import Clock
 from app.config import Policy
 from app.errors import BudgetExceededError, LedgerUnavailableError, UpstreamError
 from app.llm.base import Completion, CompletionRequest, Provider
+from app.logs import add_log_fields, log_fields
 from app.metrics import Metrics
 from app.resilience.breaker import Permit
 from app.resilience.registry import BreakerRegistry
@@ -47,12 +58,14 @@ class PaidCaller:
         breakers: BreakerRegistry,
         metrics: Metrics,
         clock: Clock,
+        recorder: SpendRecorder,
     ) -> None:
         self._provider = provider
         self._ledger = ledger
         self._breakers = breakers
         self._metrics = metrics
         self._clock = clock
+        self._recorder = recorder
 
     async def call(
         self, model: str, system: str, prompt: str, policy: Policy,
@@ -85,18 +98,46 @@ class PaidCaller:
             raise
         settled = False
         try:
-            completion = await self._invoke(permit, model, CompletionRequest(
-                model=model, system=system, prompt=prompt, max_tokens=max_tokens,
-                timeout_seconds=timeout,
-            ), cut_short=cut_short)
+            try:
+                completion = await self._invoke(permit, model, CompletionRequest(
+                    model=model, system=system, prompt=prompt, max_tokens=max_tokens,
+                    timeout_seconds=timeout,
+                ), cut_short=cut_short)
+            except UpstreamError as exc:
+                if exc.maybe_billed:
+                    settled = True
+                    await self._settle_estimated(model, reservation, exc.kind)
+                    exc.estimated_cost_usd = reservation.amount_usd
+                raise
+            except asyncio.CancelledError:
+                settled = True
+                await self._settle_estimated(model, reservation, "cancelled")
+                raise
             cost = cost_usd(completion.usage, price)
-            await self._settle(reservation, cost)
             settled = True
-            self._record_usage(model, completion, cost)
+            self._record_usage(model, completion, cost)  # spent, even if cancelled just below
+            await asyncio.shield(self._recorder.record(reservation, cost, estimated=False))
             return PaidAnswer(completion, cost)
         finally:
             if not settled:
                 await self._release(reservation)
+
+    async def _settle_estimated(self, model: str, reservation: Reservation, reason: str) -> None:
+        """Sent, maybe billed, cost unknown: settle at the reserved worst case (shielded, so a
+        cancelled request still records it), and say so in the metrics and the summary line."""
+        amount = reservation.amount_usd
+        self._metrics.cost_usd.labels(model=model).inc(amount)
+        self._metrics.cost_estimated_usd.labels(model=model).inc(amount)
+        self._metrics.estimated_settlements.labels(model=model, reason=reason).inc()
+        fields = log_fields()
+        add_log_fields(cost_estimated=True, estimate_reason=reason,
+                       estimated_cost_usd=round(
+                           float(fields.get("estimated_cost_usd", 0.0)) + amount, 9))
+        log.warning("paid call settled at its reserved worst case: sent, no usage came back",
+                    extra={"fields": {"model": model, "reason": reason,
+                                      "estimated_cost_usd": amount,
+                                      "reservation": reservation.id}})
+        await asyncio.shield(self._recorder.record(reservation, amount, estimated=True))
 
     async def _invoke(
         self, permit: Permit, model: str, request: CompletionRequest, *, cut_short: bool
@@ -121,16 +162,6 @@ class PaidCaller:
         self._metrics.upstream_requests.labels(model=model, outcome="success").inc()
         self._metrics.upstream_seconds.labels(model=model).observe(elapsed)
         return completion
-
-    async def _settle(self, reservation: Reservation, cost: float) -> None:
-        try:
-            await self._ledger.settle(reservation, cost)
-        except LedgerUnavailableError:  # counted by the ledger itself
-            # The money is spent whether or not we can write it down. The reservation (the
-            # worst case, >= cost) keeps counting until it expires, so the window stays
-            # conservative; say loudly that this spend is missing from the ledger.
-            log.error("spend not recorded: ledger unavailable at settle",
-                      extra={"fields": {"cost_usd": cost, "reservation": reservation.id}})
 
     async def _release(self, reservation: Reservation) -> None:
         # A failure is counted by the ledger; the reservation then lapses at its expiry.

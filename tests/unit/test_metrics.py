@@ -47,3 +47,21 @@ def test_config_info_keeps_one_series_per_kind() -> None:
                               {"kind": "policy", "generation": "2", "hash": "bbb"}) == 1
     assert r.get_sample_value("ai_config_info",
                               {"kind": "runbooks", "generation": "1", "hash": "rrr"}) == 1
+
+
+def test_money_series_start_at_zero() -> None:
+    """Estimated settlements, truncated answers and the settle spool are visible (at 0) from
+    the first scrape, so rate() and the spool alert work before anything happens."""
+    m = _m()
+    m.init_model("claude-x")
+    r = m.registry
+    assert r.get_sample_value("ai_cost_estimated_usd_total", {"model": "claude-x"}) == 0
+    for reason in ("timeout", "connection", "cancelled"):
+        assert r.get_sample_value("ai_estimated_settlements_total",
+                                  {"model": "claude-x", "reason": reason}) == 0
+    assert r.get_sample_value("ai_truncated_answers_total", {"model": "claude-x"}) == 0
+    assert r.get_sample_value("ai_settle_spool_depth") == 0
+    for result in ("spooled", "failed"):
+        assert r.get_sample_value("ai_settle_spool_writes_total", {"result": result}) == 0
+    for result in ("settled", "failed"):
+        assert r.get_sample_value("ai_settle_spool_replays_total", {"result": result}) == 0

@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Request
 
 from app.api.deps import ClientDep, RuntimeDep
-from app.api.middleware import add_log_fields
+from app.logs import add_log_fields
 from app.schemas import AskRequest, AskResponse, DegradedInfo, ErrorResponse, TokenUsage
 
 router = APIRouter()
@@ -36,10 +36,13 @@ async def ask(body: AskRequest, request: Request, runtime: RuntimeDep,
         usage=TokenUsage(input=u.input_tokens, output=u.output_tokens,
                          cache_read=u.cache_read_tokens, cache_write=u.cache_write_tokens),
         cost_usd=round(result.cost_usd, 9),
+        cost_estimated=result.cost_estimated,
+        truncated=result.truncated,
         request_id=request.scope["state"]["request_id"],
     )
     runtime.metrics.answers.labels(model=result.model).inc()
     add_log_fields(model=result.model, cached=result.cached, tokens=u.total_tokens,
                    cost_usd=response.cost_usd, sources=result.sources,
-                   degraded=degraded.mode if degraded else None, no_answer=result.no_answer)
+                   degraded=degraded.mode if degraded else None, no_answer=result.no_answer,
+                   cost_estimated=result.cost_estimated, truncated=result.truncated)
     return response

@@ -35,6 +35,7 @@ from tests.fakes.anthropic_text import messages_text, system_text
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.redis_server import RedisServer
 from tests.fakes.service_process import ServiceProcess, wait_until
+from tests.integration.resilience.conftest import in_process  # noqa: F401 - re-exported fixture
 
 T = TypeVar("T")
 

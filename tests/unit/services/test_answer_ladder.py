@@ -3,12 +3,17 @@ the real ledger (memory store), breakers, cache and runbook index."""
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from app.budget.ledger import Ledger
+from app.budget.replay import SpendRecorder
+from app.budget.spool import SettleSpool
 from app.budget.stores.memory import MemoryStore
 from app.cache import MemoryAnswerCache
 from app.clock import ManualClock
@@ -62,8 +67,12 @@ class Harness:
         self.breakers = BreakerRegistry(self.policy.breaker, self.clock,
                                         MetricsBreakerListener(self.metrics))
         self.cache = MemoryAnswerCache(self.policy.cache, self.clock)
+        # The memory store never fails, so nothing is ever spooled: the spool file (created on
+        # first use only) is never made.
+        spool = SettleSpool(Path(tempfile.gettempdir()) / f"unused-spool-{uuid.uuid4().hex}")
+        recorder = SpendRecorder(self.ledger, spool, self.metrics, self.clock)
         paid = PaidCaller(provider=self.provider, ledger=self.ledger, breakers=self.breakers,
-                          metrics=self.metrics, clock=self.clock)
+                          metrics=self.metrics, clock=self.clock, recorder=recorder)
         self.service = AnswerService(policy=lambda: self.policy, index=lambda: INDEX,
                                      cache=self.cache, metrics=self.metrics, clock=self.clock,
                                      paid=paid)
