@@ -165,7 +165,11 @@ class Routing(_Strict):
 
 
 class BreakerPolicy(_Strict):
-    """resilience4j vocabulary; rates are percentages."""
+    """resilience4j vocabulary; rates are percentages.
+
+    As in resilience4j, a count window smaller than `minimum_calls` judges rates once the window
+    is full (`effective_minimum_calls`): otherwise such a breaker could never open.
+    """
 
     window_type: Literal["count", "time"] = "count"
     # Calls (count window) or seconds (time window).
@@ -176,6 +180,12 @@ class BreakerPolicy(_Strict):
     slow_call_rate_threshold: float = Field(default=80.0, gt=0, le=100)
     wait_in_open_seconds: float = Field(default=30.0, gt=0, le=ONE_DAY_SECONDS)
     permitted_in_half_open: int = Field(default=3, ge=1, le=MAX_WINDOW_SIZE)
+
+    @property
+    def effective_minimum_calls(self) -> int:
+        if self.window_type == "count":
+            return min(self.minimum_calls, self.window_size)
+        return self.minimum_calls
 
 
 class LLMPolicy(_Strict):

@@ -156,7 +156,7 @@ class CircuitBreaker:
         self._advance(now)
         if self._state is BreakerState.CLOSED:
             tallies = self._window.tallies(now)
-            rates_known = tallies.calls >= self._policy.minimum_calls
+            rates_known = tallies.calls >= self._policy.effective_minimum_calls
         elif self._state is BreakerState.HALF_OPEN:
             tallies = self._trials
             rates_known = tallies.calls >= self._policy.permitted_in_half_open
@@ -241,7 +241,7 @@ class CircuitBreaker:
     def _evaluate_closed(self, now: float, retry_after_seconds: float | None) -> None:
         p = self._policy
         tallies = self._window.tallies(now)
-        if tallies.calls < p.minimum_calls:
+        if tallies.calls < p.effective_minimum_calls:
             return
         if (
             tallies.failure_rate_percent >= p.failure_rate_threshold

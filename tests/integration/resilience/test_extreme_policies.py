@@ -101,3 +101,11 @@ async def test_no_valid_policy_breaks_a_route_on_the_redis_ledger(
         assert svc.runtime.ledger_kind == "redis"
         assert await apply_each_and_probe(svc) == []
 
+
+async def test_a_count_window_smaller_than_minimum_calls_still_opens(
+    in_process: InProcessFactory,
+) -> None:
+    async with in_process(breaker={"window_size": 2, "minimum_calls": 10}) as svc:
+        await svc.trip(PRIMARY, first_index=0)  # asserts it opens within 20 calls
+        snap = (await svc.client.get("/circuit-breaker")).json()["breakers"][PRIMARY]
+        assert snap["state"] == "open" and snap["calls_in_window"] == 2
