@@ -180,6 +180,9 @@ class BreakerPolicy(_Strict):
     slow_call_rate_threshold: float = Field(default=80.0, gt=0, le=100)
     wait_in_open_seconds: float = Field(default=30.0, gt=0, le=ONE_DAY_SECONDS)
     permitted_in_half_open: int = Field(default=3, ge=1, le=MAX_WINDOW_SIZE)
+    # The longest an upstream `retry-after` (429/529) may hold a model off. Longer hints are
+    # cut to this; 0 ignores retry-after (the failure still counts in the window).
+    max_retry_after_seconds: float = Field(default=300.0, ge=0, le=ONE_DAY_SECONDS)
 
     @property
     def effective_minimum_calls(self) -> int:

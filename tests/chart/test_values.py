@@ -116,6 +116,7 @@ def test_schema_rejects_a_typo(sets: list[str], expected: str) -> None:
         (["policy.budgets.hourly_usd=-1"], "/policy/budgets/hourly_usd"),
         (["policy.budgets.hourly_usd=1e300"], "/policy/budgets/hourly_usd"),
         (["policy.breaker.window_size=100000000"], "/policy/breaker/window_size"),
+        (["policy.breaker.max_retry_after_seconds=1e9"], "/policy/breaker/max_retry_after_seconds"),
         (["monitoring.serviceMonitor.interval=30"], "/monitoring/serviceMonitor/interval"),
     ],
 )
