@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -29,15 +31,49 @@ from app.errors import PolicyError
 BUNDLED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "default_policy.yaml"
 
-NonNegativeUSD = Annotated[float, Field(ge=0)]
-PositiveUSD = Annotated[float, Field(gt=0)]
+# ---- bounds of the policy's numbers (DESIGN §5 gives none; these are ours)
+#
+# Every number in a policy is finite (no .inf/.nan: _Strict below) and bounded. The ledger counts
+# integer nano-USD, and the Redis store compares them as Lua doubles, which are exact only below
+# 2**53 nano-USD (~9.007 million USD). One window may hold at most MAX_WINDOW_USD (1e15 nano-USD);
+# even the three windows' limits summed plus a full window of in-flight reservations stay below
+# 2**53. A price above MAX_PRICE_USD_PER_MTOK is a typo (list prices are two orders lower).
+MAX_WINDOW_USD = 1_000_000.0
+MAX_PER_REQUEST_USD = 10_000.0
+MAX_PRICE_USD_PER_MTOK = 10_000.0
+# The ledger's unit: a smaller per-request limit would round to zero and refuse every call.
+MIN_PER_REQUEST_USD = 1e-9
+ONE_DAY_SECONDS = 86_400.0
+ONE_YEAR_SECONDS = 365 * ONE_DAY_SECONDS
+# Count windows are a list of this many slots, time windows one bucket per second: bounded memory.
+MAX_WINDOW_SIZE = 10_000
+# Model names become metric labels and breakers: a bounded set of plain identifiers.
+MAX_MODELS = 50
+ModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")]
+
+# Anthropic's published prompt-caching multipliers of the base input price: a 5-minute cache
+# write costs 1.25x input, a 1-hour cache write 2x, a cache read 0.1x. A policy that prices a
+# model with only {input, output} gets these, so cached tokens are never counted as free.
+CACHE_PRICE_MULTIPLIERS = {
+    "cache_write_5m": Decimal("1.25"),
+    "cache_write_1h": Decimal("2"),
+    "cache_read": Decimal("0.1"),
+}
+
+WindowUSD = Annotated[float, Field(ge=0, le=MAX_WINDOW_USD)]
+PerRequestUSD = Annotated[float, Field(ge=MIN_PER_REQUEST_USD, le=MAX_PER_REQUEST_USD)]
+PriceUSD = Annotated[float, Field(ge=0, le=MAX_PRICE_USD_PER_MTOK)]
+# A cache write may cost twice the dearest input price (the 1-hour multiplier).
+CachePriceUSD = Annotated[float, Field(ge=0, le=2 * MAX_PRICE_USD_PER_MTOK)]
+_PRICE = TypeAdapter(PriceUSD)
 
 
 class Settings(BaseSettings):
     """Process configuration from the environment. Names are a contract (DESIGN §9)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SRE_AI_", extra="ignore", frozen=True, populate_by_name=True
+        env_prefix="SRE_AI_", extra="ignore", frozen=True, populate_by_name=True,
+        allow_inf_nan=False,  # e.g. SRE_AI_RESERVATION_TTL_SECONDS=inf: refused at start-up
     )
 
     anthropic_api_key: SecretStr | None = Field(
@@ -89,14 +125,16 @@ class Settings(BaseSettings):
 
 class _Strict(BaseModel):
     # A typo in a ConfigMap must be an error, not a silently ignored key.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinities and NaN are refused everywhere: `hourly_usd: .inf` validated, then broke every
+    # route that turned it into nano-USD.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Budgets(_Strict):
-    per_request_usd: PositiveUSD = 0.50
-    hourly_usd: NonNegativeUSD = 10.0
-    daily_usd: NonNegativeUSD = 50.0
-    monthly_usd: NonNegativeUSD = 500.0
+    per_request_usd: PerRequestUSD = 0.50
+    hourly_usd: WindowUSD = 10.0
+    daily_usd: WindowUSD = 50.0
+    monthly_usd: WindowUSD = 500.0
 
     def window_limits(self) -> dict[str, float]:
         """Calendar windows, smallest first (the order rejections are reported in)."""
@@ -104,13 +142,30 @@ class Budgets(_Strict):
 
 
 class ModelPrice(_Strict):
-    """USD per million tokens."""
+    """USD per million tokens. Cache prices left out are derived from `input` with Anthropic's
+    multipliers (CACHE_PRICE_MULTIPLIERS); explicit values win."""
 
-    input: NonNegativeUSD
-    output: NonNegativeUSD
-    cache_write_5m: NonNegativeUSD = 0.0
-    cache_write_1h: NonNegativeUSD = 0.0
-    cache_read: NonNegativeUSD = 0.0
+    input: PriceUSD
+    output: PriceUSD
+    cache_write_5m: CachePriceUSD
+    cache_write_1h: CachePriceUSD
+    cache_read: CachePriceUSD
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_cache_prices(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        missing = [k for k in CACHE_PRICE_MULTIPLIERS if data.get(k) is None]
+        if not missing:
+            return data
+        try:
+            base = Decimal(repr(_PRICE.validate_python(data.get("input"))))
+        except ValidationError:
+            # `input` itself is reported; placeholders keep the error list to that one field.
+            return {**data, **dict.fromkeys(missing, 0.0)}
+        derived = {k: float(base * CACHE_PRICE_MULTIPLIERS[k]) for k in missing}
+        return {**data, **derived}
 
 
 class Routing(_Strict):
@@ -119,17 +174,30 @@ class Routing(_Strict):
 
 
 class BreakerPolicy(_Strict):
-    """resilience4j vocabulary; rates are percentages."""
+    """resilience4j vocabulary; rates are percentages.
+
+    As in resilience4j, a count window smaller than `minimum_calls` judges rates once the window
+    is full (`effective_minimum_calls`): otherwise such a breaker could never open.
+    """
 
     window_type: Literal["count", "time"] = "count"
     # Calls (count window) or seconds (time window).
-    window_size: int = Field(default=20, ge=1)
-    minimum_calls: int = Field(default=10, ge=1)
+    window_size: int = Field(default=20, ge=1, le=MAX_WINDOW_SIZE)
+    minimum_calls: int = Field(default=10, ge=1, le=MAX_WINDOW_SIZE)
     failure_rate_threshold: float = Field(default=50.0, gt=0, le=100)
-    slow_call_duration_seconds: float = Field(default=20.0, gt=0)
+    slow_call_duration_seconds: float = Field(default=20.0, gt=0, le=ONE_DAY_SECONDS)
     slow_call_rate_threshold: float = Field(default=80.0, gt=0, le=100)
-    wait_in_open_seconds: float = Field(default=30.0, gt=0)
-    permitted_in_half_open: int = Field(default=3, ge=1)
+    wait_in_open_seconds: float = Field(default=30.0, gt=0, le=ONE_DAY_SECONDS)
+    permitted_in_half_open: int = Field(default=3, ge=1, le=MAX_WINDOW_SIZE)
+    # The longest an upstream `retry-after` (429/529) may hold a model off. Longer hints are
+    # cut to this; 0 ignores retry-after (the failure still counts in the window).
+    max_retry_after_seconds: float = Field(default=300.0, ge=0, le=ONE_DAY_SECONDS)
+
+    @property
+    def effective_minimum_calls(self) -> int:
+        if self.window_type == "count":
+            return min(self.minimum_calls, self.window_size)
+        return self.minimum_calls
 
 
 class LLMPolicy(_Strict):
@@ -140,10 +208,10 @@ class LLMPolicy(_Strict):
 
 
 class CachePolicy(_Strict):
-    max_entries: int = Field(default=1024, ge=0)
-    ttl_seconds: float = Field(default=3600.0, gt=0)
+    max_entries: int = Field(default=1024, ge=0, le=1_000_000)
+    ttl_seconds: float = Field(default=3600.0, gt=0, le=ONE_YEAR_SECONDS)
     # How long past its TTL an entry may still be served when nothing better is available.
-    stale_ttl_seconds: float = Field(default=86400.0, ge=0)
+    stale_ttl_seconds: float = Field(default=86400.0, ge=0, le=ONE_YEAR_SECONDS)
 
 
 class DegradationPolicy(_Strict):
@@ -175,7 +243,9 @@ def _default_routing() -> Routing:
 
 class Policy(_Strict):
     budgets: Budgets = Budgets()
-    models: dict[str, ModelPrice] = Field(default_factory=_default_models)
+    models: dict[ModelName, ModelPrice] = Field(
+        default_factory=_default_models, max_length=MAX_MODELS
+    )
     routing: Routing = Field(default_factory=_default_routing)
     breaker: BreakerPolicy = BreakerPolicy()
     llm: LLMPolicy = LLMPolicy()

@@ -130,6 +130,12 @@ class Metrics:
             "ai_circuit_breaker_transitions", "Breaker state changes.",
             ["model", "from_state", "to_state"], registry=r,
         )
+        self.breaker_hold = Gauge(
+            "ai_circuit_breaker_retry_after_hold_seconds",
+            "Seconds until the upstream's retry-after hold on a model ends (0: none). Calls to "
+            "a held model are refused whatever the breaker state.",
+            ["model"], registry=r,
+        )
         self.breaker_not_permitted = Counter(
             "ai_circuit_breaker_not_permitted_calls",
             "Calls the breaker refused (open, or half-open trials used up).",
@@ -237,6 +243,7 @@ class Metrics:
         for outcome in UPSTREAM_OUTCOMES:
             self.upstream_requests.labels(model=model, outcome=outcome)
         self.breaker_not_permitted.labels(model=model)
+        self.breaker_hold.labels(model=model)
 
     def set_breaker_state(self, model: str, state: str) -> None:
         for s in BREAKER_STATES:

@@ -160,8 +160,11 @@ class Runtime:
 
     async def refresh_gauges(self) -> None:
         """Budget gauges come from the shared ledger, so every replica reports the same. The
-        limits come from the policy, so they stay visible while the ledger is down."""
+        limits come from the policy, so they stay visible while the ledger is down. A breaker's
+        retry-after hold counts down with time, so its gauge is set here too."""
         self.api_keys.status()  # re-checks the keys file: ai_auth_state is current at scrape
+        for name, snap in self.breakers.snapshots().items():
+            self.metrics.breaker_hold.labels(model=name).set(snap.hold_seconds)
         budgets = self.policies.current.policy.budgets
         for window, limit in budgets.window_limits().items():
             self.metrics.budget_limit.labels(window=window).set(limit)

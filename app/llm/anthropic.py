@@ -20,6 +20,7 @@ over-estimate is the safe side.)
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -208,23 +209,36 @@ def parse_rate_limits(headers: Mapping[str, str]) -> dict[str, RateLimitReading]
 
 
 def parse_retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
-    """Seconds to wait: `retry-after-ms`, `retry-after` seconds, or `retry-after` HTTP-date."""
-    millis = _number(headers.get("retry-after-ms"))
+    """Seconds to wait: `retry-after-ms`, `retry-after` seconds, or `retry-after` HTTP-date.
+
+    Only a finite number is returned: "inf", "nan", overflowing numbers and garbage are no hint
+    at all (None); a negative `retry-after` or a date in the past is 0. How long a hint is
+    OBEYED is the breaker's decision (capped by `breaker.max_retry_after_seconds`), not the
+    parser's.
+    """
+    millis = _finite(headers.get("retry-after-ms"))
     if millis is not None and millis >= 0:
         return millis / 1000.0
     value = headers.get("retry-after")
     if value is None:
         return None
-    seconds = _number(value)
+    seconds = _finite(value)
     if seconds is not None:
         return max(seconds, 0.0)
+    if _number(value) is not None:
+        return None  # a number, but not a finite one
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - now).total_seconds(), 0.0)
+
+
+def _finite(value: str | None) -> float | None:
+    number = _number(value)
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _number(value: str | None) -> float | None:

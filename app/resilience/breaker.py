@@ -14,18 +14,24 @@ Design notes:
   in; a result that arrives after a transition is not counted (it says nothing about the state
   the breaker is in now), so a late call from before OPEN cannot close a HALF_OPEN breaker.
 - A 429 with `retry-after` is a failure AND a hold-off: the breaker refuses calls for that model
-  until the upstream said it is worth retrying, whatever the state.
+  until the upstream said it is worth retrying, whatever the state. The hold is capped by
+  `max_retry_after_seconds` (one hint of "a year" must not silence a model until the next
+  restart), non-finite hints are ignored, and it is visible: `hold_seconds`, `held_until` and
+  `hold_reason` in the snapshot, and a per-model gauge (registry.py), because the state can
+  stay CLOSED while the hold refuses every call.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from app.clock import Clock
 from app.config import BreakerPolicy
 from app.errors import CircuitOpenError
+from app.resilience.hold import RetryAfterHold
 from app.resilience.window import Tallies, same_window_shape, window_for
 
 # Retry hint when HALF_OPEN refuses because its trial calls are all taken: the trials' outcome
@@ -44,7 +50,8 @@ class BreakerSnapshot:
     """What /circuit-breaker shows. Rates are percentages, None until there are enough calls.
 
     CLOSED reports the sliding window, HALF_OPEN the completed trial calls, OPEN the tallies that
-    made it open.
+    made it open. `retry_in_seconds` is how long calls are refused for any reason; the `hold_*`
+    fields describe the upstream's retry-after hold alone (0 / None when there is none).
     """
 
     name: str
@@ -57,6 +64,9 @@ class BreakerSnapshot:
     retry_in_seconds: float
     half_open_in_flight: int
     not_permitted_calls: int
+    hold_seconds: float = 0.0
+    held_until: str | None = None  # ISO 8601 UTC
+    hold_reason: str | None = None
 
 
 class BreakerListener(Protocol):
@@ -119,7 +129,7 @@ class CircuitBreaker:
         self._generation = 0
         self._window = window_for(policy)
         self._open_until_seconds = 0.0  # monotonic
-        self._hold_until_seconds = 0.0  # monotonic; from the last retry-after
+        self._hold = RetryAfterHold()
         self._trials_in_flight = 0
         self._trials = Tallies()  # completed trial calls in this HALF_OPEN period
         self._opened_with: tuple[Tallies, bool] = (Tallies(), False)  # tallies, rates known
@@ -154,9 +164,10 @@ class CircuitBreaker:
     def snapshot(self) -> BreakerSnapshot:
         now = self._clock.monotonic()
         self._advance(now)
+        hold = self._hold.remaining(now)
         if self._state is BreakerState.CLOSED:
             tallies = self._window.tallies(now)
-            rates_known = tallies.calls >= self._policy.minimum_calls
+            rates_known = tallies.calls >= self._policy.effective_minimum_calls
         elif self._state is BreakerState.HALF_OPEN:
             tallies = self._trials
             rates_known = tallies.calls >= self._policy.permitted_in_half_open
@@ -173,7 +184,17 @@ class CircuitBreaker:
             retry_in_seconds=self._retry_in_seconds(now),
             half_open_in_flight=self._trials_in_flight,
             not_permitted_calls=self._not_permitted,
+            hold_seconds=hold,
+            held_until=(
+                (self._clock.now() + timedelta(seconds=hold)).isoformat() if hold else None
+            ),
+            hold_reason=self._hold.reason if hold else None,
         )
+
+    @property
+    def hold_seconds(self) -> float:
+        """Seconds until the upstream's retry-after hold ends; 0 when there is none."""
+        return self._hold.remaining(self._clock.monotonic())
 
     def reconfigure(self, policy: BreakerPolicy) -> None:
         """Apply a reloaded policy. The state stays; an OPEN breaker keeps its current deadline.
@@ -182,6 +203,7 @@ class CircuitBreaker:
         if not same_window_shape(previous, policy):
             self._window = window_for(policy)
         now = self._clock.monotonic()
+        self._hold.cap(now, policy.max_retry_after_seconds)
         self._advance(now)
         if self._state is BreakerState.CLOSED:
             self._evaluate_closed(now, None)
@@ -191,7 +213,7 @@ class CircuitBreaker:
     # ------------------------------------------------------------------ internals
 
     def _refusal(self, now: float) -> tuple[str, float] | None:
-        hold_seconds = self._hold_until_seconds - now
+        hold_seconds = self._hold.remaining(now)
         if self._state is BreakerState.OPEN:
             wait = max(self._open_until_seconds - now, hold_seconds)
             return f"circuit breaker for {self.name} is open", wait
@@ -205,7 +227,7 @@ class CircuitBreaker:
         return None
 
     def _retry_in_seconds(self, now: float) -> float:
-        wait = self._hold_until_seconds - now
+        wait = self._hold.remaining(now)
         if self._state is BreakerState.OPEN:
             wait = max(wait, self._open_until_seconds - now)
         return max(wait, 0.0)
@@ -218,9 +240,12 @@ class CircuitBreaker:
         retry_after_seconds: float | None,
     ) -> None:
         now = self._clock.monotonic()
-        if failed and retry_after_seconds is not None and retry_after_seconds > 0:
-            # The upstream's own word holds whatever state we moved to since the call began.
-            self._hold_until_seconds = max(self._hold_until_seconds, now + retry_after_seconds)
+        # The upstream's own word holds whatever state we moved to since the call began.
+        retry_after_seconds = (
+            self._hold.extend(now, retry_after_seconds, self._policy.max_retry_after_seconds)
+            if failed
+            else None
+        )
         self._advance(now)
         if generation != self._generation:
             return  # issued before a transition: says nothing about the current state
@@ -241,7 +266,7 @@ class CircuitBreaker:
     def _evaluate_closed(self, now: float, retry_after_seconds: float | None) -> None:
         p = self._policy
         tallies = self._window.tallies(now)
-        if tallies.calls < p.minimum_calls:
+        if tallies.calls < p.effective_minimum_calls:
             return
         if (
             tallies.failure_rate_percent >= p.failure_rate_threshold

@@ -13,7 +13,8 @@ from app.resilience.breaker import BreakerListener, BreakerSnapshot, BreakerStat
 
 
 class MetricsBreakerListener:
-    """Feeds breaker events into app.metrics: state gauge, transitions, refused calls."""
+    """Feeds breaker events into app.metrics: state gauge, transitions, refused calls. (The
+    retry-after hold gauge counts down with time: Runtime.refresh_gauges sets it at scrape.)"""
 
     # The edges the state machine can take, created at 0 so rate() works from the first scrape.
     EDGES = (
@@ -33,6 +34,7 @@ class MetricsBreakerListener:
                 model=name, from_state=from_state.value, to_state=to_state.value
             )
         self._metrics.breaker_not_permitted.labels(model=name)
+        self._metrics.breaker_hold.labels(model=name)
 
     def on_transition(self, name: str, from_state: BreakerState, to_state: BreakerState) -> None:
         self._metrics.breaker_transitions.labels(

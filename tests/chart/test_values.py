@@ -7,7 +7,9 @@ import re
 
 import pytest
 
+from app.config import Policy
 from tests.chart.rendering import CHART, render_error
+from tests.policy_extremes import numeric_fields, upper_bound
 
 VALUES = CHART / "values.yaml"
 KEY = re.compile(r"^(?P<indent>\s*)(?P<key>[\w.-]+|\"[^\"]+\"):(?P<rest>.*)$")
@@ -112,6 +114,9 @@ def test_schema_rejects_a_typo(sets: list[str], expected: str) -> None:
         (["service.port=http"], "/service/port"),
         (["policySource.type=configmap"], "/policySource/type"),
         (["policy.budgets.hourly_usd=-1"], "/policy/budgets/hourly_usd"),
+        (["policy.budgets.hourly_usd=1e300"], "/policy/budgets/hourly_usd"),
+        (["policy.breaker.window_size=100000000"], "/policy/breaker/window_size"),
+        (["policy.breaker.max_retry_after_seconds=1e9"], "/policy/breaker/max_retry_after_seconds"),
         (["monitoring.serviceMonitor.interval=30"], "/monitoring/serviceMonitor/interval"),
     ],
 )
@@ -119,3 +124,19 @@ def test_schema_rejects_a_wrong_type_or_value(sets: list[str], where: str) -> No
     message = render_error(sets=sets)
     assert "don't meet the specifications of the schema" in message
     assert where in message
+
+
+def test_schema_bounds_match_the_service_bounds() -> None:
+    """The chart refuses what the service would refuse, at the same numbers."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    policy = schema["properties"]["policy"]["properties"]
+    price = policy["models"]["additionalProperties"]["oneOf"][0]["properties"]
+    mismatched = []
+    for path, _, info in numeric_fields():
+        section, _, name = path.partition(".")
+        node = price[name.rpartition(".")[2]] if section == "models" else (
+            policy[section]["properties"][name])
+        if node.get("maximum") != upper_bound(info):
+            mismatched.append(f"{path}: schema {node.get('maximum')} != {upper_bound(info)}")
+    assert mismatched == []
+    assert set(policy) == set(Policy.model_fields)

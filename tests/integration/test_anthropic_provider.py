@@ -209,6 +209,20 @@ async def test_rate_limited_carries_retry_after(
     assert fake_anthropic.stats["total"] == 1
 
 
+@pytest.mark.parametrize(("header", "expected"), [("inf", None), ("nan", None), (1e9, 1e9)])
+async def test_rate_limited_with_an_unusable_or_huge_retry_after(
+    provider: AnthropicProvider,
+    fake_anthropic: FakeAnthropic,
+    header: str | float,
+    expected: float | None,
+) -> None:
+    fake_anthropic.fail(429, retry_after=header)
+
+    error = await fail_with(provider, ask())
+
+    assert (error.kind, error.retry_after_seconds) == ("rate_limited", expected)
+
+
 async def test_wrong_api_key_is_auth_and_the_key_never_leaks(
     fake_anthropic: FakeAnthropic,
 ) -> None:
@@ -379,6 +393,37 @@ def test_retry_after_accepts_seconds_milliseconds_and_http_dates() -> None:
     assert parse_retry_after({"retry-after": "Fri, 27 Nov 2026 08:00:00 GMT"}, now) == 0.0
     assert parse_retry_after({"retry-after": "soon"}, now) is None
     assert parse_retry_after({}, now) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "-inf"}, None),
+        ({"retry-after": "Infinity"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after": "1e400"}, None),  # overflows to inf
+        ({"retry-after": "-5"}, 0.0),
+        ({"retry-after": ""}, None),
+        ({"retry-after": "   "}, None),
+        ({"retry-after": "Fri, 99 Nov 2026 09:00:30 GMT"}, None),
+        ({"retry-after": "Fri, 27 Nov 99999 09:00:30 GMT"}, None),
+        ({"retry-after": "1e9"}, 1e9),  # huge but finite: the breaker caps it, not the parser
+        ({"retry-after-ms": "inf", "retry-after": "4"}, 4.0),
+        ({"retry-after-ms": "nan", "retry-after": "4"}, 4.0),
+        ({"retry-after-ms": "-1", "retry-after": "4"}, 4.0),
+        ({"retry-after-ms": "garbage"}, None),
+    ],
+)
+def test_retry_after_is_finite_or_absent(headers: dict[str, str], expected: float | None) -> None:
+    now = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
+    assert parse_retry_after(headers, now) == expected
+
+
+def test_retry_after_far_future_http_date_is_a_finite_number_of_seconds() -> None:
+    now = datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC)
+    seconds = parse_retry_after({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}, now)
+    assert seconds is not None and 2.5e11 < seconds < 2.6e11
 
 
 def test_rate_limit_kinds_without_headers_are_left_out() -> None:

@@ -9,6 +9,7 @@ from tests.integration.resilience.conftest import (
     FALLBACK,
     PRIMARY,
     InProcessFactory,
+    metric_value,
     question,
 )
 
@@ -62,3 +63,56 @@ async def test_every_model_rate_limited_degrades_to_offline_without_calls(
         metrics = (await svc.client.get("/metrics")).text
         assert 'ai_upstream_requests_total{model="claude-sonnet-4-6",outcome="rate_limited"} 1.0' \
             in metrics
+
+
+async def test_a_huge_retry_after_holds_only_up_to_the_policy_cap_and_is_visible(
+    in_process: InProcessFactory,
+) -> None:
+    cap = 120
+    async with in_process(breaker={"max_retry_after_seconds": cap}) as svc:
+        svc.fake.fail(429, retry_after=10**9, model=PRIMARY)  # ~32 years
+        first = (await svc.ask(question(0))).json()
+        assert first["model"] == FALLBACK
+
+        snap = (await svc.client.get("/circuit-breaker")).json()["breakers"][PRIMARY]
+        assert snap["state"] == "closed"
+        assert snap["hold_seconds"] == snap["retry_in_seconds"] == cap
+        assert snap["held_until"] == "2026-11-27T07:02:00+00:00"  # the ManualClock's 07:00 + cap
+        assert "capped at 120s" in snap["hold_reason"]
+        metrics = (await svc.client.get("/metrics")).text
+        assert metric_value(metrics, "ai_circuit_breaker_retry_after_hold_seconds",
+                            model=PRIMARY) == cap
+        assert metric_value(metrics, "ai_circuit_breaker_retry_after_hold_seconds",
+                            model=FALLBACK) == 0
+
+        svc.advance(cap - 1)
+        held = (await svc.ask(question(1))).json()
+        assert held["model"] == FALLBACK and held["degraded"]["reason"] == "circuit_open"
+        metrics = (await svc.client.get("/metrics")).text
+        assert metric_value(metrics, "ai_circuit_breaker_retry_after_hold_seconds",
+                            model=PRIMARY) == 1
+        svc.advance(1)
+        back = (await svc.ask(question(2))).json()
+        assert back["model"] == PRIMARY and back["degraded"] is None
+        assert svc.upstream_calls(PRIMARY) == 2
+        snap = (await svc.client.get("/circuit-breaker")).json()["breakers"][PRIMARY]
+        assert (snap["hold_seconds"], snap["held_until"], snap["hold_reason"]) == (0, None, None)
+
+
+@pytest.mark.parametrize("retry_after", ["inf", "nan", "Fri, 31 Dec 9999 23:59:59 GMT"])
+async def test_an_infinite_or_absurd_retry_after_never_breaks_a_route(
+    in_process: InProcessFactory, retry_after: str
+) -> None:
+    # No free rung: what the client sees comes straight from the breakers and the upstream.
+    async with in_process(degradation={"stale_cache": False, "offline": False}) as svc:
+        svc.fake.fail(429, retry_after=retry_after, count=2)  # primary, then fallback
+        first = await svc.ask(question(0))
+        assert first.status_code == 502  # the upstream's error, as designed
+        for path in ("/circuit-breaker", "/metrics", "/health/ready", "/cost"):
+            assert (await svc.client.get(path)).status_code == 200, path
+        second = await svc.ask(question(1))
+        assert second.status_code in (200, 503), second.text
+        if second.status_code == 503:  # held (the HTTP date): a bounded Retry-After
+            assert 1 <= int(second.headers["retry-after"]) <= 300
+        else:
+            assert svc.upstream_calls(PRIMARY) == 2  # inf/nan are no hint: no hold
