@@ -1,28 +1,34 @@
 """Redis as a guarded dependency: how long one operation may wait, what is retried, and the
 breaker the answer cache and the ledger share (one server, one breaker).
 
-The numbers, and why (README "Redis outages" has the resulting costs):
+The numbers, and why (README "Redis outages" and bench/results/redis.md have the costs):
 
-- `SOCKET_TIMEOUT_SECONDS = 0.25`: a Redis operation takes well under a millisecond on a pod
-  network; a quarter of a second means the server is hung (SIGSTOP, a blocking script, a
-  swapping host), not busy. redis-py's default is 5 s with 10 retries.
-- `CONNECT_TIMEOUT_SECONDS = 0.25`: a blackholed address (node gone, NetworkPolicy drop) costs
+- `SOCKET_TIMEOUT_SECONDS = 0.5`: a Redis operation takes well under a millisecond on a pod
+  network, so half a second means the server is hung (SIGSTOP, a blocking script, a swapping
+  host). Not shorter: under a burst of concurrent asks on a loaded node (the fleet test: 200
+  at once on 2 busy cores) healthy operations were measured taking 0.57-0.65 s, and an
+  operation that times out there refuses a paid call. redis-py's default is 5 s.
+- `CONNECT_TIMEOUT_SECONDS = 0.5`: a blackholed address (node gone, NetworkPolicy drop) costs
   no more than a hung server.
-- Retry: once, at once, and only on a connection error (a pooled connection the server
-  closed, a refused connect): a dropped connection heals on the spot, a refused one costs
-  microseconds. A TIMEOUT is never retried: that would double the cost of a hung server.
+- Retry: once, at once. The answer cache retries only a connection error (a pooled connection
+  the server closed, a refused connect: healed on the spot, or microseconds); a timed-out
+  lookup is a miss. The ledger retries a timeout too: every ledger script is idempotent, and a
+  lost reserve refuses a paid call (a lost settle loses the record of one). So the first
+  operation to meet a hung Redis fails within 0.5 s (cache) or 1 s (ledger).
 - Breaker (`REDIS_BREAKER_POLICY`): opens when 3 of the last 6 operations failed (50 % of a
   count window of 6, at least 3 calls), so 3 failures in a row open it whatever came before.
-  A hung Redis therefore costs the request that detects it at most 3 x 0.25 s = 0.75 s (one
-  /ask makes up to 6 operations; concurrent requests fail in parallel, not in sequence), and
-  every later operation is refused in microseconds. A dead server (connection refused) is
-  detected the same way and costs microseconds even before that. A lone timeout in a healthy
-  stream (1 of 6) does not open it.
+  A lone client's fresh /ask meets a hung Redis as lookup (0.5 s), reserve (1 s), lookup
+  (0.5 s): that one request pays 2 s, and every later operation is refused in microseconds.
+  A dead server (connection refused) is detected the same way in microseconds. Failures of
+  operations that were in flight together count once (dependency.py): one stall of this
+  process is one failure, so a burst does not open the breaker on a healthy Redis.
   After 5 s OPEN one trial operation goes through (whichever request comes first, or the
-  readiness probe): success closes the breaker, a failure opens it for another 5 s. So a hung
-  Redis costs one request 0.25 s every 5 s, and recovery is at most ~5 s after Redis is back.
+  readiness probe, or a scrape): success closes the breaker, a failure opens it for another
+  5 s. So a hung Redis costs one request one timeout every 5 s, and recovery comes at most
+  ~5 s after Redis is back.
 - Slow calls never open this breaker: an operation slower than the socket timeout is already
   a failure, and a merely slow one is more often this replica's busy event loop than Redis.
+- These are constants, not policy: they describe the network and Redis, not the budget.
 
 Failures that count: connection errors (refused, reset, BusyLoading, auth) and timeouts, i.e.
 the server is unreachable or unresponsive. A ResponseError (a script bug, OOM, READONLY) comes
@@ -35,6 +41,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.clock import Clock
@@ -43,8 +50,8 @@ from app.metrics import Metrics
 from app.resilience.dependency import DependencyGuard
 
 DEPENDENCY = "redis"
-SOCKET_TIMEOUT_SECONDS = 0.25
-CONNECT_TIMEOUT_SECONDS = 0.25
+SOCKET_TIMEOUT_SECONDS = 0.5
+CONNECT_TIMEOUT_SECONDS = 0.5
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError,
                                                    OSError)
 REDIS_BREAKER_POLICY = BreakerPolicy(
@@ -59,9 +66,12 @@ REDIS_BREAKER_POLICY = BreakerPolicy(
 )
 
 
-def redis_retry() -> Retry:
-    """One immediate retry, on connection errors only (never on a timeout)."""
-    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+def redis_retry(*, on_timeout: bool = False) -> Retry:
+    """One immediate retry on a connection error; on a timeout too only when asked."""
+    errors: tuple[type[RedisError], ...] = (RedisConnectionError,)
+    if on_timeout:
+        errors += (RedisTimeoutError,)
+    return Retry(NoBackoff(), 1, supported_errors=errors)
 
 
 def redis_client(
@@ -70,13 +80,15 @@ def redis_client(
     decode_responses: bool = False,
     socket_timeout_seconds: float = SOCKET_TIMEOUT_SECONDS,
     connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS,
+    retry_timeouts: bool = False,
 ) -> Redis:
-    """A client with the bounded timeouts above; connects lazily."""
+    """A client with the bounded timeouts above; connects lazily. `retry_timeouts` for the
+    ledger only (see the module docstring)."""
     return Redis.from_url(
         url,
         socket_timeout=socket_timeout_seconds,
         socket_connect_timeout=connect_timeout_seconds,
-        retry=redis_retry(),
+        retry=redis_retry(on_timeout=retry_timeouts),
         decode_responses=decode_responses,
     )
 

@@ -47,6 +47,7 @@ class RedisStore:
             url,
             socket_timeout_seconds=socket_timeout_seconds,
             connect_timeout_seconds=connect_timeout_seconds,
+            retry_timeouts=True,  # every script is idempotent; a lost reserve refuses a call
             decode_responses=True,
         )
         self._guard = guard
@@ -66,7 +67,9 @@ class RedisStore:
         try:
             if self._guard is None:
                 return await step
-            return await self._guard.run(step)
+            # A settle or release records a call that already happened: tried even while the
+            # breaker is open (only requests whose reserve went through get here).
+            return await self._guard.run(step, must_try=what in ("settle", "release"))
         except CircuitOpenError as exc:
             # Redis failed just now: refused without touching it (microseconds, not timeouts).
             raise LedgerUnavailableError(f"Redis ledger {what} skipped: {exc.detail}") from exc

@@ -17,7 +17,11 @@ from app.clock import ManualClock
 from app.errors import CircuitOpenError
 from app.metrics import Metrics
 from app.resilience.dependency import DependencyGuard
-from app.resilience.redis_dependency import REDIS_BREAKER_POLICY, redis_guard
+from app.resilience.redis_dependency import (
+    REDIS_BREAKER_POLICY,
+    SOCKET_TIMEOUT_SECONDS,
+    redis_guard,
+)
 
 
 class Operations:
@@ -179,3 +183,43 @@ def test_a_dependency_outside_the_metrics_allowlist_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="unknown dependency"):
         DependencyGuard("postgres", REDIS_BREAKER_POLICY, clock, (OSError,), metrics)
+
+
+async def test_failures_of_operations_in_flight_together_count_once(clock: ManualClock) -> None:
+    """One stall of this process times out every in-flight operation at once: one failure."""
+    guard = redis_guard(clock)
+    ops = Operations()
+    stall = asyncio.Event()
+
+    async def in_flight() -> str:
+        await stall.wait()
+        return await ops.hung()
+
+    tasks = [asyncio.create_task(guard.run(in_flight())) for _ in range(5)]
+    await asyncio.sleep(0)  # let them all start (a yield, not a wait for time)
+    clock.advance(SOCKET_TIMEOUT_SECONDS)
+    stall.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, RedisTimeoutError) for r in results)
+    assert guard.state.value == "closed"
+    assert guard.snapshot().failed_calls == 1
+
+    # Operations started after that failure are new evidence: two more open the breaker.
+    await fail(guard, ops, REDIS_BREAKER_POLICY.minimum_calls - 1)
+    assert guard.state.value == "open"
+
+
+async def test_a_settle_is_tried_even_while_the_breaker_is_open(
+    clock: ManualClock, metrics: Metrics
+) -> None:
+    guard = redis_guard(clock, metrics)
+    ops = Operations()
+    await fail(guard, ops, REDIS_BREAKER_POLICY.minimum_calls)
+    assert await guard.run(ops.ok(), must_try=True) == "PONG"
+    assert ops.started == REDIS_BREAKER_POLICY.minimum_calls + 1
+    assert guard.state.value == "open"  # outside the breaker's books
+    assert sample(metrics, "ai_dependency_calls_total", outcome="success") == 1
+    with pytest.raises(RedisTimeoutError):
+        await guard.run(ops.hung(), must_try=True)
+    assert sample(metrics, "ai_dependency_short_circuited_calls_total") == 0
+    assert sample(metrics, "ai_dependency_calls_total", outcome="failure") == 4
