@@ -198,6 +198,10 @@ class Metrics:
                 self.config_reloads.labels(kind=kind, result=result)
         for op in ("reserve", "settle", "release", "snapshot"):
             self.ledger_errors.labels(operation=op)
+        # Counters only: with no Redis configured they stay 0 (and AIRedisUnavailable quiet);
+        # the state gauge appears when a guard is built.
+        for dependency in DEPENDENCIES:
+            self.init_dependency(dependency)
 
     def init_model(self, model: str) -> None:
         """Create a model's series at 0 (called for each model in the active policy)."""
