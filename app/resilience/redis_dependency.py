@@ -3,22 +3,26 @@ breaker the answer cache and the ledger share (one server, one breaker).
 
 The numbers, and why (README "Redis outages" and bench/results/redis.md have the costs):
 
-- `SOCKET_TIMEOUT_SECONDS = 0.5`: a Redis operation takes well under a millisecond on a pod
-  network, so half a second means the server is hung (SIGSTOP, a blocking script, a swapping
-  host). Not shorter: under a burst of concurrent asks on a loaded node (the fleet test: 200
-  at once on 2 busy cores) healthy operations were measured taking 0.57-0.65 s, and an
-  operation that times out there refuses a paid call. redis-py's default is 5 s.
+- `SOCKET_TIMEOUT_SECONDS = 0.5` (answer cache): a Redis operation takes well under a
+  millisecond on a pod network, so half a second means the server is hung (SIGSTOP, a blocking
+  script, a swapping host). A timed-out lookup is a miss served from the local tier, so the
+  cache never retries a timeout: the first lookup that meets a hung Redis costs 0.5 s, and it
+  is the first operation of every /ask. redis-py's default is 5 s.
+- `LEDGER_SOCKET_TIMEOUT_SECONDS = 1.0`, and the ledger retries a timeout once: as before
+  this change, on purpose. A ledger operation that fails refuses a paid call (reserve) or
+  loses the record of one (settle), and under a burst of concurrent asks on a loaded node
+  healthy operations were measured taking 0.57-0.65 s, and longer than 0.5 s + 0.5 s under
+  the full test suite's load (the fleet test then saw reserves lost). Every ledger script is
+  idempotent, so the retry is safe. The breaker, not a shorter timeout, is what keeps a hung
+  Redis from costing every request.
 - `CONNECT_TIMEOUT_SECONDS = 0.5`: a blackholed address (node gone, NetworkPolicy drop) costs
   no more than a hung server.
-- Retry: once, at once. The answer cache retries only a connection error (a pooled connection
-  the server closed, a refused connect: healed on the spot, or microseconds); a timed-out
-  lookup is a miss. The ledger retries a timeout too: every ledger script is idempotent, and a
-  lost reserve refuses a paid call (a lost settle loses the record of one). So the first
-  operation to meet a hung Redis fails within 0.5 s (cache) or 1 s (ledger).
+- Connection errors (a pooled connection the server closed, a refused connect) are retried
+  once, at once, by both: healed on the spot, or microseconds.
 - Breaker (`REDIS_BREAKER_POLICY`): opens when 3 of the last 6 operations failed (50 % of a
   count window of 6, at least 3 calls), so 3 failures in a row open it whatever came before.
-  A lone client's fresh /ask meets a hung Redis as lookup (0.5 s), reserve (1 s), lookup
-  (0.5 s): that one request pays 2 s, and every later operation is refused in microseconds.
+  A lone client's fresh /ask meets a hung Redis as lookup (0.5 s), reserve (2 x 1 s), lookup
+  (0.5 s): that one request pays 3 s, and every later operation is refused in microseconds.
   A dead server (connection refused) is detected the same way in microseconds. Failures of
   operations that were in flight together count once (dependency.py): one stall of this
   process is one failure, so a burst does not open the breaker on a healthy Redis.
@@ -51,6 +55,7 @@ from app.resilience.dependency import DependencyGuard
 
 DEPENDENCY = "redis"
 SOCKET_TIMEOUT_SECONDS = 0.5
+LEDGER_SOCKET_TIMEOUT_SECONDS = 1.0
 CONNECT_TIMEOUT_SECONDS = 0.5
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError,
                                                    OSError)

@@ -23,7 +23,7 @@ from app.errors import CircuitOpenError, LedgerUnavailableError
 from app.resilience.dependency import DependencyGuard
 from app.resilience.redis_dependency import (
     CONNECT_TIMEOUT_SECONDS,
-    SOCKET_TIMEOUT_SECONDS,
+    LEDGER_SOCKET_TIMEOUT_SECONDS,
     redis_client,
 )
 
@@ -36,7 +36,7 @@ class RedisStore:
         url: str,
         *,
         prefix: str = DEFAULT_PREFIX,
-        socket_timeout_seconds: float = SOCKET_TIMEOUT_SECONDS,
+        socket_timeout_seconds: float = LEDGER_SOCKET_TIMEOUT_SECONDS,
         connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS,
         guard: DependencyGuard | None = None,
     ) -> None:
