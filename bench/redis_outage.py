@@ -10,7 +10,8 @@ fake Anthropic API on the same loop. Every ask is a new question (a cache miss).
 Three set-ups of the same code, the first two patched in here:
 - `before`: the clients as they were (1 s socket timeouts; the ledger retried a timeout once)
   and no breaker;
-- `timeouts only`: the new clients (0.5 s; only the ledger retries a timeout), no breaker;
+- `timeouts only`: the new clients (cache 0.5 s, a timeout not retried; ledger as before),
+  no breaker;
 - `breaker`: as shipped (app/resilience/redis_dependency.py).
 
     .venv/bin/python bench/redis_outage.py [--requests 200] [--out bench/results/redis.md]
