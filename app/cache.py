@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -23,7 +23,9 @@ from redis.exceptions import RedisError
 
 from app.clock import Clock
 from app.config import CachePolicy
+from app.errors import CircuitOpenError
 from app.llm.prompt import PROMPT_VERSION
+from app.resilience.dependency import DependencyGuard
 
 log = logging.getLogger("app.cache")
 _NOT_WORD = re.compile(r"[^\w]+")
@@ -132,7 +134,9 @@ class RedisAnswerCache:
 
     Every answer is also kept in a local in-memory tier of the same bounds, read only when
     Redis fails: the ledger shares that Redis, so during an outage (paid calls refused) the
-    answers this replica has stored keep being served (DESIGN §3: the ladder's cached rung)."""
+    answers this replica has stored keep being served (DESIGN §3: the ladder's cached rung).
+    With `guard` (the server's breaker, shared with the ledger), an outage already detected
+    goes straight to the local tier instead of waiting a socket timeout per lookup."""
 
     def __init__(
         self,
@@ -140,8 +144,10 @@ class RedisAnswerCache:
         policy: CachePolicy,
         clock: Clock,
         on_error: Callable[[], None] | None = None,
+        guard: DependencyGuard | None = None,
     ) -> None:
         self._redis = redis
+        self._guard = guard
         self._policy = policy
         self._clock = clock
         self._on_error = on_error or (lambda: None)
@@ -153,13 +159,21 @@ class RedisAnswerCache:
         self._local.configure(policy)
 
     def _failed(self, op: str, exc: Exception) -> None:
-        log.warning("answer cache unavailable", extra={"fields": {"op": op, "error": str(exc)}})
+        if not isinstance(exc, CircuitOpenError):  # the breaker logs its own transitions
+            log.warning("answer cache unavailable",
+                        extra={"fields": {"op": op, "error": str(exc)}})
         self._on_error()
+
+    async def _guarded(self, operation: Awaitable[Any]) -> Any:
+        """Through the Redis server's breaker: while it is open, CircuitOpenError at once."""
+        if self._guard is None:
+            return await operation
+        return await self._guard.run(operation)
 
     async def get(self, key: str, *, allow_stale: bool) -> CacheLookup | None:
         try:
-            raw: Any = await self._redis.get(_PREFIX + key)
-        except (RedisError, OSError) as exc:
+            raw: Any = await self._guarded(self._redis.get(_PREFIX + key))
+        except (RedisError, OSError, CircuitOpenError) as exc:
             self._failed("get", exc)
             return await self._local.get(key, allow_stale=allow_stale)
         if raw is None:
@@ -175,12 +189,12 @@ class RedisAnswerCache:
         await self._local.put(key, entry)
         lifetime_ms = int((self._policy.ttl_seconds + self._policy.stale_ttl_seconds) * 1000)
         try:
-            await self._put(
+            await self._guarded(self._put(
                 keys=[_PREFIX + key, _INDEX],
                 args=[json.dumps(asdict(entry)), lifetime_ms, entry.stored_at,
                       self._policy.max_entries],
-            )
-        except (RedisError, OSError) as exc:
+            ))
+        except (RedisError, OSError, CircuitOpenError) as exc:
             self._failed("put", exc)
 
     async def aclose(self) -> None:

@@ -16,6 +16,10 @@ TOKEN_DIRECTIONS = ("input", "output", "cache_read", "cache_write")
 CACHE_RESULTS = ("hit", "stale_hit", "miss", "store", "error")
 DEGRADED_MODES = ("fallback_model", "cached", "stale_cache", "offline")
 BREAKER_STATES = ("closed", "open", "half_open")
+# The edges a breaker's state machine can take.
+BREAKER_EDGES = (
+    ("closed", "open"), ("open", "half_open"), ("half_open", "open"), ("half_open", "closed")
+)
 UPSTREAM_OUTCOMES = (
     "success",
     "timeout",
@@ -36,6 +40,9 @@ SPOOL_REPLAY_RESULTS = ("settled", "failed")
 RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
 CONFIG_KINDS = ("policy", "runbooks", "api_keys")
 AUTH_STATES = ("open", "enforced", "deny_all")
+# Shared dependencies with a breaker of their own (app/resilience/dependency.py).
+DEPENDENCIES = ("redis",)
+DEPENDENCY_OUTCOMES = ("success", "failure")
 
 
 class Metrics:
@@ -142,6 +149,28 @@ class Metrics:
             ["model"], registry=r,
         )
 
+        # --- shared dependencies (Redis): their own breaker, so an outage costs no timeouts
+        self.dependency_breaker_state = Gauge(
+            "ai_dependency_breaker_state",
+            "1 for the dependency breaker's current state, 0 for the others.",
+            ["dependency", "state"], registry=r,
+        )
+        self.dependency_breaker_transitions = Counter(
+            "ai_dependency_breaker_transitions", "Dependency breaker state changes.",
+            ["dependency", "from_state", "to_state"], registry=r,
+        )
+        self.dependency_calls = Counter(
+            "ai_dependency_calls",
+            "Operations that reached the dependency, by outcome (failure: connection error or "
+            "timeout).",
+            ["dependency", "outcome"], registry=r,
+        )
+        self.dependency_short_circuited = Counter(
+            "ai_dependency_short_circuited_calls",
+            "Operations the dependency's breaker refused without touching the dependency.",
+            ["dependency"], registry=r,
+        )
+
         # --- money (gauges are refreshed from the shared ledger, so replicas agree)
         self.budget_limit = Gauge(
             "ai_budget_limit_usd", "Budget limit per window.", ["window"], registry=r
@@ -230,6 +259,10 @@ class Metrics:
             self.settle_spool_replays.labels(result=result)
         for op in ("reserve", "settle", "release", "snapshot"):
             self.ledger_errors.labels(operation=op)
+        # Counters only: with no Redis configured they stay 0 (and AIRedisUnavailable quiet);
+        # the state gauge appears when a guard is built.
+        for dependency in DEPENDENCIES:
+            self.init_dependency(dependency)
 
     def init_model(self, model: str) -> None:
         """Create a model's series at 0 (called for each model in the active policy)."""
@@ -244,6 +277,22 @@ class Metrics:
             self.upstream_requests.labels(model=model, outcome=outcome)
         self.breaker_not_permitted.labels(model=model)
         self.breaker_hold.labels(model=model)
+
+    def init_dependency(self, dependency: str) -> None:
+        """Create a guarded dependency's counters at 0 (when its guard is built)."""
+        for outcome in DEPENDENCY_OUTCOMES:
+            self.dependency_calls.labels(dependency=dependency, outcome=outcome)
+        self.dependency_short_circuited.labels(dependency=dependency)
+        for from_state, to_state in BREAKER_EDGES:
+            self.dependency_breaker_transitions.labels(
+                dependency=dependency, from_state=from_state, to_state=to_state
+            )
+
+    def set_dependency_state(self, dependency: str, state: str) -> None:
+        for s in BREAKER_STATES:
+            self.dependency_breaker_state.labels(dependency=dependency, state=s).set(
+                1 if s == state else 0
+            )
 
     def set_breaker_state(self, model: str, state: str) -> None:
         for s in BREAKER_STATES:

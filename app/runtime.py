@@ -26,6 +26,8 @@ from app.llm.anthropic import AnthropicProvider
 from app.llm.base import Provider
 from app.metrics import Metrics
 from app.policy_source import ActivePolicy, PolicyManager
+from app.resilience.dependency import DependencyGuard
+from app.resilience.redis_dependency import redis_client, redis_guard
 from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
 from app.runbooks.holder import RunbookHolder
 from app.services.answer import AnswerService
@@ -53,6 +55,7 @@ class Runtime:
     spool: SettleSpool
     recorder: SpendRecorder
     redis: Redis | None = None
+    redis_guard: DependencyGuard | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -65,14 +68,15 @@ class Runtime:
         policy = policies.current.policy
         runbooks = RunbookHolder(settings.runbooks_dir, metrics)
         runbooks.load()
-        ledger = open_ledger(settings, clock, metrics=metrics)
-        redis = Redis.from_url(settings.redis_url, socket_timeout=1.0,
-                               socket_connect_timeout=1.0) if settings.redis_url else None
+        # One Redis server, one breaker: the ledger and the cache learn of an outage together.
+        guard = redis_guard(clock, metrics) if settings.redis_url else None
+        ledger = open_ledger(settings, clock, metrics=metrics, redis_guard=guard)
+        redis = redis_client(settings.redis_url) if settings.redis_url else None
         cache: AnswerCache
         if redis is not None:
             cache = RedisAnswerCache(
                 redis, policy.cache, clock,
-                on_error=lambda: metrics.cache_ops.labels(result="error").inc())
+                on_error=lambda: metrics.cache_ops.labels(result="error").inc(), guard=guard)
         else:
             cache = MemoryAnswerCache(policy.cache, clock)
         breakers = BreakerRegistry(policy.breaker, clock, MetricsBreakerListener(metrics))
@@ -94,7 +98,7 @@ class Runtime:
             settings.api_keys_file, clock, metrics, settings.watch_interval_seconds)
         runtime = cls(settings, clock, metrics, policies, runbooks, ledger,
                       "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
-                      answers, api_keys, spool, recorder, redis)
+                      answers, api_keys, spool, recorder, redis, guard)
         policies.subscribe(runtime._on_policy)
         runtime._on_policy(policies.current)
         metrics.service_info.info({"version": VERSION, "provider": runtime.provider_name,
@@ -148,6 +152,18 @@ class Runtime:
         self.spool.close()
         if self.redis is not None:
             await self.redis.aclose()
+
+    def dependency_states(self) -> dict[str, dict[str, object]]:
+        """The shared dependencies' breakers, for /health/ready (reported, never a reason to
+        be unready)."""
+        guards = [self.redis_guard] if self.redis_guard is not None else []
+        states: dict[str, dict[str, object]] = {}
+        for guard in guards:
+            snap = guard.snapshot()
+            states[guard.name] = {"state": snap.state,
+                                  "retry_in_seconds": round(snap.retry_in_seconds, 3),
+                                  "short_circuited_calls": snap.not_permitted_calls}
+        return states
 
     async def budget_snapshot(self) -> list[WindowState]:
         """The ledger's windows under the active budgets, bounded in time: a probe or a scrape

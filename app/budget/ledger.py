@@ -26,6 +26,8 @@ from app.clock import Clock
 from app.config import Budgets, Settings
 from app.errors import BudgetExceededError, LedgerUnavailableError
 from app.metrics import Metrics
+from app.resilience.dependency import DependencyGuard
+from app.resilience.redis_dependency import redis_guard as new_redis_guard
 
 T = TypeVar("T")
 
@@ -183,12 +185,21 @@ class Ledger:
         await self.store.aclose()
 
 
-def open_ledger(settings: Settings, clock: Clock, *, metrics: Metrics | None = None) -> Ledger:
+def open_ledger(
+    settings: Settings,
+    clock: Clock,
+    *,
+    metrics: Metrics | None = None,
+    redis_guard: DependencyGuard | None = None,
+) -> Ledger:
     """Redis when SRE_AI_REDIS_URL is set (any number of replicas), else the SQLite file at
-    SRE_AI_LEDGER_PATH (single instance). Connects lazily: `await ledger.ping()` to check."""
+    SRE_AI_LEDGER_PATH (single instance). Connects lazily: `await ledger.ping()` to check.
+    `redis_guard`: the Redis server's breaker, shared with the answer cache (a new one when
+    not given)."""
     store: LedgerStore
     if settings.redis_url:
-        store = RedisStore(settings.redis_url)
+        guard = redis_guard if redis_guard is not None else new_redis_guard(clock, metrics)
+        store = RedisStore(settings.redis_url, guard=guard)
     else:
         settings.ledger_path.parent.mkdir(parents=True, exist_ok=True)
         store = SqliteStore(settings.ledger_path)

@@ -65,3 +65,16 @@ def test_money_series_start_at_zero() -> None:
         assert r.get_sample_value("ai_settle_spool_writes_total", {"result": result}) == 0
     for result in ("settled", "failed"):
         assert r.get_sample_value("ai_settle_spool_replays_total", {"result": result}) == 0
+
+
+def test_dependency_counters_exist_without_a_guard_but_the_state_gauge_does_not() -> None:
+    # AIRedisUnavailable reads the counters; a service without Redis exports them at 0, and no
+    # breaker state it does not have.
+    r = _m().registry
+    for outcome in ("success", "failure"):
+        labels = {"dependency": "redis", "outcome": outcome}
+        assert r.get_sample_value("ai_dependency_calls_total", labels) == 0
+    assert r.get_sample_value("ai_dependency_short_circuited_calls_total",
+                              {"dependency": "redis"}) == 0
+    assert r.get_sample_value("ai_dependency_breaker_state",
+                              {"dependency": "redis", "state": "closed"}) is None

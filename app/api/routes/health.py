@@ -8,7 +8,8 @@ The same reasoning applies to a SHARED ledger (Redis): it is one dependency of e
 so an outage is reported here (and paid calls fail closed) but the pod stays ready to serve
 cached answers and runbook excerpts. A pod-local SQLite ledger that fails is this pod's own
 fault, so that one does make the pod unready. (DESIGN §2 says "ledger reachable"; this is the
-deviation, for the reason it gives about the LLM.)
+deviation, for the reason it gives about the LLM.) `dependencies` shows the shared Redis's own
+breaker: while it is open the ledger check is answered without touching Redis.
 
 Client API keys that are configured but yield none (`api_keys.state: deny_all`: the Secret's
 key is missing, empty or unparseable) DO make the pod unready: such a pod cannot serve any
@@ -60,6 +61,7 @@ async def ready(runtime: RuntimeDep) -> JSONResponse:
                           "last_error": keys.last_error}
     if keys.state == "deny_all":
         ok = False
+    checks["dependencies"] = runtime.dependency_states()  # after the ledger check: current
     checks["circuit_breaker"] = {
         name: snap.state for name, snap in runtime.breakers.snapshots().items()
     }

@@ -17,13 +17,17 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.budget.stores import redis_scripts
 from app.budget.stores.base import Slot, SlotUsage
-from app.errors import LedgerUnavailableError
+from app.errors import CircuitOpenError, LedgerUnavailableError
+from app.resilience.dependency import DependencyGuard
+from app.resilience.redis_dependency import (
+    CONNECT_TIMEOUT_SECONDS,
+    LEDGER_SOCKET_TIMEOUT_SECONDS,
+    redis_client,
+)
 
 DEFAULT_PREFIX = "sre-ai:ledger"
 
@@ -34,16 +38,21 @@ class RedisStore:
         url: str,
         *,
         prefix: str = DEFAULT_PREFIX,
-        socket_timeout_seconds: float = 1.0,
-        connect_timeout_seconds: float = 0.5,
+        socket_timeout_seconds: float = LEDGER_SOCKET_TIMEOUT_SECONDS,
+        connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS,
+        guard: DependencyGuard | None = None,
     ) -> None:
-        self._redis: Redis = Redis.from_url(
+        """`guard`: the breaker of this Redis server, shared with every other client of it
+        (app/resilience/redis_dependency.py). Without one, every operation waits its own
+        timeouts."""
+        self._redis: Redis = redis_client(
             url,
-            socket_timeout=socket_timeout_seconds,
-            socket_connect_timeout=connect_timeout_seconds,
-            retry=Retry(NoBackoff(), 1),
+            socket_timeout_seconds=socket_timeout_seconds,
+            connect_timeout_seconds=connect_timeout_seconds,
+            retry_timeouts=True,  # every script is idempotent; a lost reserve refuses a call
             decode_responses=True,
         )
+        self._guard = guard
         self._tag = "{" + prefix + "}"
         self._reserve = self._redis.register_script(redis_scripts.RESERVE)
         self._settle = self._redis.register_script(redis_scripts.SETTLE)
@@ -58,7 +67,14 @@ class RedisStore:
 
     async def _call(self, what: str, step: Awaitable[Any]) -> Any:
         try:
-            return await step
+            if self._guard is None:
+                return await step
+            # A settle or release records a call that already happened: tried even while the
+            # breaker is open (only requests whose reserve went through get here).
+            return await self._guard.run(step, must_try=what in ("settle", "release"))
+        except CircuitOpenError as exc:
+            # Redis failed just now: refused without touching it (microseconds, not timeouts).
+            raise LedgerUnavailableError(f"Redis ledger {what} skipped: {exc.detail}") from exc
         except (RedisError, OSError) as exc:
             # The message names host:port, never the URL (which may carry a password).
             raise LedgerUnavailableError(f"Redis ledger {what} failed: {exc}") from exc

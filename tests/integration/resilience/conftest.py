@@ -32,6 +32,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.fixtures import FAKE_API_KEY
+from tests.fakes.redis_server import private_redis_server  # noqa: F401 - re-exported fixture
 
 PRIMARY = "claude-sonnet-4-6"
 FALLBACK = "claude-haiku-4-5-20251001"
