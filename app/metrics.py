@@ -30,6 +30,8 @@ BUDGET_WINDOWS = ("hourly", "daily", "monthly")
 REJECTION_WINDOWS = ("per_request", *BUDGET_WINDOWS)
 RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
 CONFIG_KINDS = ("policy", "runbooks", "api_keys")
+RUNBOOK_SKIP_REASONS = ("too_large", "not_utf8", "unreadable", "no_headings", "bad_front_matter")
+EMBEDDING_SOURCES = ("model", "cache")
 
 
 class Metrics:
@@ -152,6 +154,19 @@ class Metrics:
         self.runbooks_loaded = Gauge(
             "ai_runbooks_loaded", "Runbooks in the active index.", registry=r
         )
+        self.runbooks_skipped = Gauge(
+            "ai_runbooks_skipped", "Runbook files the last load skipped, by reason.",
+            ["reason"], registry=r,
+        )
+        self.runbooks_index_seconds = Gauge(
+            "ai_runbooks_index_build_seconds",
+            "Wall time of the last runbook index build (load, embed, index).", registry=r,
+        )
+        self.runbooks_embedded = Counter(
+            "ai_runbooks_embedded",
+            "Runbooks whose embeddings were computed by the model or read from the cache.",
+            ["source"], registry=r,
+        )
 
         self._active_config: dict[str, tuple[str, str]] = {}
         self._initialise_known_series()
@@ -169,6 +184,10 @@ class Metrics:
                 self.config_reloads.labels(kind=kind, result=result)
         for op in ("reserve", "settle", "release", "snapshot"):
             self.ledger_errors.labels(operation=op)
+        for reason in RUNBOOK_SKIP_REASONS:
+            self.runbooks_skipped.labels(reason=reason)
+        for source in EMBEDDING_SOURCES:
+            self.runbooks_embedded.labels(source=source)
 
     def init_model(self, model: str) -> None:
         """Create a model's series at 0 (called for each model in the active policy)."""

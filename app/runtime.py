@@ -57,7 +57,9 @@ class Runtime:
     def build(cls, settings: Settings, clock: Clock, metrics: Metrics) -> Runtime:
         policies = PolicyManager(initial_policy(settings, clock), metrics, clock)
         policy = policies.current.policy
-        runbooks = RunbookHolder(settings.runbooks_dir, metrics)
+        runbooks = RunbookHolder(settings.runbooks_dir, metrics,
+                                 cache_dir=settings.embedding_cache_dir,
+                                 max_bytes=settings.max_runbook_bytes)
         runbooks.load()
         ledger = open_ledger(settings, clock, metrics=metrics)
         redis = Redis.from_url(settings.redis_url, socket_timeout=1.0,

@@ -34,8 +34,6 @@ MAX_RUNBOOK_BYTES = 256 * 1024
 # Navigation, not content: a short list of other runbook ids would otherwise win BM25's
 # length normalisation and be quoted as the answer.
 NAVIGATION_SECTIONS = frozenset({"related", "see also", "references"})
-# Why a file was skipped; a bounded set (metric label values).
-SKIP_REASONS = ("too_large", "not_utf8", "unreadable", "no_headings", "bad_front_matter")
 
 
 class RunbookRejected(ValueError):

@@ -23,6 +23,7 @@ _SPLIT = re.compile(r"\n\s*\n|(?<=[.!?])\s+|\n\s*[-*+] |\n\s*\d+\. ")
 MIN_UNIT_CHARS = 16
 MAX_UNIT_CHARS = 400
 TITLE = -1  # the chunk index of the title unit: it speaks for every section
+UNITS_VERSION = 1  # bump when units_of changes: the embedding cache keys on it
 
 
 @dataclass(frozen=True)
