@@ -40,7 +40,7 @@ Mode = Literal["sparse", "dense", "hybrid"]
 Vector = npt.NDArray[np.float32]
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,}")
 _NOT_WORD = re.compile(r"[^\w]+")
-W_SPARSE, W_SENTENCE, W_TITLE = 0.5, 0.3, 0.2
+W_SPARSE, W_SENTENCE, W_TITLE = 0.5, 0.2, 0.3
 RUNNER_UP = 0.85  # other runbooks' sections are cited when they score this close to the best
 
 

@@ -29,7 +29,7 @@ class SparseIndex:
         if documents:
             # bm25s needs at least one term per document to build its matrix
             self._bm25.index([d or ["\0"] for d in documents], show_progress=False)
-        self._vocab: dict[str, int] = dict(self._bm25.vocab_dict or {})
+        self._vocab: dict[str, int] = dict(getattr(self._bm25, "vocab_dict", None) or {})
 
     def knows(self, term: str) -> bool:
         return term in self._vocab
