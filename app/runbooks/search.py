@@ -101,6 +101,7 @@ class RunbookIndex:
         """`vectors` maps a runbook's digest to its embeddings (the embedding cache); the
         runbooks missing from it are embedded here. `min_score=0` turns the no-answer gate
         off (tests of ranking alone)."""
+        runbooks = [rb for rb in runbooks if rb.chunks]
         self.runbooks = {rb.id: rb for rb in runbooks}
         self.digest = hashlib.sha256(
             "".join(f"{rb.id}:{rb.digest}" for rb in runbooks).encode()
@@ -124,17 +125,21 @@ class RunbookIndex:
         self._book_terms = [frozenset(t) for t in book_terms]
         self._alerts = {a.lower(): b for b, rb in enumerate(runbooks) for a in rb.alerts}
         self.vectors = self._embed(runbooks, vectors or {}, embedder)
-        first_chunk = np.cumsum([0] + [len(rb.chunks) for rb in runbooks])[:-1]
+        # Units and sections are stored contiguously per runbook, so per-runbook and
+        # per-section maxima are np.maximum.reduceat over start offsets (every runbook has a
+        # section and a title unit, every section at least one unit: see vectors.units_of).
         parts = [self.vectors[rb.digest] for rb in runbooks]
+        self._book_chunk_start = np.cumsum([0] + [len(rb.chunks) for rb in runbooks])[:-1]
         self._units = (np.vstack([p.units for p in parts]) if parts
                        else np.zeros((0, 1), dtype=np.float32))
-        self._unit_book = np.concatenate(
-            [np.full(p.units.shape[0], b, dtype=np.int64) for b, p in enumerate(parts)] or
-            [np.zeros(0, dtype=np.int64)])
-        self._unit_chunk = np.concatenate(
-            [np.where(p.chunk_of_unit == TITLE, -1, p.chunk_of_unit + first_chunk[b])
+        self._book_unit_start = np.cumsum([0] + [p.units.shape[0] for p in parts])[:-1]
+        unit_chunk = np.concatenate(
+            [np.where(p.chunk_of_unit == TITLE, -1, p.chunk_of_unit + self._book_chunk_start[b])
              for b, p in enumerate(parts)] or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
-        self._title_rows = np.flatnonzero(self._unit_chunk == -1)
+        self._title_rows = np.flatnonzero(unit_chunk == -1)
+        self._body_rows = np.flatnonzero(unit_chunk >= 0)
+        self._chunk_unit_start = np.searchsorted(unit_chunk[self._body_rows],
+                                                 np.arange(len(self._chunks)))
 
     def _embed(self, runbooks: list[Runbook], cached: Mapping[str, RunbookVectors],
                embedder: Embedder | None) -> dict[str, RunbookVectors]:
@@ -169,26 +174,21 @@ class RunbookIndex:
         runbooks scoring at least `runner_up` of the best (0: rank all, for evaluation)."""
         if not self._chunks or limit <= 0:
             return SearchResult(())
-        n = len(self._ids)
         terms = list(dict.fromkeys(tokenize(question)))
         chunk_sparse = self._sparse.scores(terms)
-        book_sparse = np.zeros(n, dtype=np.float32)
-        np.maximum.at(book_sparse, self._owner, chunk_sparse)
+        book_sparse = np.maximum.reduceat(chunk_sparse, self._book_chunk_start)
         chunk_dense = np.zeros(len(self._chunks), dtype=np.float32)
-        book_sentence = np.zeros(n, dtype=np.float32)
-        book_title = np.zeros(n, dtype=np.float32)
+        book_sentence = np.zeros(len(self._ids), dtype=np.float32)
+        book_title = np.zeros(len(self._ids), dtype=np.float32)
         if mode != "sparse":
             assert self._embedder is not None
             # case and punctuation folded, as the answer cache folds its key: questions that
             # share a cache entry must retrieve the same sections
             folded = _NOT_WORD.sub(" ", question.lower()).strip()
             sims = self._units @ self._embedder.embed([folded])[0]
-            book_sentence.fill(-1.0)
-            np.maximum.at(book_sentence, self._unit_book, sims)
+            book_sentence = np.maximum.reduceat(sims, self._book_unit_start)
             book_title = sims[self._title_rows]
-            body = self._unit_chunk >= 0
-            chunk_dense.fill(-1.0)
-            np.maximum.at(chunk_dense, self._unit_chunk[body], sims[body])
+            chunk_dense = np.maximum.reduceat(sims[self._body_rows], self._chunk_unit_start)
         if mode == "sparse":
             book = book_sparse.astype(np.float64)
         elif mode == "dense":
