@@ -11,6 +11,9 @@ from typing import Any
 
 import yaml
 
+# libyaml's loader when PyYAML was built with it: ten times faster over thousands of files
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class FrontMatterError(ValueError):
     """The front matter is present but cannot be parsed."""
@@ -37,7 +40,7 @@ def split_front_matter(markdown: str) -> tuple[FrontMatter, str]:
     raw = "\n".join(lines[:end])
     body = "\n".join(lines[end + 1:])
     try:
-        data: Any = yaml.safe_load(raw) if fence == "---" else tomllib.loads(raw)
+        data: Any = yaml.load(raw, Loader=_YAML_LOADER) if fence == "---" else tomllib.loads(raw)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         raise FrontMatterError(f"front matter does not parse: {exc}") from None
     if data is None:
