@@ -41,6 +41,8 @@ Vector = npt.NDArray[np.float32]
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,}")
 _NOT_WORD = re.compile(r"[^\w]+")
 W_SPARSE, W_SENTENCE, W_TITLE = 0.5, 0.2, 0.3
+FULL_SCAN_UNITS = 20_000  # up to this many units (about 3,000 sections) every one is compared
+DENSE_CANDIDATES = 64
 RUNNER_UP = 0.85  # other runbooks' sections are cited when they score this close to the best
 
 
@@ -140,6 +142,13 @@ class RunbookIndex:
         self._body_rows = np.flatnonzero(unit_chunk >= 0)
         self._chunk_unit_start = np.searchsorted(unit_chunk[self._body_rows],
                                                  np.arange(len(self._chunks)))
+        self._book_unit_end = np.append(self._book_unit_start[1:], self._units.shape[0])
+        # The coarse pass of a large corpus: titles and whole-section units (each section's
+        # first unit), a fifth of the rows.
+        self._coarse_rows = np.union1d(self._title_rows,
+                                       self._body_rows[self._chunk_unit_start])
+        self._coarse = (np.ascontiguousarray(self._units[self._coarse_rows])
+                        if self._units.shape[0] > FULL_SCAN_UNITS else self._units[:0])
 
     def _embed(self, runbooks: list[Runbook], cached: Mapping[str, RunbookVectors],
                embedder: Embedder | None) -> dict[str, RunbookVectors]:
@@ -185,7 +194,7 @@ class RunbookIndex:
             # case and punctuation folded, as the answer cache folds its key: questions that
             # share a cache entry must retrieve the same sections
             folded = _NOT_WORD.sub(" ", question.lower()).strip()
-            sims = self._units @ self._embedder.embed([folded])[0]
+            sims = self._similarities(self._embedder.embed([folded])[0], book_sparse)
             book_sentence = np.maximum.reduceat(sims, self._book_unit_start)
             book_title = sims[self._title_rows]
             chunk_dense = np.maximum.reduceat(sims[self._body_rows], self._chunk_unit_start)
@@ -212,6 +221,25 @@ class RunbookIndex:
         hits = tuple(Hit(self._chunks[i], float(book[self._owner[i]] + 1e-3 * own[i]))
                      for i in order[:limit].tolist())
         return SearchResult(hits)
+
+    def _similarities(self, q: Vector, book_sparse: Vector) -> Vector:
+        """Cosine of the question with every unit. Over FULL_SCAN_UNITS units the scan is
+        two-stage: titles and whole sections for every runbook, then every sentence only for
+        the DENSE_CANDIDATES best runbooks by BM25 and by that coarse pass (the others keep
+        their coarse score, which never exceeds their full one). The scan reads the whole
+        matrix per question and is memory-bound, so this keeps a 10,000-section search fast."""
+        if self._units.shape[0] <= FULL_SCAN_UNITS:
+            return np.asarray(self._units @ q, dtype=np.float32)
+        sims = np.full(self._units.shape[0], -1.0, dtype=np.float32)
+        sims[self._coarse_rows] = self._coarse @ q
+        coarse_book = np.maximum.reduceat(sims, self._book_unit_start)
+        k = min(DENSE_CANDIDATES, len(self._ids))
+        candidates = np.union1d(np.argpartition(-book_sparse, k - 1)[:k],
+                                np.argpartition(-coarse_book, k - 1)[:k])
+        rows = np.concatenate([np.arange(self._book_unit_start[b], self._book_unit_end[b])
+                               for b in candidates.tolist()])
+        sims[rows] = self._units[rows] @ q
+        return sims
 
     def _answerable(self, terms: list[str], best: int, sparse: Vector, sentence: Vector,
                     mode: Mode) -> bool:
