@@ -55,7 +55,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     SRE_AI_RUNBOOKS_DIR=/app/runbooks \
     SRE_AI_LEDGER_PATH=/var/lib/sre-ai/ledger.sqlite3 \
-    SRE_AI_EMBEDDING_CACHE_DIR=/var/lib/sre-ai/embeddings
+    SRE_AI_EMBEDDING_CACHE_DIR=/var/lib/sre-ai/embeddings \
+    OPENBLAS_NUM_THREADS=1
 VOLUME ["/var/lib/sre-ai"]
 WORKDIR /app
 USER 10001:10001

@@ -117,7 +117,7 @@ class RunbookHolder:
 
     def _build_index(self) -> Build:
         started = time.perf_counter()
-        corpus = load_corpus(self._directory, self._max_bytes)
+        corpus = load_corpus(self._directory, self._max_bytes, previous=self._index.runbooks)
         if not corpus.runbooks:
             return Build(RunbookIndex([]), corpus.skipped, 0, 0, time.perf_counter() - started)
         embedder = self._embedder()
@@ -132,7 +132,8 @@ class RunbookHolder:
                 from_cache += vectors is not None
             if vectors is not None:
                 known[rb.digest] = vectors
-        index = RunbookIndex(corpus.runbooks, vectors=known, embedder=embedder)
+        index = RunbookIndex(corpus.runbooks, vectors=known, terms=self._index.terms,
+                             embedder=embedder)
         fresh = [d for d in index.vectors if d not in known]
         for digest in fresh:
             cache.put(digest, index.vectors[digest])

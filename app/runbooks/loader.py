@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def parse_runbook(runbook_id: str, markdown: str) -> Runbook:
     for candidate in (runbook_id.rsplit("/", 1)[-1], heading_title or ""):
         if _ALERT_NAME.match(candidate) and candidate not in alerts:
             alerts.append(candidate)
-    digest = hashlib.sha256(markdown.encode()).hexdigest()[:16]
+    digest = _digest(markdown.encode())
     return Runbook(runbook_id, title, chunks, digest, tuple(alerts))
 
 
@@ -122,15 +123,22 @@ def runbook_files(directory: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
-def load_corpus(directory: Path, max_bytes: int = MAX_RUNBOOK_BYTES) -> Corpus:
-    """Every runbook under the directory (recursively). A missing directory is an OSError."""
+def load_corpus(directory: Path, max_bytes: int = MAX_RUNBOOK_BYTES,
+                previous: Mapping[str, Runbook] | None = None) -> Corpus:
+    """Every runbook under the directory (recursively). A missing directory is an OSError.
+    A file whose bytes hash as its runbook in `previous` (same id) is not parsed again."""
     if not directory.is_dir():
         raise FileNotFoundError(f"runbooks directory {directory} does not exist")
     books: list[Runbook] = []
     skipped: list[Skipped] = []
     for runbook_id, path in runbook_files(directory):
         try:
-            books.append(parse_runbook(runbook_id, _read(path, max_bytes)))
+            data = _read_bytes(path, max_bytes)
+            known = previous.get(runbook_id) if previous is not None else None
+            if known is not None and known.digest == _digest(data):
+                books.append(known)
+                continue
+            books.append(parse_runbook(runbook_id, _decode(data)))
         except RunbookRejected as exc:
             skipped.append(Skipped(runbook_id, exc.reason, str(exc)))
             log.warning("runbook skipped", extra={"fields": {
@@ -142,14 +150,21 @@ def load_runbooks(directory: Path, max_bytes: int = MAX_RUNBOOK_BYTES) -> list[R
     return load_corpus(directory, max_bytes).runbooks
 
 
-def _read(path: Path, max_bytes: int) -> str:
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise RunbookRejected("too_large", f"{size} bytes, over the limit of {max_bytes}")
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise RunbookRejected("unreadable", exc.strerror or str(exc)) from None
+
+
+def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

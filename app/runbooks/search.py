@@ -90,12 +90,24 @@ class SearchResult:
         return h.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class _Terms:
+    chunks: list[list[str]]  # BM25 terms of each section
+    book: frozenset[str]  # every term of the runbook (coverage in the gate)
+
+
+def _terms_of(runbook: Runbook) -> _Terms:
+    chunks = [chunk_terms(c) for c in runbook.chunks]
+    return _Terms(chunks, frozenset(t for c in chunks for t in c))
+
+
 class RunbookIndex:
     def __init__(
         self,
         runbooks: list[Runbook],
         *,
         vectors: Mapping[str, RunbookVectors] | None = None,
+        terms: Mapping[str, _Terms] | None = None,
         embedder: Embedder | None = None,
         gate: Gate | None = None,
         min_score: float | None = None,
@@ -119,12 +131,13 @@ class RunbookIndex:
         self._chunks = [c for rb in runbooks for c in rb.chunks]
         self._owner = np.array([b for b, rb in enumerate(runbooks) for _ in rb.chunks],
                                dtype=np.int64)
-        terms = [chunk_terms(c) for c in self._chunks]
-        self._sparse = SparseIndex(terms)
-        book_terms: list[set[str]] = [set() for _ in runbooks]
-        for owner, chunk_t in zip(self._owner.tolist(), terms, strict=True):
-            book_terms[owner].update(chunk_t)
-        self._book_terms = [frozenset(t) for t in book_terms]
+        # Tokenized sections, by runbook digest: reused by the next build like the embeddings
+        # (tokenizing is pure Python, the slowest part of a re-index after the embeddings).
+        known = terms or {}
+        self.terms: dict[str, _Terms] = {
+            rb.digest: known.get(rb.digest) or _terms_of(rb) for rb in runbooks}
+        self._sparse = SparseIndex([t for rb in runbooks for t in self.terms[rb.digest].chunks])
+        self._book_terms = [self.terms[rb.digest].book for rb in runbooks]
         self._alerts = {a.lower(): b for b, rb in enumerate(runbooks) for a in rb.alerts}
         self.vectors = self._embed(runbooks, vectors or {}, embedder)
         # Units and sections are stored contiguously per runbook, so per-runbook and
