@@ -1,11 +1,11 @@
 """The active runbook index, rebuilt in a worker thread and swapped whole (readers never see a
 half-built index).
 
-A build loads the corpus, takes each runbook's embeddings from the index it replaces or from the
-disk cache when its content hash is unchanged, embeds only the rest, and builds the sparse and
-dense indexes. Only then is the new index assigned, in one step, on the event loop. Re-indexing
-after an edit therefore costs one file's embeddings plus the BM25 build; the event loop keeps
-serving meanwhile (numpy and the tokenizer release the GIL for their heavy parts).
+A build loads the corpus, takes each runbook's parse, terms and embeddings from the index it
+replaces (or its embeddings from the disk cache) when its content hash is unchanged, processes
+only the rest, and builds the sparse and dense indexes. Only then is the new index assigned, in
+one step, on the event loop. Re-indexing after an edit therefore costs one file's work plus the
+BM25 and matrix builds, and the event loop keeps serving meanwhile (see `_build` on the GC).
 
 A corpus that cannot be read or has no runbooks at start leaves the pod not ready with the
 reason in /health/ready, instead of crashing it; on a reload it keeps the last good index.

@@ -93,3 +93,13 @@ def test_hidden_directories_of_a_configmap_mount_are_not_walked(tmp_path: Path) 
     (tmp_path / "disk.md").symlink_to("..data/disk.md")
     (tmp_path / "nested").symlink_to("..data/nested")
     assert [b.id for b in load_corpus(tmp_path).runbooks] == ["disk", "nested/net"]
+
+
+def test_a_reload_reuses_unchanged_runbooks_and_reparses_edited_ones(tmp_path: Path) -> None:
+    write(tmp_path / "a.md", "# A\n## Meaning\na")
+    write(tmp_path / "b.md", "# B\n## Meaning\nb")
+    first = {rb.id: rb for rb in load_corpus(tmp_path).runbooks}
+    write(tmp_path / "b.md", "# B\n## Meaning\nb, edited")
+    second = {rb.id: rb for rb in load_corpus(tmp_path, previous=first).runbooks}
+    assert second["a"] is first["a"]
+    assert second["b"] is not first["b"] and "edited" in second["b"].chunks[0].text
