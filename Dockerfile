@@ -27,9 +27,13 @@ RUN if [ -f /etc/ssl/certs/ca-certificates.crt ]; then \
 COPY app ./app
 # Offline from here. pip compiles the .pyc files once, at build time: the running container
 # never writes bytecode (PYTHONDONTWRITEBYTECODE, read-only root filesystem).
+# The retrieval model's weights are files of the `wordllama` wheel: loading it here proves the
+# image carries them (nothing is downloaded at run time; there is no network in this step's
+# contract and the loader never asks for one).
 RUN /opt/venv/bin/pip install --quiet --no-deps --no-build-isolation . \
  && /opt/venv/bin/pip uninstall --quiet --yes setuptools \
- && /opt/venv/bin/python -c "import app.main, app.cli"
+ && /opt/venv/bin/python -c "import app.main, app.cli" \
+ && /opt/venv/bin/python -c "from app.runbooks.embedder import WordLlamaEmbedder as E; E().embed(['ok'])"
 
 FROM ${BASE_IMAGE}
 ARG VERSION=0.1.0
@@ -44,13 +48,15 @@ RUN groupadd --system --gid 10001 sre \
  && chown 10001:10001 /var/lib/sre-ai
 COPY --from=builder /opt/venv /opt/venv
 COPY runbooks /app/runbooks
-# The root filesystem can be read-only: the only writable paths are the ledger directory and
-# /tmp, both volumes in the Helm chart.
+# The root filesystem can be read-only: the only writable paths are the ledger directory (which
+# also keeps the runbook embedding cache) and /tmp, both volumes in the Helm chart.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     SRE_AI_RUNBOOKS_DIR=/app/runbooks \
-    SRE_AI_LEDGER_PATH=/var/lib/sre-ai/ledger.sqlite3
+    SRE_AI_LEDGER_PATH=/var/lib/sre-ai/ledger.sqlite3 \
+    SRE_AI_EMBEDDING_CACHE_DIR=/var/lib/sre-ai/embeddings \
+    OPENBLAS_NUM_THREADS=1
 VOLUME ["/var/lib/sre-ai"]
 WORKDIR /app
 USER 10001:10001

@@ -33,7 +33,7 @@ run: venv ## Run the service on the offline default (no API key needed) at http:
 
 .PHONY: lint
 lint: venv ## ruff + mypy (strict on app/).
-	$(BIN)/ruff check app tests bench tools
+	$(BIN)/ruff check app tests bench tools eval
 	$(BIN)/mypy app
 
 ##@ Tests

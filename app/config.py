@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     policy_source: Literal["file", "kubernetes"] = "file"
     policy_configmap: str | None = None
     runbooks_dir: Path = BUNDLED_RUNBOOKS
+    # Runbook files larger than this are skipped (logged, counted, shown in /health/ready).
+    max_runbook_bytes: int = Field(default=256 * 1024, gt=0)
+    # Runbook embeddings by content hash, so a restart does not re-embed an unchanged corpus.
+    # Empty: no disk cache.
+    embedding_cache_dir: Path | None = Path("./var/embeddings")
     ledger_path: Path = Path("./var/ledger.sqlite3")
     redis_url: str | None = None
     api_keys: SecretStr | None = None

@@ -43,6 +43,8 @@ AUTH_STATES = ("open", "enforced", "deny_all")
 # Shared dependencies with a breaker of their own (app/resilience/dependency.py).
 DEPENDENCIES = ("redis",)
 DEPENDENCY_OUTCOMES = ("success", "failure")
+RUNBOOK_SKIP_REASONS = ("too_large", "not_utf8", "unreadable", "no_headings", "bad_front_matter")
+EMBEDDING_SOURCES = ("model", "cache")
 
 
 class Metrics:
@@ -227,6 +229,19 @@ class Metrics:
         self.runbooks_loaded = Gauge(
             "ai_runbooks_loaded", "Runbooks in the active index.", registry=r
         )
+        self.runbooks_skipped = Gauge(
+            "ai_runbooks_skipped", "Runbook files the last load skipped, by reason.",
+            ["reason"], registry=r,
+        )
+        self.runbooks_index_seconds = Gauge(
+            "ai_runbooks_index_build_seconds",
+            "Wall time of the last runbook index build (load, embed, index).", registry=r,
+        )
+        self.runbooks_embedded = Counter(
+            "ai_runbooks_embedded",
+            "Runbooks whose embeddings were computed by the model or read from the cache.",
+            ["source"], registry=r,
+        )
 
         # --- client authentication (app/api_keys.py)
         self.api_keys_loaded = Gauge(
@@ -263,6 +278,10 @@ class Metrics:
         # the state gauge appears when a guard is built.
         for dependency in DEPENDENCIES:
             self.init_dependency(dependency)
+        for reason in RUNBOOK_SKIP_REASONS:
+            self.runbooks_skipped.labels(reason=reason)
+        for source in EMBEDDING_SOURCES:
+            self.runbooks_embedded.labels(source=source)
 
     def init_model(self, model: str) -> None:
         """Create a model's series at 0 (called for each model in the active policy)."""

@@ -66,7 +66,9 @@ class Runtime:
     def build(cls, settings: Settings, clock: Clock, metrics: Metrics) -> Runtime:
         policies = PolicyManager(initial_policy(settings, clock), metrics, clock)
         policy = policies.current.policy
-        runbooks = RunbookHolder(settings.runbooks_dir, metrics)
+        runbooks = RunbookHolder(settings.runbooks_dir, metrics,
+                                 cache_dir=settings.embedding_cache_dir,
+                                 max_bytes=settings.max_runbook_bytes)
         runbooks.load()
         # One Redis server, one breaker: the ledger and the cache learn of an outage together.
         guard = redis_guard(clock, metrics) if settings.redis_url else None

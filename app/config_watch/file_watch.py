@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.runbooks.loader import runbook_files
+
 if TYPE_CHECKING:
     from app.policy_source import PolicyManager, ReloadOutcome
 
@@ -138,8 +140,8 @@ class DirectoryWatcher:
         try:
             if not self.directory.is_dir():
                 raise FileNotFoundError(2, "not a directory", str(self.directory))
-            # Not recursive, like the runbook loader; dot-names are kubelet internals.
-            files = sorted(p for p in self.directory.glob("*.md") if not p.name.startswith("."))
+            # Recursive, like the runbook loader; dot-names are kubelet internals.
+            files = [p for _, p in runbook_files(self.directory)]
             stats = tuple((str(p.relative_to(self.directory)), _stat_key(p)) for p in files)
             if stats == self._stats:
                 return self._signature

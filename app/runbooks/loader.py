@@ -1,26 +1,46 @@
-"""Load a directory of markdown runbooks and split each into section chunks.
+"""Load a tree of markdown runbooks and split each into section chunks.
 
-A runbook's id is its file name without `.md`; its title is the first `# ` heading. Chunks are
-cut at `##`/`###` headings so retrieval can cite the part of a runbook that answers.
+A runbook's id is its path under the runbooks directory without `.md` (`node-notready`,
+`kubernetes/KubePodCrashLooping`): stable across restarts and unique across folders, because two
+files cannot share a path. Its title is the front matter's `title`, else the first `# ` heading.
+Chunks are cut at `##`/`###` headings so retrieval can cite the part of a runbook that answers.
+
+Alert names a runbook answers: the front matter's `alerts` (or `alert`), plus the file name or
+the `# ` heading when either is an alert-style identifier (`KubePodCrashLooping`): public runbook
+corpora name one file per alert.
+
 Hidden entries (a mounted ConfigMap's `..data` and timestamped dirs) are skipped; their files
-are reached through the visible symlinks.
+are reached through the visible symlinks. A bad file (not UTF-8, too large, no headings, broken
+front matter, unreadable) is skipped with its reason: one bad runbook must not take the corpus
+down, and the reasons are shown in /health/ready and counted in metrics.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from app.runbooks.frontmatter import FrontMatterError, split_front_matter
 
 log = logging.getLogger("app.runbooks")
 
 _HEADING = re.compile(r"^(#{1,3})\s+(.*\S)\s*$")
+_ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*$")
 MAX_RUNBOOK_BYTES = 256 * 1024
 # Navigation, not content: a short list of other runbook ids would otherwise win BM25's
 # length normalisation and be quoted as the answer.
 NAVIGATION_SECTIONS = frozenset({"related", "see also", "references"})
+
+
+class RunbookRejected(ValueError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -37,49 +57,115 @@ class Runbook:
     title: str
     chunks: tuple[Chunk, ...]
     digest: str
+    alerts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Corpus:
+    runbooks: list[Runbook]
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 def parse_runbook(runbook_id: str, markdown: str) -> Runbook:
-    title = runbook_id.replace("-", " ")
+    """Raises RunbookRejected for broken front matter or a document with no heading."""
+    try:
+        front, body = split_front_matter(markdown)
+    except FrontMatterError as exc:
+        raise RunbookRejected("bad_front_matter", str(exc)) from None
+    heading_title: str | None = None
     sections: list[tuple[str, list[str]]] = [("", [])]
     in_code = False
-    for line in markdown.splitlines():
+    for line in body.splitlines():
         if line.lstrip().startswith("```"):
             in_code = not in_code
         m = None if in_code else _HEADING.match(line)
         if m and len(m.group(1)) == 1:
-            title = m.group(2)
+            heading_title = heading_title or m.group(2)
             continue
         if m:
             sections.append((m.group(2), []))
             continue
         sections[-1][1].append(line)
+    if heading_title is None and len(sections) == 1:
+        raise RunbookRejected("no_headings", "no markdown heading: not a runbook")
+    title = front.title or heading_title or runbook_id.rsplit("/", 1)[-1].replace("-", " ")
     chunks = tuple(
         Chunk(runbook_id, title, heading, "\n".join(lines).strip())
         for heading, lines in sections
         if "\n".join(lines).strip() and heading.strip().lower() not in NAVIGATION_SECTIONS
     )
-    digest = hashlib.sha256(markdown.encode()).hexdigest()[:16]
-    return Runbook(runbook_id, title, chunks, digest)
+    if not chunks:
+        raise RunbookRejected("no_headings", "headings but no text under them")
+    alerts = list(front.alerts)
+    for candidate in (runbook_id.rsplit("/", 1)[-1], heading_title or ""):
+        if _ALERT_NAME.match(candidate) and candidate not in alerts:
+            alerts.append(candidate)
+    digest = _digest(markdown.encode())
+    return Runbook(runbook_id, title, chunks, digest, tuple(alerts))
 
 
-def load_runbooks(directory: Path) -> list[Runbook]:
-    """Every `*.md` in the directory (not recursive), sorted by id. Unreadable files are
-    skipped with a warning: one bad runbook must not take the corpus down."""
+def runbook_files(directory: Path) -> list[tuple[str, Path]]:
+    """(id, path) of every `*.md` under the directory, sorted by id; dot-entries skipped."""
+    found: list[tuple[str, Path]] = []
+    for root, dirs, files in os.walk(directory, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.endswith(".md") and not name.startswith("."):
+                path = Path(root) / name
+                found.append((path.relative_to(directory).with_suffix("").as_posix(), path))
+    return sorted(found)
+
+
+def load_corpus(directory: Path, max_bytes: int = MAX_RUNBOOK_BYTES,
+                previous: Mapping[str, Runbook] | None = None) -> Corpus:
+    """Every runbook under the directory (recursively). A missing directory is an OSError.
+    A file whose bytes hash as its runbook in `previous` (same id) is not parsed again."""
     if not directory.is_dir():
         raise FileNotFoundError(f"runbooks directory {directory} does not exist")
-    books = []
-    for path in sorted(directory.glob("*.md")):
-        if path.name.startswith("."):
-            continue
+    books: list[Runbook] = []
+    skipped: list[Skipped] = []
+    for runbook_id, path in runbook_files(directory):
         try:
-            if path.stat().st_size > MAX_RUNBOOK_BYTES:
-                log.warning("runbook too large, skipped", extra={"fields": {"file": path.name}})
+            data = _read_bytes(path, max_bytes)
+            known = previous.get(runbook_id) if previous is not None else None
+            if known is not None and known.digest == _digest(data):
+                books.append(known)
                 continue
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            log.warning("runbook unreadable, skipped",
-                        extra={"fields": {"file": path.name, "error": str(exc)}})
-            continue
-        books.append(parse_runbook(path.stem, text))
-    return books
+            books.append(parse_runbook(runbook_id, _decode(data)))
+        except RunbookRejected as exc:
+            skipped.append(Skipped(runbook_id, exc.reason, str(exc)))
+            log.warning("runbook skipped", extra={"fields": {
+                "file": runbook_id, "reason": exc.reason, "detail": str(exc)}})
+    return Corpus(books, skipped)
+
+
+def load_runbooks(directory: Path, max_bytes: int = MAX_RUNBOOK_BYTES) -> list[Runbook]:
+    return load_corpus(directory, max_bytes).runbooks
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise RunbookRejected("too_large", f"{size} bytes, over the limit of {max_bytes}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise RunbookRejected("unreadable", exc.strerror or str(exc)) from None
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunbookRejected("not_utf8", f"not UTF-8 at byte {exc.start}") from None

@@ -7,6 +7,7 @@ common suffixes lets those meet without a language model.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _WORD = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 
@@ -21,6 +22,7 @@ STOP_WORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=65536)  # a corpus has far fewer distinct words than word occurrences
 def stem(word: str) -> str:
     if len(word) <= 3 or word.isdigit():
         return word

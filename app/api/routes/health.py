@@ -31,6 +31,7 @@ from app.api.deps import RuntimeDep
 from app.errors import LedgerUnavailableError
 
 router = APIRouter()
+MAX_SKIPPED_SHOWN = 20
 
 
 @router.get("/health/live")
@@ -46,7 +47,14 @@ async def ready(runtime: RuntimeDep) -> JSONResponse:
     checks["policy"] = {"generation": active.generation, "hash": active.digest,
                         "origin": active.origin, "last_error": runtime.policies.last_error}
     index = runtime.runbooks.current
-    checks["runbooks"] = {"count": len(index), "hash": index.digest}
+    holder = runtime.runbooks
+    checks["runbooks"] = {
+        "count": len(index), "hash": index.digest, "problem": holder.problem,
+        # a bounded list: a corpus of thousands of broken files must not make this page huge
+        "skipped_count": len(holder.skipped),
+        "skipped": [{"file": s.path, "reason": s.reason, "detail": s.detail}
+                    for s in holder.skipped[:MAX_SKIPPED_SHOWN]],
+    }
     if len(index) == 0:
         ok = False
     try:

@@ -51,8 +51,8 @@ def test_ranking_is_bm25_not_substring_matching() -> None:
         parse_runbook("spam", "# Kernel\n## Meaning\n" + "kernel " * 200),
     ]
     index = RunbookIndex(books, min_score=0.0)
-    assert index.search("oom").sources == ["oom"]
-    hits = index.search("kernel killer").hits
+    assert index.search("oom", mode="sparse").sources == ["oom"]
+    hits = index.search("kernel killer", mode="sparse").hits
     assert hits[0].chunk.runbook_id == "oom"  # two matched terms beat one term repeated 200x
 
 
@@ -95,3 +95,49 @@ def test_tokenize_folds_plurals_and_drops_stop_words() -> None:
 def test_navigation_sections_are_not_indexed() -> None:
     book = parse_runbook("x", "# T\n## Meaning\nm\n## Related\ncrashloopbackoff, pod-oomkilled")
     assert [c.section for c in book.chunks] == ["Meaning"]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("AIBudgetExhausted fired, what now", "ai-budget-exhausted"),
+        ("aibudgetnearlyexhausted is pending", "ai-budget-exhausted"),
+        ("KubePodCrashLooping", "crashloopbackoff"),
+        ("alert KubeNodeNotReady for node-7", "node-notready"),
+    ],
+)
+def test_a_question_naming_an_alert_goes_to_the_runbook_declaring_it(
+    index: RunbookIndex, question: str, expected: str
+) -> None:
+    result = index.search(question)
+    assert result.answerable
+    assert result.sources[0] == expected
+
+
+def test_alert_name_beats_text_that_matches_another_runbook_better() -> None:
+    books = [
+        parse_runbook("KubeletDown", "# KubeletDown\n## Meaning\nThe kubelet is gone."),
+        parse_runbook("disk", "# Disk\n## Meaning\nnode disk full evictions disk pressure disk"),
+    ]
+    index = RunbookIndex(books)
+    assert index.search("KubeletDown while disk full disk pressure evictions").sources[0] == (
+        "KubeletDown")
+
+
+def test_hybrid_finds_a_symptom_described_in_other_words(index: RunbookIndex) -> None:
+    # The example: no runbook says "traffic grew" or "replica count did not"; BM25 alone
+    # ranks the database runbook first.
+    question = "traffic grew but the replica count did not"
+    assert index.search(question, mode="sparse").sources[0] != "hpa-not-scaling"
+    assert index.search(question).sources[0] == "hpa-not-scaling"
+
+
+def test_questions_folded_alike_retrieve_the_same_context(index: RunbookIndex) -> None:
+    # the answer cache folds case and punctuation: retrieval must not tell them apart
+    a = index.search("pod OOMKilled, what now?")
+    b = index.search("POD oomkilled -- what now")
+    assert a.context_hash == b.context_hash
+
+
+def test_an_empty_index_answers_nothing() -> None:
+    assert not RunbookIndex([]).search("pod OOMKilled").answerable

@@ -1,0 +1,120 @@
+"""Dense sentence embeddings from a small static model that ships inside a PyPI wheel.
+
+The model is WordLlama `l2_supercat` (256 dimensions, `wordllama` wheel, MIT): a token-embedding
+table with average pooling, so embedding is a table look-up plus a mean, pure numpy on the CPU,
+no PyTorch, well under a millisecond a question. The weights (16 MB safetensors) and the
+tokenizer are files of the wheel; they are opened here by path, never through
+`WordLlama.load()`, whose resolver looks for the tokenizer under the wrong folder name and would
+then try to download it from Hugging Face. Nothing is fetched at run time. Why this model and
+not the others: docs/retrieval.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import metadata
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float32]
+WORD_PATH_MIN_TEXTS = 64  # from this many texts on, tokenize distinct words instead of texts
+
+
+class Embedder(Protocol):
+    model_id: str
+
+    def embed(self, texts: list[str]) -> Matrix:
+        """One L2-normalised row per text."""
+        ...
+
+
+class WordLlamaEmbedder:
+    """Mean of the token vectors of each text, L2-normalised: WordLlama's own inference (the
+    same vectors), done without its padding to the longest text of each batch of 64, which
+    dominated the cost of embedding 70,000 sentences."""
+
+    BATCH = 1024  # texts per tokenizer call and per gather: bounds the temporary memory
+
+    def __init__(self) -> None:
+        import wordllama
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        root = Path(wordllama.__file__).parent
+        self._tokenizer = Tokenizer.from_file(
+            str(root / "tokenizers" / "l2_supercat_tokenizer_config.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        with safe_open(str(root / "weights" / "l2_supercat_256.safetensors"), framework="np") as f:
+            self._table = np.ascontiguousarray(f.get_tensor("embedding.weight"), dtype=np.float32)
+        self.dim = int(self._table.shape[1])
+        self.model_id = f"wordllama-{metadata.version('wordllama')}-l2_supercat-{self.dim}"
+
+    def embed(self, texts: list[str]) -> Matrix:
+        few = len(texts) < WORD_PATH_MIN_TEXTS
+        out = self._by_tokens(texts) if few else self._by_words(texts)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        # a text with no tokens stays the zero vector: similar to nothing
+        np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+    def _by_tokens(self, texts: list[str]) -> Matrix:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.BATCH):
+            encoded = self._tokenizer.encode_batch(texts[start:start + self.BATCH],
+                                                   add_special_tokens=False)
+            for row, e in enumerate(encoded, start):
+                if e.ids:
+                    out[row] = self._table[np.clip(e.ids, 0, len(self._table) - 1)].mean(axis=0)
+        return out
+
+    def _by_words(self, texts: list[str]) -> Matrix:
+        """Many texts: tokenize each distinct space-separated word once (the tokenizer does not
+        merge across spaces, so a word's tokens are the same alone as in its sentence), then
+        each text's mean is (sum of its words' token sums) / (their token count)."""
+        split = [t.split() for t in texts]
+        index: dict[str, int] = {}
+        for words in split:
+            for w in words:
+                index.setdefault(w, len(index))
+        word_sum = np.zeros((len(index) + 1, self.dim), dtype=np.float32)  # last row: padding
+        word_len = np.zeros(len(index) + 1, dtype=np.float32)
+        vocab = list(index)
+        for start in range(0, len(vocab), self.BATCH * 8):
+            encoded = self._tokenizer.encode_batch(vocab[start:start + self.BATCH * 8],
+                                                   add_special_tokens=False)
+            for row, e in enumerate(encoded, start):
+                if e.ids:
+                    word_sum[row] = self._table[np.clip(e.ids, 0, len(self._table) - 1)].sum(0)
+                    word_len[row] = len(e.ids)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.BATCH):
+            rows = [[index[w] for w in words] for words in split[start:start + self.BATCH]]
+            counts = np.array([len(r) for r in rows], dtype=np.int64)
+            flat = np.fromiter((i for r in rows for i in r), dtype=np.int64,
+                               count=int(counts.sum()))
+            filled = counts > 0
+            if not filled.any():
+                continue
+            offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))[filled]
+            sums = np.add.reduceat(word_sum[flat], offsets, axis=0)
+            lengths = np.add.reduceat(word_len[flat], offsets)
+            target = start + np.flatnonzero(filled)
+            out[target] = sums / np.maximum(lengths, 1.0)[:, None]
+        return out
+
+
+_lock = threading.Lock()
+_default: WordLlamaEmbedder | None = None
+
+
+def default_embedder() -> WordLlamaEmbedder:
+    """The process-wide model, loaded once (about 0.5 s) on first use, from any thread."""
+    global _default
+    with _lock:
+        if _default is None:
+            _default = WordLlamaEmbedder()
+        return _default

@@ -1,0 +1,13 @@
+##@ Retrieval quality and cost
+
+# The public prometheus-operator/runbooks corpus (Apache-2.0) is not in this repository: point
+# EXTERNAL_CORPUS at its content/runbooks directory to evaluate on it too.
+EXTERNAL_CORPUS ?=
+
+.PHONY: eval-retrieval
+eval-retrieval: venv ## Recall@1/@4, MRR, no-answer precision/recall: sparse vs dense vs hybrid.
+	EXTERNAL_CORPUS="$(EXTERNAL_CORPUS)" $(BIN)/python -m eval.retrieval
+
+.PHONY: bench-retrieval
+bench-retrieval: venv ## Index build, /ask latency, re-index, memory at 22..22,000 sections.
+	$(BIN)/python -m bench.retrieval

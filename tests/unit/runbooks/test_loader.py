@@ -1,0 +1,105 @@
+from pathlib import Path
+
+import pytest
+
+from app.runbooks.loader import load_corpus, parse_runbook
+
+
+def write(path: Path, text: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+
+
+def test_nested_folders_load_with_ids_unique_across_folders(tmp_path: Path) -> None:
+    write(tmp_path / "node" / "Disk.md", "# Disk on nodes\n## Meaning\nnode disk")
+    write(tmp_path / "etcd" / "Disk.md", "# Disk on etcd\n## Meaning\netcd disk")
+    write(tmp_path / "top.md", "# Top\n## Meaning\nt")
+    corpus = load_corpus(tmp_path)
+    assert [rb.id for rb in corpus.runbooks] == ["etcd/Disk", "node/Disk", "top"]
+    assert corpus.skipped == []
+    # stable: the same tree loads to the same ids and digests
+    again = load_corpus(tmp_path)
+    assert [(rb.id, rb.digest) for rb in again.runbooks] == [
+        (rb.id, rb.digest) for rb in corpus.runbooks]
+
+
+def test_hugo_front_matter_gives_title_and_alert_names() -> None:
+    book = parse_runbook(
+        "kubernetes/KubePodCrashLooping",
+        "---\ntitle: Kube Pod Crash Looping\nweight: 20\n---\n\n# KubePodCrashLooping\n\n"
+        "## Meaning\nPod is in CrashLoop.\n",
+    )
+    assert book.title == "Kube Pod Crash Looping"
+    assert [c.section for c in book.chunks] == ["Meaning"]
+    assert "weight" not in book.chunks[0].text
+    assert book.alerts == ("KubePodCrashLooping",)
+
+
+def test_declared_alerts_and_toml_front_matter() -> None:
+    yaml_book = parse_runbook("ai-budget", "---\nalerts: [AIBudgetExhausted, AIBudgetNearly]\n"
+                                           "---\n# Budget\n## Meaning\nm")
+    assert yaml_book.alerts == ("AIBudgetExhausted", "AIBudgetNearly")
+    toml_book = parse_runbook("x", '+++\ntitle = "Disk"\nalert = "NodeDiskFull"\n+++\n'
+                                   "# H\n## Meaning\nm")
+    assert (toml_book.title, toml_book.alerts) == ("Disk", ("NodeDiskFull",))
+
+
+def test_plain_lowercase_file_names_are_not_alert_names() -> None:
+    assert parse_runbook("node-notready", "# Node NotReady\n## Meaning\nm").alerts == ()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"# Caf\xe9\n## Meaning\nlatin-1, not UTF-8", "not_utf8"),
+        (b"just a paragraph of text, no heading at all", "no_headings"),
+        (b"---\ntitle: [unclosed\n---\n# T\n## M\nm", "bad_front_matter"),
+        (b"---\ntitle: never closed\n# T\n## M\nm", "bad_front_matter"),
+        (b"# " + b"x" * 3000 + b"\n## M\nm", "too_large"),
+    ],
+)
+def test_a_bad_file_is_skipped_with_its_reason_and_the_rest_loads(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    write(tmp_path / "good.md", "# Good\n## Meaning\nfine")
+    write(tmp_path / "sub" / "bad.md", content)
+    corpus = load_corpus(tmp_path, max_bytes=2048)
+    assert [rb.id for rb in corpus.runbooks] == ["good"]
+    assert [(s.path, s.reason) for s in corpus.skipped] == [("sub/bad", reason)]
+    assert corpus.skipped[0].detail
+
+
+def test_hugo_section_index_without_content_is_skipped(tmp_path: Path) -> None:
+    write(tmp_path / "kubernetes" / "_index.md", "---\ntitle: kubernetes\nweight: 10\n---\n")
+    write(tmp_path / "kubernetes" / "KubeletDown.md", "# KubeletDown\n## Meaning\nkubelet")
+    corpus = load_corpus(tmp_path)
+    assert [rb.id for rb in corpus.runbooks] == ["kubernetes/KubeletDown"]
+    assert [s.reason for s in corpus.skipped] == ["no_headings"]
+
+
+def test_a_missing_directory_is_an_os_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_corpus(tmp_path / "nope")
+
+
+def test_hidden_directories_of_a_configmap_mount_are_not_walked(tmp_path: Path) -> None:
+    data = tmp_path / "..2026_11_27_00_00_00.1"
+    write(data / "disk.md", "# Disk\n## Meaning\nfull")
+    write(data / "nested" / "net.md", "# Net\n## Meaning\ndown")
+    (tmp_path / "..data").symlink_to(data.name)
+    (tmp_path / "disk.md").symlink_to("..data/disk.md")
+    (tmp_path / "nested").symlink_to("..data/nested")
+    assert [b.id for b in load_corpus(tmp_path).runbooks] == ["disk", "nested/net"]
+
+
+def test_a_reload_reuses_unchanged_runbooks_and_reparses_edited_ones(tmp_path: Path) -> None:
+    write(tmp_path / "a.md", "# A\n## Meaning\na")
+    write(tmp_path / "b.md", "# B\n## Meaning\nb")
+    first = {rb.id: rb for rb in load_corpus(tmp_path).runbooks}
+    write(tmp_path / "b.md", "# B\n## Meaning\nb, edited")
+    second = {rb.id: rb for rb in load_corpus(tmp_path, previous=first).runbooks}
+    assert second["a"] is first["a"]
+    assert second["b"] is not first["b"] and "edited" in second["b"].chunks[0].text
