@@ -196,7 +196,8 @@ def test_writable_paths_are_volumes() -> None:
     }
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     ledger_dir = env_of(container)["SRE_AI_LEDGER_PATH"]["value"].rpartition("/")[0]
-    assert "emptyDir" in volumes[mounts[ledger_dir]]
+    # the ledger is durable by default (tests/chart/test_ledger_persistence.py); /tmp is scratch
+    assert "persistentVolumeClaim" in volumes[mounts[ledger_dir]]
     assert "emptyDir" in volumes[mounts["/tmp"]]
 
 

@@ -36,6 +36,7 @@ def test_ci_matrix_covers_the_promised_combinations() -> None:
         "autoscaling-redis-values.yaml",
         "kubernetes-policy-values.yaml",
         "existing-secret-values.yaml",
+        "sqlite-ledger-storage-values.yaml",
     } <= set(CI_VALUES)
 
 

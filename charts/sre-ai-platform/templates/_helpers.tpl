@@ -128,6 +128,17 @@ A shared ledger exists: in-release Redis or an external one.
 {{- end }}
 
 {{/*
+The claim holding the SQLite ledger: the existing one, the chart's own, or none (Redis is the
+ledger, or persistence is off and the ledger is on an emptyDir).
+*/}}
+{{- define "sre-ai-platform.ledgerClaimName" -}}
+{{- $p := .Values.ledger.persistence }}
+{{- if and $p.enabled (not (include "sre-ai-platform.sharedLedger" .)) }}
+{{- default (printf "%s-ledger" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-") $p.existingClaim }}
+{{- end }}
+{{- end }}
+
+{{/*
 Checks that make the chart refuse a broken combination with a clear message.
 */}}
 {{- define "sre-ai-platform.validate" -}}
@@ -152,6 +163,18 @@ Checks that make the chart refuse a broken combination with a clear message.
 {{- $needed := addf $timeout (float64 .Values.lifecycle.preStopSleepSeconds) }}
 {{- if le (float64 .Values.terminationGracePeriodSeconds) $needed }}
 {{- fail (printf "terminationGracePeriodSeconds=%v must be longer than lifecycle.preStopSleepSeconds + policy.llm.timeout_seconds = %v, or pods are killed in the middle of LLM calls" .Values.terminationGracePeriodSeconds $needed) }}
+{{- end }}
+{{- $ledgerDir := printf "%s/" (trimSuffix "/" .Values.ledger.path) }}
+{{- range .Values.extraEnv }}
+{{- if and (has .name (list "SRE_AI_LEDGER_PATH" "SRE_AI_SPOOL_DIR")) (not (hasPrefix $ledgerDir (toString .value))) }}
+{{- fail (printf "extraEnv %s=%v is outside ledger.path (%s): only that directory is on the ledger volume, so this data would be lost with the pod" .name .value $.Values.ledger.path) }}
+{{- end }}
+{{- end }}
+{{- if .Values.podDisruptionBudget.enabled }}
+{{- $maxUnavailable := toString .Values.podDisruptionBudget.maxUnavailable }}
+{{- if or (eq $maxUnavailable "0") (eq $maxUnavailable "0%") }}
+{{- fail "podDisruptionBudget.maxUnavailable=0 would block every node drain for ever (one replica by default): allow at least 1, or set podDisruptionBudget.enabled=false" }}
+{{- end }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail "autoscaling.maxReplicas must be >= autoscaling.minReplicas" }}
