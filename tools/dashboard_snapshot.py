@@ -18,7 +18,6 @@ import json
 import math
 import re
 import sys
-import time
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
@@ -69,6 +68,12 @@ class Prometheus:
     def instant(self, expr: str, at: float) -> list[tuple[dict[str, str], float]]:
         data = self._get("/api/v1/query", query=expr, time=at)
         return [(s["metric"], float(s["value"][1])) for s in data["result"]]
+
+    def now(self) -> float:
+        """The server's own time: "now" for the range is the clock the samples were stamped
+        with, never this machine's (they differ when Prometheus runs elsewhere)."""
+        data = self._get("/api/v1/query", query="time()")
+        return float(data["result"][1])
 
     def jobs(self) -> list[str]:
         values: list[str] = self._get("/api/v1/label/job/values", **{"match[]": "ai_service_info"})
@@ -298,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dashboard", type=Path, default=DEFAULT_DASHBOARD)
     parser.add_argument("--range", default="30m", help="how far back from now (30m, 3h, ...)")
     parser.add_argument("--start", type=float, help="start, UNIX seconds (overrides --range)")
-    parser.add_argument("--end", type=float, help="end, UNIX seconds (default: now)")
+    parser.add_argument("--end", type=float,
+                        help="end, UNIX seconds (default: now, by the Prometheus server's clock)")
     parser.add_argument("--job", help="the $job variable (default: the first job exporting "
                         "ai_service_info)")
     parser.add_argument("--rate-interval", default="1m",
@@ -309,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     prom = Prometheus(args.prometheus)
-    end = args.end or time.time()
+    end = args.end or prom.now()
     start = args.start or end - parse_range(args.range)
     job = args.job or next(iter(prom.jobs()), None)
     if job is None:

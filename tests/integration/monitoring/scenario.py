@@ -12,7 +12,6 @@ Phases, in order:
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,11 +84,15 @@ class LiveRun:
     service: ServiceProcess
     prometheus: PrometheusProcess
     policy_path: Path
-    started_at: float = field(default_factory=time.time)
+    started_at: float = 0.0  # by Prometheus's clock, set when the run is created
     # alertname -> label sets seen firing while the run went on (alerts can resolve later)
     fired: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     statuses: list[int] = field(default_factory=list)
     _questions: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        if not self.started_at:
+            self.started_at = self.prometheus.now()
 
     # ------------------------------------------------------------------ traffic
 
