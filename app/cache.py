@@ -134,7 +134,7 @@ class RedisAnswerCache:
 
     Every answer is also kept in a local in-memory tier of the same bounds, read only when
     Redis fails: the ledger shares that Redis, so during an outage (paid calls refused) the
-    answers this replica has stored keep being served (DESIGN §3: the ladder's cached rung).
+    answers this replica has stored keep being served (the ladder's cached rung).
     With `guard` (the server's breaker, shared with the ledger), an outage already detected
     goes straight to the local tier instead of waiting a socket timeout per lookup."""
 

@@ -1,4 +1,4 @@
-"""Settings (process environment, DESIGN §9) and Policy (the budget ConfigMap, DESIGN §5).
+"""Settings (the process environment) and Policy (the budget ConfigMap); docs/architecture.md.
 
 Settings are read once at start-up. The Policy is data that can change at runtime
 (app/policy_source.py reloads it); nothing here caches it.
@@ -31,7 +31,7 @@ from app.errors import PolicyError
 BUNDLED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "default_policy.yaml"
 
-# ---- bounds of the policy's numbers (DESIGN §5 gives none; these are ours)
+# ---- bounds of the policy's numbers (ours: see docs/architecture.md, Money)
 #
 # Every number in a policy is finite (no .inf/.nan: _Strict below) and bounded. The ledger counts
 # integer nano-USD, and the Redis store compares them as Lua doubles, which are exact only below
@@ -69,7 +69,7 @@ _PRICE = TypeAdapter(PriceUSD)
 
 
 class Settings(BaseSettings):
-    """Process configuration from the environment. Names are a contract (DESIGN §9)."""
+    """Process configuration from the environment. Names are a contract (docs/architecture.md)."""
 
     model_config = SettingsConfigDict(
         env_prefix="SRE_AI_", extra="ignore", frozen=True, populate_by_name=True,

@@ -1,4 +1,4 @@
-"""The active Policy and how it changes at runtime (DESIGN §6).
+"""The active Policy and how it changes at runtime (docs/architecture.md).
 
 `PolicyManager` holds the one active policy. A new document is validated before it is applied:
 an invalid one is rejected and the last good policy stays active; an identical one changes

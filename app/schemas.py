@@ -1,4 +1,4 @@
-"""HTTP request and response models (DESIGN §2)."""
+"""HTTP request and response models (docs/architecture.md)."""
 
 from __future__ import annotations
 

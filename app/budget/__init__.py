@@ -1,5 +1,5 @@
-"""Money (DESIGN §5): exact pricing, per-request clamping, and a reserve/settle ledger over
-calendar windows, stored in memory, SQLite or Redis."""
+"""Money (docs/architecture.md): exact pricing, per-request clamping, and a reserve/settle
+ledger over calendar windows, stored in memory, SQLite or Redis."""
 
 from app.budget.ledger import Ledger, Reservation, WindowState, open_ledger
 from app.budget.pricing import (

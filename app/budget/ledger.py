@@ -1,4 +1,4 @@
-"""The spend ledger: reserve before a paid call, settle after (DESIGN §5).
+"""The spend ledger: reserve before a paid call, settle after (docs/architecture.md).
 
 `reserve` holds the worst case against every calendar window at once, in one atomic store step,
 so N replicas x M concurrent requests can never push settled spend past a limit. A reservation

@@ -1,4 +1,4 @@
-"""What a call costs, exactly, from the policy's prices (DESIGN §5).
+"""What a call costs, exactly, from the policy's prices (docs/architecture.md).
 
 Money is counted in integer nano-USD (1e-9 USD) so sums never drift; floats appear only at the
 edges (the public functions take and return USD). Prices are USD per million tokens, so one token

@@ -1,5 +1,5 @@
 """The settle spool: spend that could not be written to the ledger, kept on this pod's disk until
-it can be (DESIGN §5, "nothing billed is lost").
+it can be (docs/architecture.md, "nothing billed is lost").
 
 A paid call is billed whether or not the ledger answers when it ends. When `Ledger.settle`
 raises LedgerUnavailableError, the result (the whole Reservation: id, amount, the window periods

@@ -1,4 +1,4 @@
-"""Calendar-aligned UTC budget windows (DESIGN §5): this hour, today, this month.
+"""Calendar-aligned UTC budget windows (docs/architecture.md): this hour, today, this month.
 
 Each window period has a key that names it ("hourly:2026-11-27T06"), so spend for a new period
 lands under a new key and rollover needs no cleanup job: stores forget a period some time after

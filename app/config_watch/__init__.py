@@ -1,4 +1,4 @@
-"""Watchers that feed runtime configuration to the service (DESIGN §6).
+"""Watchers that feed runtime configuration to the service (docs/architecture.md).
 
 - file_watch: a mounted ConfigMap file or directory, updated by the kubelet's `..data` swap;
 - kube_watch: the policy ConfigMap through the Kubernetes API (list + watch);

@@ -1,4 +1,4 @@
-"""Which watchers run, from the Settings: what the lifespan starts as tasks (DESIGN §6)."""
+"""Which watchers run, from the Settings: what the lifespan starts as tasks."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The paid provider: Anthropic Claude through the official SDK, async, on aiohttp.
 
-Decisions (DESIGN §3):
+Decisions (docs/architecture.md):
 - one `AsyncAnthropic` per provider instance, built once; the app builds one provider per process;
 - the SDK's aiohttp transport (`DefaultAioHttpClient`), cheaper per call than httpx;
 - `max_retries=0`: retrying is the circuit breaker's and the degradation ladder's call, not the

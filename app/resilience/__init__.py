@@ -1,4 +1,4 @@
-"""Fail fast when an upstream model is unhealthy: per-model circuit breakers (DESIGN §4)."""
+"""Fail fast when an upstream model is unhealthy: per-model circuit breakers."""
 
 from app.resilience.breaker import (
     BreakerCreationListener,

@@ -4,7 +4,7 @@ Why: a slow or failing LLM API must not hold every request hostage. The breaker 
 of failed and slow calls over a sliding window (window.py) and, past a threshold, OPENs: calls are
 refused instantly, so the answer pipeline drops to a lower rung of the degradation ladder without
 touching the upstream. After `wait_in_open_seconds` it lets a few trial calls through (HALF_OPEN)
-and closes again when they succeed (DESIGN §4).
+and closes again when they succeed (docs/architecture.md).
 
 Design notes:
 - Time comes from an injected Clock. OPEN -> HALF_OPEN happens lazily when the breaker is next

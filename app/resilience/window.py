@@ -1,4 +1,4 @@
-"""Sliding windows of call outcomes for the circuit breaker (DESIGN §4).
+"""Sliding windows of call outcomes for the circuit breaker (docs/architecture.md).
 
 The breaker decides on rates over recent calls, so it needs "how many calls, how many failed,
 how many were slow" over either the last N calls or the last N seconds. Both windows keep running

@@ -1,4 +1,4 @@
-"""AnswerService: the ask pipeline of DESIGN §3. Knows nothing of HTTP.
+"""AnswerService: the ask pipeline of docs/architecture.md. Knows nothing of HTTP.
 
 validate -> retrieve runbook context -> fresh cache -> paid models in order (primary, then the
 cheaper fallback) -> free rungs: cached answer (stale allowed), runbook excerpts -> error.

@@ -1,6 +1,6 @@
 """Schemas of the Prometheus Operator objects the chart renders.
 
-The CRDs are generated with controller-gen from the operator's Go types (OFFLINE-CLUSTER.md)
+The CRDs are generated with controller-gen from the operator's Go types (docs/cluster.md)
 into the toolchain cache; $SRE_AI_CRDS_DIR points elsewhere. Validation is as strict as the API
 server's `fieldValidation=Strict`: an unknown field is an error, not silently pruned.
 """

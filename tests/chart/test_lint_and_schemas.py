@@ -71,7 +71,7 @@ def test_prometheus_operator_objects_match_the_generated_crds(kind: str) -> None
     if validator is None:
         pytest.skip(
             f"{kind} CRD not generated: controller-gen output expected under "
-            f"{crd_schemas.CACHE_ROOT}/*/ or $SRE_AI_CRDS_DIR (see OFFLINE-CLUSTER.md)"
+            f"{crd_schemas.CACHE_ROOT}/*/ or $SRE_AI_CRDS_DIR (see docs/cluster.md)"
         )
     objects = [o for v in CI_VALUES for o in render(v, api_versions=[MONITORING_API]).all(kind)]
     if kind == "PrometheusRule" and not objects:

@@ -1,4 +1,4 @@
-"""Liveness and readiness (DESIGN §2).
+"""Liveness and readiness (docs/architecture.md).
 
 Live: the process answers. Ready: the pod can serve: a policy is loaded, runbooks are indexed,
 and its own ledger answers. The LLM's state is REPORTED but never makes the pod unready: when
@@ -7,7 +7,7 @@ the API is down every replica would go unready at once and the degraded answers 
 The same reasoning applies to a SHARED ledger (Redis): it is one dependency of every replica,
 so an outage is reported here (and paid calls fail closed) but the pod stays ready to serve
 cached answers and runbook excerpts. A pod-local SQLite ledger that fails is this pod's own
-fault, so that one does make the pod unready. (DESIGN §2 says "ledger reachable"; this is the
+fault, so that one does make the pod unready. (The first design said "ledger reachable"; this is the
 deviation, for the reason it gives about the LLM.) `dependencies` shows the shared Redis's own
 breaker: while it is open the ledger check is answered without touching Redis.
 

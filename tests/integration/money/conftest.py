@@ -105,7 +105,7 @@ def price_usage(model: str, usage: Mapping[str, Any]) -> Decimal:
 
 
 def worst_case(model: str, call: Mapping[str, Any]) -> Decimal:
-    """DESIGN §5's worst case for a call the fake received: estimated input tokens at the
+    """The ledger's worst case for a call the fake received: estimated input tokens at the
     dearest input rate (the system block is cacheable, so a token may bill as a 1h cache write)
     plus all of max_tokens at the output price."""
     p = PRICES[model]

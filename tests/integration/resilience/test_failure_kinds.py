@@ -1,4 +1,4 @@
-"""What counts against a breaker, end to end through the real SDK (DESIGN §4): 5xx, 529
+"""What counts against a breaker, end to end through the real SDK (docs/architecture.md): 5xx, 529
 overloaded, 429, a dropped connection and a 200 that is not a Message are upstream failures;
 a 4xx caused by the request is not. Either way the client gets an answer from the fallback."""
 

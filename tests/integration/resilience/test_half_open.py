@@ -1,5 +1,5 @@
 """HALF_OPEN lets at most `permitted_in_half_open` trial calls through, however many requests
-arrive at once, then closes when they succeed (DESIGN §4; issue 5)."""
+arrive at once, then closes when they succeed (docs/architecture.md; issue 5)."""
 
 from __future__ import annotations
 

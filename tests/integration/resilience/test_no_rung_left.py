@@ -1,5 +1,5 @@
 """With the free rungs switched off and nothing cached, the ladder ends in an error that says
-what to do: breaker open -> 503 with Retry-After; upstream failing -> 502 (DESIGN §2, §3)."""
+what to do: breaker open -> 503 with Retry-After; upstream failing -> 502 (docs/architecture.md)."""
 
 from __future__ import annotations
 

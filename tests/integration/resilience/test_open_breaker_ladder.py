@@ -1,5 +1,5 @@
 """Once a breaker is OPEN, /ask is answered from a lower rung without touching the upstream:
-the fake Anthropic server's call counter does not move (DESIGN §3, §4; issue 5). Nor the spend
+the fake Anthropic server's call counter does not move (issue 5). Nor the spend
 ledger: a refused call reserves no money, so an outage adds no ledger writes."""
 
 from __future__ import annotations

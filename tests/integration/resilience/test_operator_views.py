@@ -1,5 +1,5 @@
 """What an operator sees of the breakers: /health/ready stays 200 while a breaker is OPEN and
-reports the states (DESIGN §2); /circuit-breaker shows the numbers; rate-limit headroom gauges
+reports the states; /circuit-breaker shows the numbers; rate-limit headroom gauges
 follow Anthropic's `anthropic-ratelimit-*` headers."""
 
 from __future__ import annotations

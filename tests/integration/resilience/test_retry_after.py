@@ -1,5 +1,5 @@
 """429 with `retry-after`: the model is left alone until the upstream said to come back, and the
-answers degrade meanwhile (DESIGN §4: "honouring retry-after"; issue 5: "do not hammer")."""
+answers degrade meanwhile ("honouring retry-after"; issue 5: "do not hammer")."""
 
 from __future__ import annotations
 

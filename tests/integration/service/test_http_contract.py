@@ -1,5 +1,5 @@
-"""The real service under uvicorn, driven over HTTP: the contract of DESIGN §2 on the offline
-default and with the real anthropic SDK against the fake Anthropic server."""
+"""The real service under uvicorn, driven over HTTP: the README's HTTP API contract on the
+offline default and with the real anthropic SDK against the fake Anthropic server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exact cost, worst case, per-request clamping and the input-token estimate (DESIGN §5)."""
+"""Exact cost, worst case, per-request clamping and the input-token estimate."""
 
 from __future__ import annotations
 
