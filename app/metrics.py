@@ -2,49 +2,34 @@
 
 Label values are bounded: `endpoint` is a route template (or "unmatched"), `model` comes from the
 policy's allowlist (or "offline"), `status` is a numeric code, the rest are small enums listed
-below. Tests build `Metrics(CollectorRegistry())` and read samples with `get_sample_value`.
+in app/metric_labels.py. Tests build `Metrics(CollectorRegistry())` and read samples with
+`get_sample_value`.
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60)
-UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 45, 60)
-
-TOKEN_DIRECTIONS = ("input", "output", "cache_read", "cache_write")
-CACHE_RESULTS = ("hit", "stale_hit", "miss", "store", "error")
-DEGRADED_MODES = ("fallback_model", "cached", "stale_cache", "offline")
-BREAKER_STATES = ("closed", "open", "half_open")
-# The edges a breaker's state machine can take.
-BREAKER_EDGES = (
-    ("closed", "open"), ("open", "half_open"), ("half_open", "open"), ("half_open", "closed")
+from app.metric_labels import (
+    AUTH_STATES,
+    BREAKER_EDGES,
+    BREAKER_STATES,
+    CACHE_RESULTS,
+    CONFIG_KINDS,
+    DEGRADED_MODES,
+    DEPENDENCIES,
+    DEPENDENCY_OUTCOMES,
+    EMBEDDING_SOURCES,
+    ESTIMATE_REASONS,
+    REJECTION_WINDOWS,
+    REQUEST_BUCKETS,
+    RUNBOOK_SKIP_REASONS,
+    SPOOL_REPLAY_RESULTS,
+    SPOOL_WRITE_RESULTS,
+    TOKEN_DIRECTIONS,
+    UPSTREAM_BUCKETS,
+    UPSTREAM_OUTCOMES,
 )
-UPSTREAM_OUTCOMES = (
-    "success",
-    "timeout",
-    "connection",
-    "rate_limited",
-    "overloaded",
-    "server_error",
-    "bad_request",
-    "auth",
-)
-BUDGET_WINDOWS = ("hourly", "daily", "monthly")
-REJECTION_WINDOWS = ("per_request", *BUDGET_WINDOWS)
-# Why a call was settled at its reserved worst case: it was sent and may have been billed, but
-# no usage came back (timeout after sending, connection dropped mid-response, client went away).
-ESTIMATE_REASONS = ("timeout", "connection", "cancelled")
-SPOOL_WRITE_RESULTS = ("spooled", "failed")
-SPOOL_REPLAY_RESULTS = ("settled", "failed")
-RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
-CONFIG_KINDS = ("policy", "runbooks", "api_keys")
-AUTH_STATES = ("open", "enforced", "deny_all")
-# Shared dependencies with a breaker of their own (app/resilience/dependency.py).
-DEPENDENCIES = ("redis",)
-DEPENDENCY_OUTCOMES = ("success", "failure")
-RUNBOOK_SKIP_REASONS = ("too_large", "not_utf8", "unreadable", "no_headings", "bad_front_matter")
-EMBEDDING_SOURCES = ("model", "cache")
 
 
 class Metrics:

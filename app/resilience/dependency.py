@@ -29,7 +29,8 @@ from typing import TypeVar
 from app.clock import Clock
 from app.config import BreakerPolicy
 from app.errors import CircuitOpenError
-from app.metrics import DEPENDENCIES, Metrics
+from app.metric_labels import DEPENDENCIES
+from app.metrics import Metrics
 from app.resilience.breaker import BreakerSnapshot, BreakerState, CircuitBreaker
 
 T = TypeVar("T")

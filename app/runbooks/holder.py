@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.metrics import RUNBOOK_SKIP_REASONS, Metrics
+from app.metric_labels import RUNBOOK_SKIP_REASONS
+from app.metrics import Metrics
 from app.runbooks.embed_cache import EmbeddingCache
 from app.runbooks.embedder import Embedder, default_embedder
 from app.runbooks.loader import MAX_RUNBOOK_BYTES, Skipped, load_corpus

@@ -24,7 +24,8 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[2] / "app"
 
 TIERS: list[tuple[str, frozenset[str]]] = [
-    ("foundation", frozenset({"config", "errors", "clock", "metrics", "logs", "schemas"})),
+    ("foundation", frozenset({"config", "errors", "clock", "metrics", "metric_labels", "logs",
+                               "schemas"})),
     ("components", frozenset({"llm", "runbooks", "budget", "resilience", "cache",
                               "policy_source", "config_watch", "api_keys"})),
     ("services", frozenset({"services"})),

@@ -1,6 +1,7 @@
 from prometheus_client import CollectorRegistry
 
-from app.metrics import CACHE_RESULTS, DEGRADED_MODES, Metrics
+from app.metric_labels import CACHE_RESULTS, DEGRADED_MODES
+from app.metrics import Metrics
 
 
 def _m() -> Metrics:
