@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.budget.ledger import Reservation
+from app.budget.stores.sqlite import open_durable
 from app.budget.windows import WindowKey
 
 T = TypeVar("T")
@@ -83,16 +84,7 @@ class SettleSpool:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.executescript(_SCHEMA)
-            except BaseException:
-                conn.close()
-                raise
-            self._conn = conn
+            self._conn = open_durable(self.path, _SCHEMA)
         return self._conn
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:

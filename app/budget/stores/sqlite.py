@@ -50,18 +50,7 @@ class SqliteStore:
         self._closed = False
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_durable(self.path, _SCHEMA, busy_timeout_seconds=self._busy_timeout)
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` in one BEGIN IMMEDIATE transaction (on the store's own thread)."""
@@ -182,3 +171,23 @@ def _usage(conn: sqlite3.Connection, period: str) -> tuple[int, int]:
         (period, period),
     ).fetchone()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+def open_durable(
+    path: Path, schema: str, *, busy_timeout_seconds: float = 5.0
+) -> sqlite3.Connection:
+    """A SQLite file for money: WAL, fsync on every commit (synchronous=FULL), autocommit mode
+    (callers open their own transactions), usable from the caller's worker thread, `schema`
+    applied. Shared by the ledger store and the settle spool."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        path, timeout=busy_timeout_seconds, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(schema)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
