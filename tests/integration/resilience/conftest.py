@@ -145,18 +145,20 @@ InProcessFactory = Callable[..., AbstractAsyncContextManager[InProcessService]]
 @pytest.fixture
 def in_process(tmp_path: Path, fake_anthropic: FakeAnthropic) -> InProcessFactory:
     """`async with in_process(breaker={...}, degradation={...}) as svc:` the app on a ManualClock
-    (or the system clock with `real_time=True`), pointed at the in-process fake; the keyword
-    arguments override policy sections."""
+    (or the system clock with `real_time=True`), pointed at the in-process fake, its ledger and
+    answer cache on `redis_url` when given; the other keyword arguments override policy
+    sections."""
 
     @asynccontextmanager
     async def start(
-        *, real_time: bool = False, **sections: dict[str, Any]
+        *, real_time: bool = False, redis_url: str | None = None, **sections: dict[str, Any]
     ) -> AsyncIterator[InProcessService]:
         settings = Settings(
             anthropic_api_key=FAKE_API_KEY,
             anthropic_base_url=fake_anthropic.url,
             policy_file=write_policy(tmp_path / "policy.yaml", **sections),
             ledger_path=tmp_path / "ledger.sqlite3",
+            redis_url=redis_url,
             watch_interval_seconds=60.0,  # nothing here edits the files
         )
         clock: Clock = (

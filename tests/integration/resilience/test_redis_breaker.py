@@ -11,26 +11,18 @@ timeouts themselves run on real time and are bounded by app/resilience/redis_dep
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
-import httpx
 import pytest
 
-from app.clock import ManualClock
-from app.config import Settings
-from app.main import create_app
 from app.resilience.redis_dependency import REDIS_BREAKER_POLICY
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.redis_server import RedisServer
 from tests.integration.resilience.conftest import (
     PRIMARY,
+    InProcessFactory,
     InProcessService,
     question,
-    write_policy,
 )
 
 pytestmark = pytest.mark.integration
@@ -42,31 +34,9 @@ ServiceFactory = Callable[[str], AbstractAsyncContextManager[InProcessService]]
 
 
 @pytest.fixture
-def redis_service(tmp_path: Path, fake_anthropic: FakeAnthropic) -> ServiceFactory:
-    """The app with its ledger and answer cache on `redis_url`. The ManualClock starts at the
-    real date: the ledger's keys expire on the Redis server's clock."""
-
-    @asynccontextmanager
-    async def start(redis_url: str) -> AsyncIterator[InProcessService]:
-        settings = Settings(
-            anthropic_api_key=FAKE_API_KEY,
-            anthropic_base_url=fake_anthropic.url,
-            policy_file=write_policy(tmp_path / "policy.yaml"),
-            ledger_path=tmp_path / "ledger.sqlite3",
-            redis_url=redis_url,
-            watch_interval_seconds=60.0,
-        )
-        clock = ManualClock(datetime.now(UTC))
-        app = create_app(settings, clock=clock)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://svc", timeout=30
-            ) as client,
-        ):
-            yield InProcessService(app, client, clock, fake_anthropic)
-
-    return start
+def redis_service(in_process: InProcessFactory) -> ServiceFactory:
+    """The app with its ledger and answer cache on `redis_url`."""
+    return lambda redis_url: in_process(redis_url=redis_url)
 
 
 def reached(svc: InProcessService) -> float:
