@@ -34,13 +34,15 @@ from app.runbooks.embedder import Embedder, default_embedder
 from app.runbooks.loader import Chunk, Runbook
 from app.runbooks.sparse import SparseIndex, chunk_terms
 from app.runbooks.text import tokenize
+from app.runbooks.thesaurus import related
 from app.runbooks.vectors import TITLE, RunbookVectors, embed_runbooks
 
 Mode = Literal["sparse", "dense", "hybrid"]
 Vector = npt.NDArray[np.float32]
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,}")
 _NOT_WORD = re.compile(r"[^\w]+")
-W_SPARSE, W_SENTENCE, W_TITLE = 0.5, 0.2, 0.3
+W_SPARSE, W_SENTENCE, W_TITLE = 0.5, 0.3, 0.2
+W_EXPANSION = 0.15  # BM25 weight of a question term's thesaurus group-mates
 FULL_SCAN_UNITS = 20_000  # up to this many units (about 3,000 sections) every one is compared
 DENSE_CANDIDATES = 64
 RUNNER_UP = 0.85  # other runbooks' sections are cited when they score this close to the best
@@ -205,6 +207,9 @@ class RunbookIndex:
             return SearchResult(())
         terms = list(dict.fromkeys(tokenize(question)))
         chunk_sparse = self._sparse.scores(terms)
+        mates = related(terms) if mode != "dense" else []
+        if mates:  # operators' words for the runbooks' (thesaurus.py), at a reduced weight
+            chunk_sparse = chunk_sparse + W_EXPANSION * self._sparse.scores(mates)
         book_sparse = np.maximum.reduceat(chunk_sparse, self._book_chunk_start)
         chunk_dense = np.zeros(len(self._chunks), dtype=np.float32)
         book_sentence = np.zeros(len(self._ids), dtype=np.float32)

@@ -28,15 +28,15 @@ def test_the_question_set_is_big_enough_to_mean_something(results: dict[str, Sco
 
 def test_hybrid_does_not_regress(results: dict[str, Scores]) -> None:
     hybrid = results["hybrid"]
-    # measured 0.857 / 0.976 / 0.914 / 0.933 / 0.778 on 22 runbooks when these floors were set;
-    # three runbooks for new alerts (client keys, settle spool, Redis) later cost one refusal:
-    # 0.857 / 0.976 / 0.913 / 0.929 / 0.722 (13 of 18 off-topic questions refused). The
-    # no-answer gate is the weak part of retrieval; the floor below pins today's value.
-    assert hybrid.recall_at_1 >= 0.85
+    # Measured 0.917 / 0.976 / 0.946 / 0.923 / 0.667 with the operators' thesaurus
+    # (app/runbooks/thesaurus.py) and weights 0.5 / 0.3 / 0.2: 77 of 84 first, 12 of 18
+    # off-topic questions refused. The expansion that finds "restarts keep climbing" also lets
+    # "vault is sealed after a restart" through: the no-answer gate stays the weak part.
+    assert hybrid.recall_at_1 >= 0.9  # the issue's target; one more miss still passes
     assert hybrid.recall_at_4 >= 0.95
-    assert hybrid.mrr >= 0.90
+    assert hybrid.mrr >= 0.93
     assert hybrid.no_answer_precision >= 0.9
-    assert hybrid.no_answer_recall >= 0.72
+    assert hybrid.no_answer_recall >= 0.66
 
 
 def test_hybrid_beats_sparse_alone(results: dict[str, Scores]) -> None:
@@ -52,5 +52,5 @@ def test_public_corpus_does_not_regress() -> None:
     index = RunbookIndex(corpus.runbooks)
     hybrid = score(index, load_questions(QUESTIONS / "prometheus-operator-runbooks.yaml"),
                    "hybrid")
-    assert hybrid.recall_at_1 >= 0.7
+    assert hybrid.recall_at_1 >= 0.75  # measured 0.769
     assert hybrid.no_answer_precision >= 0.9
