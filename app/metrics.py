@@ -23,6 +23,7 @@ from app.metric_labels import (
     ESTIMATE_REASONS,
     REJECTION_WINDOWS,
     REQUEST_BUCKETS,
+    RETRIEVAL_BUCKETS,
     RUNBOOK_SKIP_REASONS,
     SPOOL_REPLAY_RESULTS,
     SPOOL_WRITE_RESULTS,
@@ -221,6 +222,10 @@ class Metrics:
         self.runbooks_index_seconds = Gauge(
             "ai_runbooks_index_build_seconds",
             "Wall time of the last runbook index build (load, embed, index).", registry=r,
+        )
+        self.retrieval_seconds = Histogram(
+            "ai_retrieval_seconds", "Runbook search time per question (worker thread; an "
+            "exact cache hit does not search).", buckets=RETRIEVAL_BUCKETS, registry=r,
         )
         self.runbooks_embedded = Counter(
             "ai_runbooks_embedded",

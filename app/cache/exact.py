@@ -1,8 +1,12 @@
 """Exact-match answer cache, bounded in entries and age: in memory (one replica) or in Redis
 (shared by every replica).
 
-Keys hash the normalised question, the model, the prompt version and the retrieved-context hash:
-a runbook edit or a prompt change never serves an answer built from the old text. Entries are
+Keys hash the normalised question, the model and the prompt version, so the cache is consulted
+before retrieval. Each entry records the corpus digest and the digests of the runbook sections
+it was built on; the pipeline serves it without searching while the corpus is unchanged, and
+after a runbook change only if the question still retrieves those very sections
+(app/services/answer.py `_lookup`): an edit never serves an answer built from the old text, and a
+prompt change never matches. Entries are
 fresh for `ttl_seconds`, then stale (served only by the degradation ladder) for
 `stale_ttl_seconds`, then gone. A broken cache is a miss, never an error for the caller.
 """
@@ -36,8 +40,11 @@ def normalise_question(question: str) -> str:
     return _NOT_WORD.sub(" ", question.lower()).strip()
 
 
-def cache_key(question: str, model: str, context_hash: str) -> str:
-    material = "\0".join((normalise_question(question), model, PROMPT_VERSION, context_hash))
+def cache_key(question: str, model: str) -> str:
+    """The question as asked, for one model and prompt version. Looked up BEFORE retrieval (no
+    search, no embedding on a hit); the entry carries the digests of the runbook sections it
+    was built on, and the caller serves it only while those sections are unchanged."""
+    material = "\0".join((normalise_question(question), model, PROMPT_VERSION))
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -47,6 +54,8 @@ class CachedAnswer:
     model: str
     sources: tuple[str, ...]
     stored_at: float  # epoch seconds (wall clock: shared across replicas)
+    sections: tuple[str, ...] = ()  # digests of the runbook sections it was built on
+    corpus: str = ""  # digest of the runbook corpus it was answered from
 
 
 @dataclass(frozen=True)
@@ -180,7 +189,8 @@ class RedisAnswerCache:
             return None
         data = json.loads(raw)
         entry = CachedAnswer(data["answer"], data["model"], tuple(data["sources"]),
-                             float(data["stored_at"]))
+                             float(data["stored_at"]), tuple(data.get("sections", ())),
+                             str(data.get("corpus", "")))
         return _classify(entry, self._clock.now().timestamp(), self._policy, allow_stale)
 
     async def put(self, key: str, entry: CachedAnswer) -> None:

@@ -81,7 +81,7 @@ class RunbookHolder:
 
     async def reload(self) -> None:
         """Re-index after a change, in a worker thread. Answers cached from changed runbooks
-        stop matching: the cache key carries the hash of the retrieved text. An empty or
+        stop matching: a cached answer carries the digests of its sections. An empty or
         unreadable directory keeps the last good index."""
         async with self._lock:
             try:

@@ -71,6 +71,7 @@ class Hit:
 @dataclass(frozen=True)
 class SearchResult:
     hits: tuple[Hit, ...]
+    corpus: str = ""  # digest of the index searched
 
     @property
     def answerable(self) -> bool:
@@ -81,15 +82,24 @@ class SearchResult:
         return list(dict.fromkeys(h.chunk.runbook_id for h in self.hits))
 
     @property
+    def section_digests(self) -> tuple[str, ...]:
+        """What an answer built on these sections depends on: its cache entry records them."""
+        return tuple(section_digest(h.chunk) for h in self.hits)
+
+    @property
     def context_hash(self) -> str:
-        """Changes whenever any retrieved text changes, so a runbook edit never serves a
-        cached answer built from the old text."""
-        h = hashlib.sha256()
-        for hit in self.hits:
-            for part in (hit.chunk.runbook_id, hit.chunk.section, hit.chunk.text):
-                h.update(part.encode())
-                h.update(b"\0")
-        return h.hexdigest()[:16]
+        """Changes whenever any retrieved text changes: questions whose answers may be shared
+        (the semantic cache) must have retrieved the same sections, word for word."""
+        return hashlib.sha256("".join(self.section_digests).encode()).hexdigest()[:16]
+
+
+def section_digest(chunk: Chunk) -> str:
+    """One section's identity and text: changes with any edit to it, and only to it."""
+    h = hashlib.sha256()
+    for part in (chunk.runbook_id, chunk.section, chunk.text):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -245,7 +255,7 @@ class RunbookIndex:
         order = candidates[np.lexsort((-own[candidates], -book[self._owner[candidates]]))]
         hits = tuple(Hit(self._chunks[i], float(book[self._owner[i]] + 1e-3 * own[i]))
                      for i in order[:limit].tolist())
-        return SearchResult(hits)
+        return SearchResult(hits, self.digest)
 
     def _similarities(self, q: Vector, book_sparse: Vector) -> Vector:
         """Cosine of the question with every unit. Over FULL_SCAN_UNITS units the scan is

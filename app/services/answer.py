@@ -1,7 +1,8 @@
 """AnswerService: the ask pipeline of docs/architecture.md. Knows nothing of HTTP.
 
-validate -> retrieve runbook context -> fresh cache -> paid models in order (primary, then the
-cheaper fallback) -> free rungs: cached answer (stale allowed), runbook excerpts -> error.
+validate -> exact cache (no retrieval on a hit) -> retrieve runbook context (a worker thread)
+-> paid models in order (primary, then the cheaper fallback) -> free rungs: cached answer
+(stale allowed), runbook excerpts -> error.
 Budget exhausted or breaker open never means an error page while a lower rung can answer.
 
 A paid rung that failed after sending may still cost money (settled at its worst case by
@@ -12,6 +13,7 @@ rung answers in the end. An answer cut at max_tokens (stop_reason "max_tokens") 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,6 +39,7 @@ from app.runbooks.search import RunbookIndex, SearchResult
 from app.services.paid_call import PaidCaller
 
 log = logging.getLogger("app.answer")
+_AFTER_SEARCH = object()  # a cached answer from another corpus: the search decides
 
 
 @dataclass(frozen=True)
@@ -81,26 +84,36 @@ class AnswerService:
     async def ask(self, question: str, model: str | None = None) -> Answer:
         policy = self._policy()  # one snapshot: a reload mid-request does not mix policies
         question = self._validate(question, model, policy)
-        result = self._index().search(question, limit=policy.llm.context_chunks)
+        index = self._index()  # one index for the whole request, as for the policy
+        offline = self._paid is None or model == OFFLINE_MODEL
+        primary = OFFLINE_MODEL if offline else model or policy.routing.default_model
+        # The exact cache first: an answer stored against this very corpus needs no search and
+        # no embedding. One stored before a runbook change is served only if the question
+        # still retrieves the sections it was built on (checked after the search below).
+        fresh = await self._lookup(question, primary, index, None, allow_stale=False)
+        if isinstance(fresh, Answer):
+            return fresh
+        result = await self._search(index, question, policy.llm.context_chunks)
         if not result.answerable:
             return self._no_answer()
-        if self._paid is None or model == OFFLINE_MODEL:
+        if fresh is _AFTER_SEARCH:
+            fresh = await self._lookup(question, primary, index, result, allow_stale=False)
+            if isinstance(fresh, Answer):
+                return fresh
+        if offline:
             return await self._offline_default(question, result)
-        chain = [model or policy.routing.default_model]
+        chain = [primary]
         fallback = policy.routing.fallback_model
         if fallback and fallback not in chain:
             chain.append(fallback)
-        fresh = await self._lookup(question, chain[0], result, allow_stale=False)
-        if fresh is not None:
-            return fresh
         failures: list[DomainError] = []
         # llm.timeout_seconds bounds the paid rungs TOGETHER: a hanging upstream must not hold
         # the client once per model. A later rung gets what the earlier ones left over.
         started = self._clock.monotonic()
         for rung, name in enumerate(chain):
             if rung > 0:  # this model's own fresh answer is cached: serve it, do not pay again
-                found = await self._lookup(question, name, result, allow_stale=False)
-                if found is not None:
+                found = await self._lookup(question, name, index, result, allow_stale=False)
+                if isinstance(found, Answer):
                     self._metrics.degraded.labels(mode="cached").inc()
                     cached = _with(found, Degraded("cached", failures[0].code, failures[0].detail))
                     return _plus_estimated(cached, failures)
@@ -119,7 +132,7 @@ class AnswerService:
                 answer = _with(answer, Degraded("fallback_model", first.code, first.detail))
                 self._metrics.degraded.labels(mode="fallback_model").inc()
             return answer
-        return await self._free_rungs(question, chain, result, policy, failures)
+        return await self._free_rungs(question, chain, index, result, policy, failures)
 
     # ------------------------------------------------------------------ rungs
 
@@ -148,15 +161,16 @@ class AnswerService:
         self,
         question: str,
         chain: list[str],
+        index: RunbookIndex,
         result: SearchResult,
         policy: Policy,
         failures: list[DomainError],
     ) -> Answer:
         first = failures[0]
         for name in chain:
-            found = await self._lookup(question, name, result,
+            found = await self._lookup(question, name, index, result,
                                        allow_stale=policy.degradation.stale_cache)
-            if found is not None:
+            if isinstance(found, Answer):
                 mode = "stale_cache" if found.degraded else "cached"
                 self._metrics.degraded.labels(mode=mode).inc()
                 return _plus_estimated(_with(found, Degraded(mode, first.code, first.detail)),
@@ -169,9 +183,6 @@ class AnswerService:
         raise _final_error(failures)
 
     async def _offline_default(self, question: str, result: SearchResult) -> Answer:
-        found = await self._lookup(question, OFFLINE_MODEL, result, allow_stale=False)
-        if found is not None:
-            return found
         text = offline_answer(result)
         await self._store(question, OFFLINE_MODEL, result, text, result.sources)
         return Answer(text, OFFLINE_MODEL, result.sources)
@@ -182,13 +193,32 @@ class AnswerService:
         return Answer(NO_ANSWER, model, [], usage=usage or Usage(), cost_usd=cost,
                       no_answer=True)
 
+    async def _search(self, index: RunbookIndex, question: str, limit: int) -> SearchResult:
+        """Off the event loop: a search over 10,000 sections is milliseconds of numpy, which
+        would otherwise hold every other request, probes included."""
+        started = self._clock.monotonic()
+        result = await asyncio.to_thread(index.search, question, limit)
+        self._metrics.retrieval_seconds.observe(self._clock.monotonic() - started)
+        return result
+
     # ------------------------------------------------------------------ cache
 
     async def _lookup(
-        self, question: str, model: str, result: SearchResult, *, allow_stale: bool
-    ) -> Answer | None:
-        found = await self._cache.get(cache_key(question, model, result.context_hash),
-                                      allow_stale=allow_stale)
+        self, question: str, model: str, index: RunbookIndex, result: SearchResult | None, *,
+        allow_stale: bool,
+    ) -> Answer | object | None:
+        """The cached answer to this question, if it still stands on the runbooks: stored
+        against the current corpus, or (after a runbook change) built on exactly the sections
+        the question retrieves now. Before the search (`result` None) an entry from another
+        corpus is `_AFTER_SEARCH`: the search decides. So an edit invalidates exactly the
+        answers built on the edited sections, and a runbook added since is not hidden behind
+        an old answer."""
+        found = await self._cache.get(cache_key(question, model), allow_stale=allow_stale)
+        if found is not None and found.entry.corpus != index.digest:
+            if result is None:
+                return _AFTER_SEARCH  # counted when decided, after the search
+            if found.entry.sections != result.section_digests:
+                found = None  # retrieves other sections, or edited ones, now
         if found is None:
             self._metrics.cache_ops.labels(result="miss").inc()
             return None
@@ -199,8 +229,9 @@ class AnswerService:
 
     async def _store(self, question: str, model: str, result: SearchResult, text: str,
                      sources: list[str]) -> None:
-        entry = CachedAnswer(text, model, tuple(sources), self._clock.now().timestamp())
-        await self._cache.put(cache_key(question, model, result.context_hash), entry)
+        entry = CachedAnswer(text, model, tuple(sources), self._clock.now().timestamp(),
+                             result.section_digests, result.corpus)
+        await self._cache.put(cache_key(question, model), entry)
         self._metrics.cache_ops.labels(result="store").inc()
 
     # ------------------------------------------------------------------ validation

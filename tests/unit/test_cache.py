@@ -12,13 +12,13 @@ def _entry(clock: ManualClock, text: str = "a") -> CachedAnswer:
 
 def test_key_ignores_case_spacing_and_trailing_punctuation() -> None:
     assert normalise_question("  Pod   OOMKilled? ") == "pod oomkilled"
-    assert cache_key("Pod OOMKilled?", "m", "h") == cache_key("pod  oomkilled", "m", "h")
+    assert cache_key("Pod OOMKilled?", "m") == cache_key("pod  oomkilled", "m")
 
 
-def test_key_changes_with_model_and_context() -> None:
-    base = cache_key("q", "m", "h")
-    assert base != cache_key("q", "other", "h")
-    assert base != cache_key("q", "m", "h2")
+def test_key_changes_with_question_and_model() -> None:
+    base = cache_key("q", "m")
+    assert base != cache_key("q", "other")
+    assert base != cache_key("q2", "m")
     assert PROMPT_VERSION  # the version is part of the key material (see cache_key)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.fixtures import FAKE_API_KEY
-from tests.fakes.service_process import ServiceProcess
+from tests.fakes.service_process import ServiceProcess, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -144,7 +144,14 @@ def test_one_json_summary_line_per_request(offline_service: ServiceProcess) -> N
     httpx.post(
         svc.url + "/ask", json={"question": "CrashLoopBackOff"}, headers={"X-Request-ID": rid}
     )
-    lines = [json.loads(line) for line in svc.logs().splitlines() if rid in line]
+
+    def summary() -> list[dict[str, object]]:
+        return [json.loads(line) for line in svc.logs().splitlines() if rid in line]
+
+    # the line is written once the response has been sent: on a loaded machine the client can
+    # read the log before the server has flushed it
+    wait_until(summary, timeout=10, what="the request's summary log line")
+    lines = summary()
     assert len(lines) == 1
     line = lines[0]
     assert line["msg"] == "request" and line["endpoint"] == "/ask" and line["status"] == 200
