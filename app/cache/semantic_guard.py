@@ -10,7 +10,9 @@ not restart" score 0.9 and more. Similarity finds candidates; this guard vetoes 
 - `entity`: a token that looks like a name (numbers, versions, IPs, identifiers with - _ . /,
   CamelCase alert names, quoted strings, the word naming a pod/service/namespace...) is in one
   question and not in the other;
-- `content`: more than `max_unshared` content words of one question are missing from the other.
+- `content`: one object of a small class swapped for another (memory/cpu, logs/metrics,
+  postgres/redis, requests/limits...), or more than `max_unshared` content words of one
+  question missing from the other.
 
 Pure functions of the two texts, no model: a miss costs one paid call, a wrong hit serves an
 answer to another question, so every doubt is a rejection. Vocabulary and tolerance were set on
@@ -72,6 +74,21 @@ _OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
         ("daily", "monthly"),
         ("soft", "hard"),
         ("request", "limit"),
+    )
+)
+# Members of one class are different objects: one swapped for another is another question
+# ("memory limit" / "cpu limit"). Words inside one member are synonyms.
+_CLASSES: tuple[tuple[frozenset[str], ...], ...] = tuple(
+    tuple(frozenset(stem(w) for w in member.split()) for member in members.split(","))
+    for members in (
+        "memory ram mem oom, cpu cores throttling, disk storage volume inode, network bandwidth,"
+        " gpu",
+        "logs log, metrics metric, traces trace, events event",
+        "postgres postgresql, mysql mariadb, redis, mongo mongodb, kafka, etcd, elasticsearch",
+        "sonnet, haiku, opus",
+        "ingress, egress",
+        "request requests, limit limits",
+        "readiness, liveness, startup",
     )
 )
 # Words after which / before which the neighbouring word names an object of the cluster.
@@ -156,6 +173,15 @@ def _opposite(a: frozenset[str], b: frozenset[str]) -> str | None:
     return None
 
 
+def _swapped(only_a: frozenset[str], only_b: frozenset[str]) -> str | None:
+    for members in _CLASSES:
+        in_a = [m for m in members if m & only_a]
+        in_b = [m for m in members if m & only_b]
+        if in_a and in_b and set(map(id, in_a)) != set(map(id, in_b)):
+            return "/".join(sorted((only_a | only_b) & frozenset().union(*in_a, *in_b)))
+    return None
+
+
 def _names_in(names: frozenset[str], other: _Parsed) -> set[str]:
     """Names of one question the other does not contain (as a token or as quoted text)."""
     text = " ".join(other.words)
@@ -177,6 +203,9 @@ def judge(first: str, second: str, *,
         return Verdict("entity", " ".join(sorted(missing)))
     content_a, content_b = a.stems - _FILLER, b.stems - _FILLER
     only_a, only_b = content_a - content_b, content_b - content_a
+    swapped = _swapped(only_a, only_b)
+    if swapped is not None:
+        return Verdict("content", swapped)
     if max(len(only_a), len(only_b)) > max_unshared:
         return Verdict("content", " ".join(sorted(only_a | only_b)))
     return Verdict("ok")
