@@ -18,7 +18,7 @@ stale_ttl_seconds`. This module is the in-process tier; app/cache/semantic_redis
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -103,18 +103,13 @@ def best_match(entries: list[SemanticEntry], question: str, vector: Vector,
     return SemanticLookup(None, best, tuple(rejected))
 
 
-@dataclass
-class _Bucket:
-    entries: dict[str, SemanticEntry] = field(default_factory=dict)
-
-
 class MemorySemanticCache:
     """One replica's tier (and the shared tier's fallback while Redis is down)."""
 
     def __init__(self, policy: CachePolicy, clock: Clock) -> None:
         self._policy = policy
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, dict[str, SemanticEntry]] = {}  # context key -> answer key
         self._age: OrderedDict[tuple[str, str], None] = OrderedDict()  # oldest first
 
     def __len__(self) -> int:
@@ -128,8 +123,8 @@ class MemorySemanticCache:
         self._age.pop((context_key, answer_key), None)
         bucket = self._buckets.get(context_key)
         if bucket is not None:
-            bucket.entries.pop(answer_key, None)
-            if not bucket.entries:
+            bucket.pop(answer_key, None)
+            if not bucket:
                 del self._buckets[context_key]
 
     def _evict(self) -> int:
@@ -140,18 +135,17 @@ class MemorySemanticCache:
             evicted += 1
         return evicted
 
-    def _expire(self, bucket_key: str) -> list[SemanticEntry]:
-        bucket = self._buckets.get(bucket_key)
-        if bucket is None:
-            return []
+    def _live(self, context_key: str) -> list[SemanticEntry]:
+        """The bucket's entries, those past their lifetime dropped on the way."""
+        bucket = self._buckets.get(context_key, {})
         oldest = self._clock.now().timestamp() - lifetime_seconds(self._policy)
-        for entry in [e for e in bucket.entries.values() if e.stored_at <= oldest]:
-            self._drop(bucket_key, entry.answer_key)
-        return list(bucket.entries.values())
+        for entry in [e for e in bucket.values() if e.stored_at <= oldest]:
+            self._drop(context_key, entry.answer_key)
+        return list(bucket.values())
 
     async def find(self, context_key: str, question: str, vector: Vector,
                    threshold: float) -> SemanticLookup:
-        return best_match(self._expire(context_key), question, vector, threshold)
+        return best_match(self._live(context_key), question, vector, threshold)
 
     async def add(self, context_key: str, answer_key: str, question: str,
                   vector: Vector) -> int:
@@ -159,7 +153,7 @@ class MemorySemanticCache:
             return 0
         entry = SemanticEntry(answer_key, question, np.asarray(vector, dtype=np.float32),
                               self._clock.now().timestamp())
-        self._buckets.setdefault(context_key, _Bucket()).entries[answer_key] = entry
+        self._buckets.setdefault(context_key, {})[answer_key] = entry
         self._age[(context_key, answer_key)] = None
         self._age.move_to_end((context_key, answer_key))
         return self._evict()
@@ -168,8 +162,7 @@ class MemorySemanticCache:
         self._drop(context_key, answer_key)
 
     async def invalidate(self, context_key: str) -> None:
-        bucket = self._buckets.get(context_key)
-        for answer_key in list(bucket.entries) if bucket else []:
+        for answer_key in list(self._buckets.get(context_key, {})):
             self._drop(context_key, answer_key)
 
     async def aclose(self) -> None:
