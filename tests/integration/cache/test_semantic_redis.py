@@ -131,3 +131,16 @@ async def test_redis_down_is_the_local_tier_or_a_miss_never_an_error(
     await b.remove(CTX, "kept")
     await b.invalidate(CTX)
     assert errors == ["a", "a", "b", "b", "b"]  # each failure counted, none raised
+
+
+async def test_an_entry_written_by_another_version_is_a_miss_not_an_error(
+        replicas: Callable[..., RedisSemanticCache], private_redis_server: RedisServer) -> None:
+    a = replicas()
+    await a.add(CTX, "good", "pods keep crashing", unit(1, 0))
+    admin = redis_client(private_redis_server.url)
+    try:
+        await admin.hset(PREFIX + "b:" + bucket_id(CTX), "bad", b"not json\0\x01")
+    finally:
+        await admin.aclose()
+    found = await replicas().find(CTX, "pods keep crashing", unit(1, 0), 0.9)
+    assert found.match is not None and found.match.answer_key == "good"
