@@ -217,6 +217,11 @@ class CachePolicy(_Strict):
     ttl_seconds: float = Field(default=3600.0, gt=0, le=ONE_YEAR_SECONDS)
     # How long past its TTL an entry may still be served when nothing better is available.
     stale_ttl_seconds: float = Field(default=86400.0, ge=0, le=ONE_YEAR_SECONDS)
+    # The semantic tier (app/cache/semantic.py): a reworded question reuses an answer when its
+    # cosine is >= the threshold and the guard agrees (docs/semantic-cache.md for the data).
+    semantic_enabled: bool = True
+    semantic_threshold: float = Field(default=0.92, ge=0.5, le=1.0)
+    semantic_max_entries: int = Field(default=1024, ge=0, le=1_000_000)
 
 
 class DegradationPolicy(_Strict):

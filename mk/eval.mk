@@ -11,3 +11,11 @@ eval-retrieval: venv ## Recall@1/@4, MRR, no-answer precision/recall: sparse vs 
 .PHONY: bench-retrieval
 bench-retrieval: venv ## Index build, /ask latency, re-index, memory at 22..22,000 sections.
 	$(BIN)/python -m bench.retrieval
+
+# A public paraphrase set (MRPC msr_paraphrase_test.txt, or a PAWS tsv) is not in this
+# repository either: point EXTERNAL_PARAPHRASES at it to measure the guard on data we did not write.
+EXTERNAL_PARAPHRASES ?=
+
+.PHONY: eval-cache
+eval-cache: venv ## Semantic cache: hit and false-hit rate per similarity threshold, with and without the guard.
+	EXTERNAL_PARAPHRASES="$(EXTERNAL_PARAPHRASES)" $(BIN)/python -m eval.cache_threshold

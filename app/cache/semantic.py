@@ -1,0 +1,170 @@
+"""The semantic tier: a question close in meaning to one already answered reuses its answer.
+
+Entries are bucketed by a context key the caller builds from the model, the prompt version and
+the digest of the retrieved sections (`SearchResult.context_hash`) and the embedding model: only
+questions that retrieved the same sections, for the same model and prompt, are ever compared,
+and a runbook edit moves its questions to a new bucket (the old one ages out, or `invalidate`).
+Each entry is (answer key = the exact-cache key of the stored answer, question text, float32
+L2-normalised vector, stored_at). `find` returns the most similar entry at or above the
+threshold that the guard (app/cache/semantic_guard.py) lets share; it also reports the best
+similarity seen and the guard's vetoes, so the caller can count and observe them (this module
+defines no metric: app/metrics.py does).
+
+Bounded by `semantic_max_entries` (oldest first out, evictions returned to the caller) and by
+age: an entry lives as long as an exact-cache answer can be served, `ttl_seconds +
+stale_ttl_seconds`. This module is the in-process tier; app/cache/semantic_redis.py the shared one.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from app.cache.semantic_guard import GuardReason, judge
+from app.clock import Clock
+from app.config import CachePolicy
+
+Vector = npt.NDArray[np.float32]
+MAX_GUARD_CHECKS = 8  # candidates above the threshold the guard may veto before giving up
+
+
+@dataclass(frozen=True)
+class SemanticEntry:
+    answer_key: str
+    question: str
+    vector: Vector
+    stored_at: float  # epoch seconds (wall clock, shared across replicas like the exact tier)
+
+
+@dataclass(frozen=True)
+class Match:
+    answer_key: str
+    question: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class SemanticLookup:
+    match: Match | None = None
+    best_similarity: float | None = None  # over the whole bucket; None when it was empty
+    rejected: tuple[GuardReason, ...] = ()  # guard vetoes of candidates above the threshold
+
+    @property
+    def rejected_by_guard(self) -> bool:
+        """A miss that similarity alone would have made a hit."""
+        return self.match is None and bool(self.rejected)
+
+
+class SemanticCache(Protocol):
+    async def find(self, context_key: str, question: str, vector: Vector,
+                   threshold: float) -> SemanticLookup: ...
+    async def add(self, context_key: str, answer_key: str, question: str,
+                  vector: Vector) -> int:
+        """Store (or refresh) an entry; returns how many entries were evicted for room."""
+        ...
+    async def remove(self, context_key: str, answer_key: str) -> None: ...
+    async def invalidate(self, context_key: str) -> None:
+        """Drop a whole bucket (e.g. its sections changed)."""
+        ...
+    def configure(self, policy: CachePolicy) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+def lifetime_seconds(policy: CachePolicy) -> float:
+    """As long as the exact tier can serve the answer the entry points at (stale included)."""
+    return policy.ttl_seconds + policy.stale_ttl_seconds
+
+
+def best_match(entries: list[SemanticEntry], question: str, vector: Vector,
+               threshold: float) -> SemanticLookup:
+    """The most similar entry >= threshold that the guard accepts (entries of another vector
+    size, i.e. another embedding model, are ignored)."""
+    usable = [e for e in entries if e.vector.shape == vector.shape]
+    if not usable:
+        return SemanticLookup()
+    sims = np.stack([e.vector for e in usable]) @ vector.astype(np.float32, copy=False)
+    order = np.argsort(-sims, kind="stable")
+    best = float(sims[order[0]])
+    rejected: list[GuardReason] = []
+    for i in order[:MAX_GUARD_CHECKS].tolist():
+        similarity = float(sims[i])
+        if similarity < threshold:
+            break
+        verdict = judge(usable[i].question, question)
+        if verdict.ok:
+            entry = usable[i]
+            return SemanticLookup(Match(entry.answer_key, entry.question, similarity), best,
+                                  tuple(rejected))
+        rejected.append(verdict.reason)
+    return SemanticLookup(None, best, tuple(rejected))
+
+
+class MemorySemanticCache:
+    """One replica's tier (and the shared tier's fallback while Redis is down)."""
+
+    def __init__(self, policy: CachePolicy, clock: Clock) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._buckets: dict[str, dict[str, SemanticEntry]] = {}  # context key -> answer key
+        self._age: OrderedDict[tuple[str, str], None] = OrderedDict()  # oldest first
+
+    def __len__(self) -> int:
+        return len(self._age)
+
+    def configure(self, policy: CachePolicy) -> None:
+        self._policy = policy
+        self._evict()
+
+    def _drop(self, context_key: str, answer_key: str) -> None:
+        self._age.pop((context_key, answer_key), None)
+        bucket = self._buckets.get(context_key)
+        if bucket is not None:
+            bucket.pop(answer_key, None)
+            if not bucket:
+                del self._buckets[context_key]
+
+    def _evict(self) -> int:
+        evicted = 0
+        while len(self._age) > self._policy.semantic_max_entries:
+            context_key, answer_key = next(iter(self._age))
+            self._drop(context_key, answer_key)
+            evicted += 1
+        return evicted
+
+    def _live(self, context_key: str) -> list[SemanticEntry]:
+        """The bucket's entries, those past their lifetime dropped on the way."""
+        bucket = self._buckets.get(context_key, {})
+        oldest = self._clock.now().timestamp() - lifetime_seconds(self._policy)
+        for entry in [e for e in bucket.values() if e.stored_at <= oldest]:
+            self._drop(context_key, entry.answer_key)
+        return list(bucket.values())
+
+    async def find(self, context_key: str, question: str, vector: Vector,
+                   threshold: float) -> SemanticLookup:
+        return best_match(self._live(context_key), question, vector, threshold)
+
+    async def add(self, context_key: str, answer_key: str, question: str,
+                  vector: Vector) -> int:
+        if self._policy.semantic_max_entries == 0:
+            return 0
+        entry = SemanticEntry(answer_key, question, np.asarray(vector, dtype=np.float32),
+                              self._clock.now().timestamp())
+        self._buckets.setdefault(context_key, {})[answer_key] = entry
+        self._age[(context_key, answer_key)] = None
+        self._age.move_to_end((context_key, answer_key))
+        return self._evict()
+
+    async def remove(self, context_key: str, answer_key: str) -> None:
+        self._drop(context_key, answer_key)
+
+    async def invalidate(self, context_key: str) -> None:
+        for answer_key in list(self._buckets.get(context_key, {})):
+            self._drop(context_key, answer_key)
+
+    async def aclose(self) -> None:
+        self._buckets.clear()
+        self._age.clear()

@@ -1,0 +1,91 @@
+"""The semantic cache's guard: near-identical questions that ask something else are vetoed, by
+kind, and rewordings of one question pass (issue 13)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.cache.semantic_guard import GUARD_REASONS, judge
+
+NEGATIVES = [
+    # negation
+    ("pods keep restarting after the deploy", "pods don't keep restarting after the deploy",
+     "negation"),
+    ("hpa is scaling the checkout deployment", "hpa is not scaling the checkout deployment",
+     "negation"),
+    ("answers come with sources", "answers come without sources", "negation"),
+    ("pods get evicted with disk pressure", "pods never get evicted with disk pressure",
+     "negation"),
+    # opposite
+    ("how do I enable the circuit breaker", "how do I disable the circuit breaker", "opposite"),
+    ("how do I increase the hourly budget", "how do I decrease the hourly budget", "opposite"),
+    ("scale up the checkout deployment", "scale down the checkout deployment", "opposite"),
+    ("hpa won't scale out the workers", "hpa won't scale in the workers", "opposite"),
+    ("pods crash right before the deploy", "pods crash right after the deploy", "opposite"),
+    ("how do I start the metrics-server", "how do I stop the metrics-server", "opposite"),
+    ("add cpu requests to the deployment", "remove cpu requests from the deployment",
+     "opposite"),
+    ("allow egress to api.anthropic.com", "deny egress to api.anthropic.com", "opposite"),
+    ("should I upgrade coredns", "should I downgrade coredns", "opposite"),
+    ("the hpa is stuck at min replicas", "the hpa is stuck at max replicas", "opposite"),
+    ("dns lookups time out for internal names", "dns lookups time out for external names",
+     "opposite"),
+    # entity: names, numbers, versions, alert names, quoted strings
+    ("checkout pod keeps crashing", "payments pod keeps crashing", "entity"),
+    ("pods in namespace payments are pending", "pods in namespace checkout are pending",
+     "entity"),
+    ("container killed with exit code 137", "container killed with exit code 143", "entity"),
+    ("node ip-10-0-3-17 is NotReady", "node ip-10-0-3-18 is NotReady", "entity"),
+    ("AIBudgetExhausted is firing", "AIBudgetNearlyExhausted is firing", "entity"),
+    ("ErrImagePull on checkout:1.4.2", "ErrImagePull on checkout:1.4.3", "entity"),
+    ('logs say "connection refused"', 'logs say "connection reset"', "entity"),
+    ("disk at 95% on the worker", "disk at 85% on the worker", "entity"),
+    # content: one object swapped for another
+    ("the pod hits its memory limit", "the pod hits its cpu limit", "content"),
+    ("where do I see the logs of the service", "where do I see the metrics of the service",
+     "content"),
+]
+
+PARAPHRASES = [
+    ("restarts keep climbing on the checkout pod", "checkout pod restarts keep climbing"),
+    ("lots of 502 from the load balancer since the deploy",
+     "since the deploy, lots of 502 from the load balancer"),
+    ("redis started evicting keys", "Redis is evicting keys"),
+    ("how do I raise the budget limit", "how can I increase the budget limit?"),
+    ("cert-manager didn't renew the certificate", "cert-manager did not renew the certificate"),
+    ("container killed with exit code 137", "container got killed, exit code 137"),
+    ("node shows NotReady in kubectl get nodes", "kubectl get nodes shows the node NotReady"),
+    ("AIBudgetExhausted is firing, how do I raise the budget",
+     "how do I raise the budget? AIBudgetExhausted is firing"),
+]
+
+
+@pytest.mark.parametrize(("first", "second", "reason"), NEGATIVES,
+                         ids=[f"{r}:{a}" for a, _, r in NEGATIVES])
+def test_each_kind_of_hard_negative_is_vetoed_with_its_reason(
+        first: str, second: str, reason: str) -> None:
+    assert judge(first, second).reason == reason
+    assert judge(second, first).reason == reason  # symmetric: either may be cached first
+
+
+@pytest.mark.parametrize(("first", "second"), PARAPHRASES)
+def test_rewordings_of_one_question_pass(first: str, second: str) -> None:
+    verdict = judge(first, second)
+    assert verdict.ok, verdict
+    assert judge(second, first).ok
+
+
+def test_one_substituted_content_word_passes_two_do_not() -> None:
+    # the tolerance eval/cache_threshold.py measured (docs/semantic-cache.md)
+    assert judge("how do I raise the budget", "how do I bump the budget").ok
+    assert judge("how do I raise the budget", "how do I bump the budget",
+                 max_unshared=0).reason == "content"
+    assert judge("pods slow since the config change", "pods slow since the image rollout"
+                 ).reason == "content"
+
+
+def test_reasons_are_a_small_fixed_set_for_a_metric_label() -> None:
+    assert GUARD_REASONS == ("ok", "negation", "opposite", "entity", "content")
+    seen = {judge(a, b).reason for a, b, _ in NEGATIVES} | {judge(a, b).reason
+                                                            for a, b in PARAPHRASES}
+    assert seen == set(GUARD_REASONS)
