@@ -13,6 +13,12 @@ UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 45, 60)
 
 TOKEN_DIRECTIONS = ("input", "output", "cache_read", "cache_write")
 CACHE_RESULTS = ("hit", "stale_hit", "miss", "store", "error")
+# How an answerable question was served by the caches (one per question): a hit by kind, or a
+# miss (it went to the paid rungs). Tiers for evictions; the semantic guard's vetoes.
+CACHE_OUTCOMES = ("exact", "semantic", "coalesced", "miss")
+CACHE_TIERS = ("exact", "semantic")
+SEMANTIC_VETOES = ("negation", "opposite", "entity", "content")
+SIMILARITY_BUCKETS = (0.9, 0.92, 0.94, 0.96, 0.98, 0.99, 1.0)
 DEGRADED_MODES = ("fallback_model", "cached", "stale_cache", "offline")
 BREAKER_STATES = ("closed", "open", "half_open")
 # The edges a breaker's state machine can take.

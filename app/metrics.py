@@ -14,7 +14,9 @@ from app.metric_labels import (
     AUTH_STATES,
     BREAKER_EDGES,
     BREAKER_STATES,
+    CACHE_OUTCOMES,
     CACHE_RESULTS,
+    CACHE_TIERS,
     CONFIG_KINDS,
     DEGRADED_MODES,
     DEPENDENCIES,
@@ -25,6 +27,8 @@ from app.metric_labels import (
     REQUEST_BUCKETS,
     RETRIEVAL_BUCKETS,
     RUNBOOK_SKIP_REASONS,
+    SEMANTIC_VETOES,
+    SIMILARITY_BUCKETS,
     SPOOL_REPLAY_RESULTS,
     SPOOL_WRITE_RESULTS,
     TOKEN_DIRECTIONS,
@@ -77,7 +81,28 @@ class Metrics:
             registry=r,
         )
         self.cache_ops = Counter(
-            "ai_cache_ops", "Answer cache operations by result.", ["result"], registry=r
+            "ai_cache_ops", "Exact answer cache operations by result.", ["result"], registry=r
+        )
+        self.cache_lookups = Counter(
+            "ai_cache_lookups", "Answerable questions by how the caches served them: exact, "
+            "semantic or coalesced (waited for an identical question in flight), or miss.",
+            ["outcome"], registry=r,
+        )
+        self.cache_saved_usd = Counter(
+            "ai_cache_saved_usd", "USD not spent thanks to the caches: the price of the call "
+            "that produced the reused answer, by hit kind.", ["kind"], registry=r,
+        )
+        self.cache_evictions = Counter(
+            "ai_cache_evictions", "Entries evicted to stay within the policy bound, by tier.",
+            ["tier"], registry=r,
+        )
+        self.semantic_rejected = Counter(
+            "ai_semantic_cache_rejected", "Semantic candidates above the threshold the guard "
+            "vetoed (they would be wrong answers), by reason.", ["reason"], registry=r,
+        )
+        self.semantic_similarity = Histogram(
+            "ai_semantic_cache_similarity", "Cosine similarity of semantic cache hits.",
+            buckets=SIMILARITY_BUCKETS, registry=r,
         )
         self.no_answer = Counter(
             "ai_no_answer", "Questions the runbooks could not answer.", registry=r
@@ -251,6 +276,14 @@ class Metrics:
         """Known label sets start at 0 so rate() and absent() work from the first scrape."""
         for result in CACHE_RESULTS:
             self.cache_ops.labels(result=result)
+        for outcome in CACHE_OUTCOMES:
+            self.cache_lookups.labels(outcome=outcome)
+        for kind in CACHE_OUTCOMES[:-1]:
+            self.cache_saved_usd.labels(kind=kind)
+        for tier in CACHE_TIERS:
+            self.cache_evictions.labels(tier=tier)
+        for reason in SEMANTIC_VETOES:
+            self.semantic_rejected.labels(reason=reason)
         for mode in DEGRADED_MODES:
             self.degraded.labels(mode=mode)
         for window in REJECTION_WINDOWS:

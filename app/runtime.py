@@ -16,7 +16,14 @@ from app.budget.ledger import Ledger, WindowState, open_ledger
 from app.budget.replay import SpendRecorder
 from app.budget.reporting import refresh_budget_metrics
 from app.budget.spool import SettleSpool
-from app.cache import AnswerCache, MemoryAnswerCache, RedisAnswerCache
+from app.cache import (
+    AnswerCache,
+    MemoryAnswerCache,
+    MemorySemanticCache,
+    RedisAnswerCache,
+    RedisSemanticCache,
+    SemanticCache,
+)
 from app.clock import Clock
 from app.config import Settings
 from app.config_watch.build import build_policy_watchers
@@ -57,6 +64,7 @@ class Runtime:
     redis: Redis | None = None
     redis_guard: DependencyGuard | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    semantic: SemanticCache | None = None
 
     @property
     def provider_name(self) -> str:
@@ -75,12 +83,15 @@ class Runtime:
         ledger = open_ledger(settings, clock, metrics=metrics, redis_guard=guard)
         redis = redis_client(settings.redis_url) if settings.redis_url else None
         cache: AnswerCache
+        semantic: SemanticCache
         if redis is not None:
-            cache = RedisAnswerCache(
-                redis, policy.cache, clock,
-                on_error=lambda: metrics.cache_ops.labels(result="error").inc(), guard=guard)
+            on_error = lambda: metrics.cache_ops.labels(result="error").inc()  # noqa: E731
+            cache = RedisAnswerCache(redis, policy.cache, clock, on_error=on_error, guard=guard)
+            semantic = RedisSemanticCache(redis, policy.cache, clock, on_error=on_error,
+                                          guard=guard)
         else:
             cache = MemoryAnswerCache(policy.cache, clock)
+            semantic = MemorySemanticCache(policy.cache, clock)
         breakers = BreakerRegistry(policy.breaker, clock, MetricsBreakerListener(metrics))
         spool = SettleSpool(settings.settle_spool_dir)
         recorder = SpendRecorder(ledger, spool, metrics, clock,
@@ -94,13 +105,13 @@ class Runtime:
                               metrics=metrics, clock=clock, recorder=recorder)
         answers = AnswerService(policy=lambda: policies.current.policy,
                                 index=lambda: runbooks.current, cache=cache, metrics=metrics,
-                                clock=clock, paid=paid)
+                                clock=clock, paid=paid, semantic=semantic)
         api_keys = ApiKeys(
             settings.api_keys.get_secret_value() if settings.api_keys else None,
             settings.api_keys_file, clock, metrics, settings.watch_interval_seconds)
         runtime = cls(settings, clock, metrics, policies, runbooks, ledger,
                       "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
-                      answers, api_keys, spool, recorder, redis, guard)
+                      answers, api_keys, spool, recorder, redis, guard, semantic=semantic)
         policies.subscribe(runtime._on_policy)
         runtime._on_policy(policies.current)
         metrics.service_info.info({"version": VERSION, "provider": runtime.provider_name,
@@ -112,6 +123,8 @@ class Runtime:
         policy = active.policy
         self.breakers.reconfigure(policy.breaker)
         self.cache.configure(policy.cache)
+        if self.semantic is not None:
+            self.semantic.configure(policy.cache)
         for model in policy.allowed_models if self.provider is not None else ():
             self.metrics.init_model(model)
             self.breakers.get(model)  # so /circuit-breaker and the state gauge list it
@@ -150,6 +163,8 @@ class Runtime:
         if self.provider is not None:
             await self.provider.aclose()
         await self.cache.aclose()
+        if self.semantic is not None:
+            await self.semantic.aclose()
         await self.ledger.aclose()
         self.spool.close()
         if self.redis is not None:

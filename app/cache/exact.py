@@ -56,6 +56,7 @@ class CachedAnswer:
     stored_at: float  # epoch seconds (wall clock: shared across replicas)
     sections: tuple[str, ...] = ()  # digests of the runbook sections it was built on
     corpus: str = ""  # digest of the runbook corpus it was answered from
+    cost_usd: float = 0.0  # what producing it cost: what a hit saves
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ class CacheLookup:
 
 class AnswerCache(Protocol):
     async def get(self, key: str, *, allow_stale: bool) -> CacheLookup | None: ...
-    async def put(self, key: str, entry: CachedAnswer) -> None: ...
+    async def put(self, key: str, entry: CachedAnswer) -> int:
+        """Store; returns how many entries were evicted to stay within max_entries."""
+        ...
     def configure(self, policy: CachePolicy) -> None: ...
     async def aclose(self) -> None: ...
 
@@ -95,9 +98,12 @@ class MemoryAnswerCache:
         self._policy = policy
         self._evict()
 
-    def _evict(self) -> None:
+    def _evict(self) -> int:
+        evicted = 0
         while len(self._entries) > self._policy.max_entries:
             self._entries.popitem(last=False)
+            evicted += 1
+        return evicted
 
     async def get(self, key: str, *, allow_stale: bool) -> CacheLookup | None:
         entry = self._entries.get(key)
@@ -113,10 +119,10 @@ class MemoryAnswerCache:
             self._entries.move_to_end(key)
         return found
 
-    async def put(self, key: str, entry: CachedAnswer) -> None:
+    async def put(self, key: str, entry: CachedAnswer) -> int:
         self._entries[key] = entry
         self._entries.move_to_end(key)
-        self._evict()
+        return self._evict()
 
     async def aclose(self) -> None:
         self._entries.clear()
@@ -190,22 +196,25 @@ class RedisAnswerCache:
         data = json.loads(raw)
         entry = CachedAnswer(data["answer"], data["model"], tuple(data["sources"]),
                              float(data["stored_at"]), tuple(data.get("sections", ())),
-                             str(data.get("corpus", "")))
+                             str(data.get("corpus", "")), float(data.get("cost_usd", 0.0)))
         return _classify(entry, self._clock.now().timestamp(), self._policy, allow_stale)
 
-    async def put(self, key: str, entry: CachedAnswer) -> None:
+    async def put(self, key: str, entry: CachedAnswer) -> int:
+        """Evictions counted are the shared tier's (the local copy is this replica's spare)."""
         if self._policy.max_entries == 0:
-            return
+            return 0
         await self._local.put(key, entry)
         lifetime_ms = int((self._policy.ttl_seconds + self._policy.stale_ttl_seconds) * 1000)
         try:
-            await self._guarded(self._put(
+            extra = await self._guarded(self._put(
                 keys=[_PREFIX + key, _INDEX],
                 args=[json.dumps(asdict(entry)), lifetime_ms, entry.stored_at,
                       self._policy.max_entries],
             ))
         except (RedisError, OSError, CircuitOpenError) as exc:
             self._failed("put", exc)
+            return 0
+        return max(int(extra), 0)
 
     async def aclose(self) -> None:
         """The Redis connection is owned by whoever created it."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -72,6 +72,10 @@ class Hit:
 class SearchResult:
     hits: tuple[Hit, ...]
     corpus: str = ""  # digest of the index searched
+    # The question's embedding (dense and hybrid modes): the semantic cache reuses it, so a
+    # question is embedded once. `space` names the model, as vectors of two models never meet.
+    vector: Vector | None = field(default=None, compare=False, repr=False)
+    space: str = ""
 
     @property
     def answerable(self) -> bool:
@@ -216,6 +220,7 @@ class RunbookIndex:
         if not self._chunks or limit <= 0:
             return SearchResult(())
         terms = list(dict.fromkeys(tokenize(question)))
+        vector: Vector | None = None
         chunk_sparse = self._sparse.scores(terms)
         mates = related(terms) if mode != "dense" else []
         if mates:  # operators' words for the runbooks' (thesaurus.py), at a reduced weight
@@ -229,7 +234,8 @@ class RunbookIndex:
             # case and punctuation folded, as the answer cache folds its key: questions that
             # share a cache entry must retrieve the same sections
             folded = _NOT_WORD.sub(" ", question.lower()).strip()
-            sims = self._similarities(self._embedder.embed([folded])[0], book_sparse)
+            vector = self._embedder.embed([folded])[0]
+            sims = self._similarities(vector, book_sparse)
             book_sentence = np.maximum.reduceat(sims, self._book_unit_start)
             book_title = sims[self._title_rows]
             chunk_dense = np.maximum.reduceat(sims[self._body_rows], self._chunk_unit_start)
@@ -255,7 +261,8 @@ class RunbookIndex:
         order = candidates[np.lexsort((-own[candidates], -book[self._owner[candidates]]))]
         hits = tuple(Hit(self._chunks[i], float(book[self._owner[i]] + 1e-3 * own[i]))
                      for i in order[:limit].tolist())
-        return SearchResult(hits, self.digest)
+        space = self._embedder.model_id if vector is not None and self._embedder else ""
+        return SearchResult(hits, self.digest, vector, space)
 
     def _similarities(self, q: Vector, book_sparse: Vector) -> Vector:
         """Cosine of the question with every unit. Over FULL_SCAN_UNITS units the scan is

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from app.cache import AnswerCache, CachedAnswer, cache_key
+from app.cache import AnswerCache, SemanticCache
 from app.clock import Clock
 from app.config import Policy
 from app.errors import (
@@ -36,31 +36,12 @@ from app.llm.offline import OFFLINE_MODEL, offline_answer
 from app.llm.prompt import NO_ANSWER, build_system_prompt, is_no_answer
 from app.metrics import Metrics
 from app.runbooks.search import RunbookIndex, SearchResult
+from app.services.answer_types import Answer, Degraded
 from app.services.paid_call import PaidCaller
+from app.services.reuse import AFTER_SEARCH, AnswerReuse
 
 log = logging.getLogger("app.answer")
-_AFTER_SEARCH = object()  # a cached answer from another corpus: the search decides
-
-
-@dataclass(frozen=True)
-class Degraded:
-    mode: str  # fallback_model | cached | stale_cache | offline
-    reason: str  # the code of what failed above this rung
-    detail: str
-
-
-@dataclass(frozen=True)
-class Answer:
-    answer: str
-    model: str
-    sources: list[str]
-    cached: bool = False
-    degraded: Degraded | None = None
-    usage: Usage = field(default_factory=Usage)
-    cost_usd: float = 0.0
-    no_answer: bool = False
-    cost_estimated: bool = False  # cost_usd includes worst-case settlements of failed calls
-    truncated: bool = False  # cut at max_tokens
+__all__ = ["Answer", "AnswerService", "Degraded"]
 
 
 class AnswerService:
@@ -73,10 +54,11 @@ class AnswerService:
         metrics: Metrics,
         clock: Clock,
         paid: PaidCaller | None,
+        semantic: SemanticCache | None = None,
     ) -> None:
         self._policy = policy
         self._index = index
-        self._cache = cache
+        self._reuse = AnswerReuse(cache, semantic, metrics, clock)
         self._metrics = metrics
         self._clock = clock
         self._paid = paid
@@ -90,18 +72,32 @@ class AnswerService:
         # The exact cache first: an answer stored against this very corpus needs no search and
         # no embedding. One stored before a runbook change is served only if the question
         # still retrieves the sections it was built on (checked after the search below).
-        fresh = await self._lookup(question, primary, index, None, allow_stale=False)
+        fresh = await self._reuse.exact(question, primary, index, None, allow_stale=False)
         if isinstance(fresh, Answer):
-            return fresh
+            return self._hit("exact", fresh)
         result = await self._search(index, question, policy.llm.context_chunks)
         if not result.answerable:
             return self._no_answer()
-        if fresh is _AFTER_SEARCH:
-            fresh = await self._lookup(question, primary, index, result, allow_stale=False)
+        if fresh is AFTER_SEARCH:
+            fresh = await self._reuse.exact(question, primary, index, result, allow_stale=False)
             if isinstance(fresh, Answer):
-                return fresh
+                return self._hit("exact", fresh)
         if offline:
-            return await self._offline_default(question, result)
+            self._metrics.cache_lookups.labels(outcome="miss").inc()
+            return await self._offline_default(question, result, policy)
+        similar = await self._reuse.semantic(question, primary, result, policy)
+        if similar is not None:
+            return self._hit("semantic", similar)
+        self._metrics.cache_lookups.labels(outcome="miss").inc()
+        return await self._ladder(question, primary, index, result, policy)
+
+    def _hit(self, kind: str, answer: Answer) -> Answer:
+        self._metrics.cache_lookups.labels(outcome=kind).inc()
+        return answer
+
+    async def _ladder(self, question: str, primary: str, index: RunbookIndex,
+                      result: SearchResult, policy: Policy) -> Answer:
+        """The paid rungs in order, then the free ones."""
         chain = [primary]
         fallback = policy.routing.fallback_model
         if fallback and fallback not in chain:
@@ -112,7 +108,8 @@ class AnswerService:
         started = self._clock.monotonic()
         for rung, name in enumerate(chain):
             if rung > 0:  # this model's own fresh answer is cached: serve it, do not pay again
-                found = await self._lookup(question, name, index, result, allow_stale=False)
+                found = await self._reuse.exact(question, name, index, result,
+                                                allow_stale=False)
                 if isinstance(found, Answer):
                     self._metrics.degraded.labels(mode="cached").inc()
                     cached = _with(found, Degraded("cached", failures[0].code, failures[0].detail))
@@ -152,7 +149,7 @@ class AnswerService:
             log.warning("answer cut at max_tokens: served marked truncated, not cached",
                         extra={"fields": {"model": model}})
         else:
-            await self._store(question, model, result, text, sources)
+            await self._reuse.store(question, model, result, text, paid.cost_usd, policy)
         self._metrics.agent_iterations.observe(1)
         return Answer(text, model, sources, usage=paid.completion.usage, cost_usd=paid.cost_usd,
                       truncated=truncated)
@@ -168,8 +165,8 @@ class AnswerService:
     ) -> Answer:
         first = failures[0]
         for name in chain:
-            found = await self._lookup(question, name, index, result,
-                                       allow_stale=policy.degradation.stale_cache)
+            found = await self._reuse.exact(question, name, index, result,
+                                            allow_stale=policy.degradation.stale_cache)
             if isinstance(found, Answer):
                 mode = "stale_cache" if found.degraded else "cached"
                 self._metrics.degraded.labels(mode=mode).inc()
@@ -182,9 +179,10 @@ class AnswerService:
                                    failures)
         raise _final_error(failures)
 
-    async def _offline_default(self, question: str, result: SearchResult) -> Answer:
+    async def _offline_default(self, question: str, result: SearchResult,
+                               policy: Policy) -> Answer:
         text = offline_answer(result)
-        await self._store(question, OFFLINE_MODEL, result, text, result.sources)
+        await self._reuse.store(question, OFFLINE_MODEL, result, text, 0.0, policy)
         return Answer(text, OFFLINE_MODEL, result.sources)
 
     def _no_answer(self, usage: Usage | None = None, cost: float = 0.0,
@@ -200,39 +198,6 @@ class AnswerService:
         result = await asyncio.to_thread(index.search, question, limit)
         self._metrics.retrieval_seconds.observe(self._clock.monotonic() - started)
         return result
-
-    # ------------------------------------------------------------------ cache
-
-    async def _lookup(
-        self, question: str, model: str, index: RunbookIndex, result: SearchResult | None, *,
-        allow_stale: bool,
-    ) -> Answer | object | None:
-        """The cached answer to this question, if it still stands on the runbooks: stored
-        against the current corpus, or (after a runbook change) built on exactly the sections
-        the question retrieves now. Before the search (`result` None) an entry from another
-        corpus is `_AFTER_SEARCH`: the search decides. So an edit invalidates exactly the
-        answers built on the edited sections, and a runbook added since is not hidden behind
-        an old answer."""
-        found = await self._cache.get(cache_key(question, model), allow_stale=allow_stale)
-        if found is not None and found.entry.corpus != index.digest:
-            if result is None:
-                return _AFTER_SEARCH  # counted when decided, after the search
-            if found.entry.sections != result.section_digests:
-                found = None  # retrieves other sections, or edited ones, now
-        if found is None:
-            self._metrics.cache_ops.labels(result="miss").inc()
-            return None
-        self._metrics.cache_ops.labels(result="stale_hit" if found.stale else "hit").inc()
-        e = found.entry
-        stale = Degraded("stale_cache", "", "") if found.stale else None
-        return Answer(e.answer, e.model, list(e.sources), cached=True, degraded=stale)
-
-    async def _store(self, question: str, model: str, result: SearchResult, text: str,
-                     sources: list[str]) -> None:
-        entry = CachedAnswer(text, model, tuple(sources), self._clock.now().timestamp(),
-                             result.section_digests, result.corpus)
-        await self._cache.put(cache_key(question, model), entry)
-        self._metrics.cache_ops.labels(result="store").inc()
 
     # ------------------------------------------------------------------ validation
 

@@ -15,7 +15,7 @@ from app.budget.ledger import Ledger
 from app.budget.replay import SpendRecorder
 from app.budget.spool import SettleSpool
 from app.budget.stores.memory import MemoryStore
-from app.cache import MemoryAnswerCache
+from app.cache import MemoryAnswerCache, MemorySemanticCache
 from app.clock import ManualClock
 from app.config import BUNDLED_RUNBOOKS, Policy, parse_policy
 from app.errors import (
@@ -73,9 +73,10 @@ class Harness:
         recorder = SpendRecorder(self.ledger, spool, self.metrics, self.clock)
         paid = PaidCaller(provider=self.provider, ledger=self.ledger, breakers=self.breakers,
                           metrics=self.metrics, clock=self.clock, recorder=recorder)
+        self.semantic = MemorySemanticCache(self.policy.cache, self.clock)
         self.service = AnswerService(policy=lambda: self.policy, index=lambda: INDEX,
                                      cache=self.cache, metrics=self.metrics, clock=self.clock,
-                                     paid=paid)
+                                     paid=paid, semantic=self.semantic)
 
     def sample(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0

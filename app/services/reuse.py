@@ -1,0 +1,107 @@
+"""Reusing answers already paid for: the exact tier, then the semantic tier.
+
+Exact (`app/cache/exact.py`): the question as asked, looked up before retrieval. An entry stored
+against the current corpus is served at once (no search, no embedding); one from an earlier
+corpus only if the question still retrieves exactly the sections it was built on, which the
+search decides. So an edit invalidates exactly the answers built on the edited sections, and a
+runbook added since is not hidden behind an old answer.
+
+Semantic (`app/cache/semantic.py`, docs/semantic-cache.md): after an exact miss and the search,
+a reworded question reuses an answer when it retrieved the same sections (the bucket: model,
+prompt version, embedding model, section digests), its cosine with the cached question is at
+least `cache.semantic_threshold`, and the guard finds no negation, opposite, other name or
+other object. The entry points at the exact tier's answer, which keeps its freshness rules.
+The question's vector is the one the search computed: nothing is embedded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from app.cache import AnswerCache, CachedAnswer, SemanticCache, cache_key
+from app.clock import Clock
+from app.config import Policy
+from app.llm.prompt import PROMPT_VERSION
+from app.metrics import Metrics
+from app.runbooks.search import RunbookIndex, SearchResult
+from app.services.answer_types import Answer, Degraded
+
+log = logging.getLogger("app.answer")
+AFTER_SEARCH = object()  # a cached answer from another corpus: the search decides
+
+
+def semantic_bucket(model: str, result: SearchResult) -> str:
+    material = "\0".join((model, PROMPT_VERSION, result.space, result.context_hash))
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+class AnswerReuse:
+    def __init__(self, cache: AnswerCache, semantic: SemanticCache | None, metrics: Metrics,
+                 clock: Clock) -> None:
+        self._cache = cache
+        self._semantic = semantic
+        self._metrics = metrics
+        self._clock = clock
+
+    async def exact(
+        self, question: str, model: str, index: RunbookIndex, result: SearchResult | None, *,
+        allow_stale: bool,
+    ) -> Answer | object | None:
+        """The cached answer to this very question if it still stands on the runbooks; before
+        the search (`result` None) an entry from another corpus is AFTER_SEARCH."""
+        found = await self._cache.get(cache_key(question, model), allow_stale=allow_stale)
+        if found is not None and found.entry.corpus != index.digest:
+            if result is None:
+                return AFTER_SEARCH  # counted when decided, after the search
+            if found.entry.sections != result.section_digests:
+                found = None  # retrieves other sections, or edited ones, now
+        if found is None:
+            self._metrics.cache_ops.labels(result="miss").inc()
+            return None
+        self._metrics.cache_ops.labels(result="stale_hit" if found.stale else "hit").inc()
+        return self._served(found.entry, "exact", stale=found.stale)
+
+    async def semantic(self, question: str, model: str, result: SearchResult,
+                       policy: Policy) -> Answer | None:
+        """A fresh answer to a question close in meaning that retrieved the same sections."""
+        if (self._semantic is None or not policy.cache.semantic_enabled
+                or result.vector is None):
+            return None
+        bucket = semantic_bucket(model, result)
+        lookup = await self._semantic.find(bucket, question, result.vector,
+                                           policy.cache.semantic_threshold)
+        for reason in lookup.rejected:
+            self._metrics.semantic_rejected.labels(reason=reason).inc()
+        if lookup.match is None:
+            return None
+        found = await self._cache.get(lookup.match.answer_key, allow_stale=False)
+        if found is None or found.entry.sections != result.section_digests:
+            await self._semantic.remove(bucket, lookup.match.answer_key)  # answer gone
+            return None
+        self._metrics.semantic_similarity.observe(lookup.match.similarity)
+        log.info("semantic cache hit", extra={"fields": {
+            "similarity": round(lookup.match.similarity, 4)}})
+        return self._served(found.entry, "semantic", stale=False)
+
+    def _served(self, entry: CachedAnswer, kind: str, *, stale: bool) -> Answer:
+        if not stale:
+            self._metrics.cache_saved_usd.labels(kind=kind).inc(entry.cost_usd)
+        degraded = Degraded("stale_cache", "", "") if stale else None
+        return Answer(entry.answer, entry.model, list(entry.sources), cached=True,
+                      degraded=degraded)
+
+    async def store(self, question: str, model: str, result: SearchResult, text: str,
+                    cost_usd: float, policy: Policy) -> None:
+        """Never called for a truncated, no-answer or degraded answer."""
+        entry = CachedAnswer(text, model, tuple(result.sources), self._clock.now().timestamp(),
+                             result.section_digests, result.corpus, cost_usd)
+        key = cache_key(question, model)
+        evicted = await self._cache.put(key, entry)
+        self._metrics.cache_ops.labels(result="store").inc()
+        self._metrics.cache_evictions.labels(tier="exact").inc(evicted)
+        if (self._semantic is not None and policy.cache.semantic_enabled
+                and result.vector is not None):
+            evicted = await self._semantic.add(semantic_bucket(model, result), key, question,
+                                               result.vector)
+            self._metrics.cache_evictions.labels(tier="semantic").inc(evicted)

@@ -1,0 +1,67 @@
+"""The semantic tier in the ask pipeline: a reworded question reuses a paid answer, a hard
+negative pays for its own, and the metrics say which (app/services/reuse.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.services.test_answer_ladder import Harness
+
+ASKED = "postgres refusing connections: too many clients already"
+REWORDED = "postgres says too many clients already and refuses connections"
+# cosine 0.987 and the same sections retrieved: only the guard tells them apart
+OUT, IN = "hpa won't scale out the workers", "hpa won't scale in the workers"
+NODE_17, NODE_18 = "node ip-10-0-3-17 is NotReady", "node ip-10-0-3-18 is NotReady"
+
+
+async def test_a_reworded_question_reuses_the_paid_answer() -> None:
+    h = Harness()
+    first = await h.service.ask(ASKED)
+    again = await h.service.ask(REWORDED)
+    assert again.cached and again.answer == first.answer and again.cost_usd == 0
+    assert len(h.provider.calls) == 1
+    assert h.sample("ai_cache_lookups_total", outcome="semantic") == 1
+    assert h.sample("ai_cache_lookups_total", outcome="miss") == 1
+    assert h.sample("ai_cache_saved_usd_total", kind="semantic") == pytest.approx(first.cost_usd)
+    assert h.sample("ai_semantic_cache_similarity_count") == 1
+
+
+async def test_the_exact_tier_answers_first_and_counts_as_exact() -> None:
+    h = Harness()
+    await h.service.ask(ASKED)
+    await h.service.ask(ASKED.upper())
+    assert h.sample("ai_cache_lookups_total", outcome="exact") == 1
+    assert h.sample("ai_cache_lookups_total", outcome="semantic") == 0
+
+
+async def test_the_opposite_question_pays_for_its_own_answer_and_the_veto_is_counted() -> None:
+    h = Harness()
+    await h.service.ask(OUT)
+    other = await h.service.ask(IN)
+    assert not other.cached and len(h.provider.calls) == 2
+    assert h.sample("ai_semantic_cache_rejected_total", reason="opposite") == 1
+    await h.service.ask(NODE_17)
+    assert not (await h.service.ask(NODE_18)).cached
+    assert h.sample("ai_semantic_cache_rejected_total", reason="entity") == 1
+
+
+async def test_policy_turns_the_semantic_tier_off() -> None:
+    h = Harness("cache: {semantic_enabled: false}\n")
+    await h.service.ask(ASKED)
+    again = await h.service.ask(REWORDED)
+    assert not again.cached and len(h.provider.calls) == 2
+
+
+async def test_a_semantic_entry_whose_answer_expired_is_a_miss() -> None:
+    h = Harness("cache: {ttl_seconds: 60, stale_ttl_seconds: 0}\n")
+    await h.service.ask(ASKED)
+    h.clock.advance(61)
+    again = await h.service.ask(REWORDED)
+    assert not again.cached and len(h.provider.calls) == 2
+
+
+async def test_exact_evictions_are_counted() -> None:
+    h = Harness("cache: {max_entries: 1}\n")
+    await h.service.ask(ASKED)
+    await h.service.ask(OUT)
+    assert h.sample("ai_cache_evictions_total", tier="exact") == 1
