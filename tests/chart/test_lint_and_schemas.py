@@ -37,6 +37,8 @@ def test_ci_matrix_covers_the_promised_combinations() -> None:
         "kubernetes-policy-values.yaml",
         "existing-secret-values.yaml",
         "sqlite-ledger-storage-values.yaml",
+        "runbooks-volume-values.yaml",
+        "runbooks-git-values.yaml",
     } <= set(CI_VALUES)
 
 

@@ -77,8 +77,11 @@ def test_schema_closes_every_object_it_describes() -> None:
         if isinstance(node, dict):
             # a few objects are extension points (free-form Kubernetes fields)
             extension = path.endswith(("extraEnv.items", "topologySpreadConstraints.items"))
+            # if/then/else branches add constraints to an object described (and closed) above
+            # them; closing a branch would refuse that object's other keys
+            condition = bool({"if", "then", "else"} & set(re.split(r"[.\[]", path)))
             closed = node.get("additionalProperties") is False
-            if "properties" in node and not closed and not extension:
+            if "properties" in node and not closed and not extension and not condition:
                 found.append(path or "(root)")
             for key, value in node.items():
                 found += open_objects(value, f"{path}.{key}" if path else key)
