@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.cache.semantic import (
+    BUCKET_MAX,
     MemorySemanticCache,
     SemanticEntry,
     SemanticLookup,
@@ -61,12 +62,23 @@ local function drop(members)
   end
 end
 drop(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[6]))
+local evicted = 0
+local bucket_id = string.sub(KEYS[1], string.len(ARGV[7]) + 1)
+local tries = 0
+while redis.call('HLEN', KEYS[1]) > tonumber(ARGV[8]) and tries < 4 do
+  tries = tries + 1
+  local f = redis.call('HRANDFIELD', KEYS[1])
+  if f and f ~= ARGV[1] then
+    drop({bucket_id .. ':' .. f})
+    evicted = evicted + 1
+  end
+end
 local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
 if extra > 0 then
   drop(redis.call('ZRANGE', KEYS[2], 0, extra - 1))
-  return extra
+  return evicted + extra
 end
-return 0
+return evicted
 """
 # KEYS: bucket hash, index. ARGV: bucket id, answer key or '' for the whole bucket.
 _REMOVE = """
@@ -162,7 +174,8 @@ class RedisSemanticCache:
             evicted = await self._guarded(self._add(
                 keys=[PREFIX + "b:" + bucket, INDEX],
                 args=[answer_key, encode(entry), repr(now), max(int(lifetime * 1000), 1),
-                      self._policy.semantic_max_entries, repr(now - lifetime), PREFIX + "b:"],
+                      self._policy.semantic_max_entries, repr(now - lifetime), PREFIX + "b:",
+                      BUCKET_MAX],
             ))
         except _FAILURES as exc:
             self._failed("add", exc)

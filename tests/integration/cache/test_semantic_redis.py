@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
-from app.cache.semantic import Vector
+from app.cache.semantic import BUCKET_MAX, Vector
 from app.cache.semantic_redis import INDEX, PREFIX, RedisSemanticCache, bucket_id
 from app.clock import ManualClock
 from app.config import CachePolicy
@@ -144,3 +144,18 @@ async def test_an_entry_written_by_another_version_is_a_miss_not_an_error(
         await admin.aclose()
     found = await replicas().find(CTX, "pods keep crashing", unit(1, 0), 0.9)
     assert found.match is not None and found.match.answer_key == "good"
+
+
+async def test_a_bucket_is_bounded_in_redis_too(
+        replicas: Callable[..., RedisSemanticCache], private_redis_server: RedisServer) -> None:
+    a = replicas(CachePolicy(semantic_max_entries=10_000))
+    evicted = 0
+    for i in range(BUCKET_MAX + 5):
+        evicted += await a.add(CTX, f"answer-{i}", f"question {i}", unit(1, i, 0))
+    client = redis_client(private_redis_server.url)
+    try:
+        sizes = [await client.hlen(k) for k in await client.keys(PREFIX + "b:*")]
+        members = await client.zcard(PREFIX + "index")
+    finally:
+        await client.aclose()
+    assert sizes == [BUCKET_MAX] and members == BUCKET_MAX and evicted == 5

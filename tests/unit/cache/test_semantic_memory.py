@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.cache.semantic import MemorySemanticCache, Vector
+from app.cache.semantic import BUCKET_MAX, MemorySemanticCache, Vector
 from app.clock import ManualClock
 from app.config import CachePolicy
 from app.runbooks.embedder import default_embedder
@@ -145,3 +145,17 @@ async def test_vectors_of_another_model_size_are_never_compared(
     await cache.add(CTX, "a", "pods keep crashing", unit(1, 0, 0))
     found = await cache.find(CTX, "pods keep crashing", unit(1, 0), 0.5)
     assert found.match is None and found.best_similarity is None
+
+
+async def test_a_bucket_holds_at_most_bucket_max_entries_oldest_out(clock: ManualClock) -> None:
+    # a storm of rewordings lands in one bucket: a lookup must not scan thousands of vectors
+    cache = MemorySemanticCache(CachePolicy(semantic_max_entries=10_000), clock)
+    evicted = 0
+    for i in range(BUCKET_MAX + 5):
+        clock.advance(1)
+        evicted += await cache.add(CTX, f"answer-{i}", f"question {i}", unit(1, i, 0))
+    assert evicted == 5 and len(cache) == BUCKET_MAX
+    for i in range(5):  # the five oldest went
+        assert (await cache.find(CTX, f"question {i}", unit(1, i, 0), 0.999)).match is None
+    kept = await cache.find(CTX, "question 5", unit(1, 5, 0), threshold=0.999)
+    assert kept.match is not None and kept.match.answer_key == "answer-5"
