@@ -2,7 +2,7 @@
 cache answer a reworded question without ever answering a different one.
 
 Ours (eval/questions/paraphrases.yaml over runbooks/): a pair is accepted when both questions
-retrieve the same sections (the real RunbookIndex, same context hash, so the same cache bucket),
+retrieve the same runbooks (the real RunbookIndex and the pipeline's own semantic_bucket),
 their cosine is >= t and (with the guard) app.cache.semantic_guard lets them share. Reports the
 hit rate (paraphrases accepted) and the false-hit rate (negatives accepted) for t in
 0.70..0.98.
@@ -32,6 +32,7 @@ from app.config import BUNDLED_RUNBOOKS, CachePolicy, LLMPolicy
 from app.runbooks.embedder import default_embedder
 from app.runbooks.loader import load_corpus
 from app.runbooks.search import RunbookIndex
+from app.services.reuse import semantic_bucket
 
 PAIRS = Path(__file__).resolve().parent / "questions" / "paraphrases.yaml"
 THRESHOLDS = tuple(round(0.70 + 0.02 * i, 2) for i in range(15))  # 0.70 .. 0.98
@@ -66,7 +67,8 @@ def measure(raw: list[dict[str, str]], index: RunbookIndex | None,
         same = True
         if index is not None:
             ra, rb = index.search(p["a"], limit=limit), index.search(p["b"], limit=limit)
-            same = ra.answerable and ra.context_hash == rb.context_hash
+            # the pipeline's own rule (app/services/reuse.py): the same runbooks retrieved
+            same = ra.answerable and semantic_bucket("m", ra) == semantic_bucket("m", rb)
         paraphrase = p["label"] == "paraphrase"
         out.append(Pair(p["a"], p["b"], paraphrase, "paraphrase" if paraphrase else p["kind"],
                         float(np.dot(vectors[2 * i], vectors[2 * i + 1])), same,
@@ -102,7 +104,7 @@ def table(pairs: list[Pair]) -> str:
 
 def details(pairs: list[Pair]) -> str:
     """What each stage removes: retrieval, the guard by reason, similarity."""
-    lines = ["| kind | pairs | same sections | guard rejects (by reason) | similarity p50 |",
+    lines = ["| kind | pairs | same runbooks | guard rejects (by reason) | similarity p50 |",
              "|---|---|---|---|---|"]
     for kind in sorted({p.kind for p in pairs}):
         group = [p for p in pairs if p.kind == kind]

@@ -145,6 +145,7 @@ class RunbookIndex:
                               min_dense=-1.0 if off else self._gate.min_dense)
         self._ids = [rb.id for rb in runbooks]
         self._chunks = [c for rb in runbooks for c in rb.chunks]
+        self._section_digests = frozenset(section_digest(c) for c in self._chunks)
         self._owner = np.array([b for b, rb in enumerate(runbooks) for _ in rb.chunks],
                                dtype=np.int64)
         # Tokenized sections, by runbook digest: reused by the next build like the embeddings
@@ -205,6 +206,11 @@ class RunbookIndex:
     @property
     def chunk_count(self) -> int:
         return len(self._chunks)
+
+    def has_sections(self, digests: tuple[str, ...]) -> bool:
+        """Every one of these sections is still in the corpus, unchanged: an answer built on
+        them still stands. Answers with no recorded sections never do."""
+        return bool(digests) and all(d in self._section_digests for d in digests)
 
     def alert_runbook(self, question: str) -> int | None:
         for word in _IDENTIFIER.findall(question):

@@ -85,7 +85,7 @@ class AnswerService:
         if offline:
             self._metrics.cache_lookups.labels(outcome="miss").inc()
             return await self._offline_default(question, result, policy)
-        similar = await self._reuse.semantic(question, primary, result, policy)
+        similar = await self._reuse.semantic(question, primary, index, result, policy)
         if similar is not None:
             return self._hit("semantic", similar)
         self._metrics.cache_lookups.labels(outcome="miss").inc()

@@ -7,8 +7,9 @@ search decides. So an edit invalidates exactly the answers built on the edited s
 runbook added since is not hidden behind an old answer.
 
 Semantic (`app/cache/semantic.py`, docs/semantic-cache.md): after an exact miss and the search,
-a reworded question reuses an answer when it retrieved the same sections (the bucket: model,
-prompt version, embedding model, section digests), its cosine with the cached question is at
+a reworded question reuses an answer when it retrieved the same runbooks (the bucket: model,
+prompt version, embedding model, runbook ids), the sections that answer was built on are
+unchanged, its cosine with the cached question is at
 least `cache.semantic_threshold`, and the guard finds no negation, opposite, other name or
 other object. The entry points at the exact tier's answer, which keeps its freshness rules.
 The question's vector is the one the search computed: nothing is embedded twice.
@@ -32,7 +33,12 @@ AFTER_SEARCH = object()  # a cached answer from another corpus: the search decid
 
 
 def semantic_bucket(model: str, result: SearchResult) -> str:
-    material = "\0".join((model, PROMPT_VERSION, result.space, result.context_hash))
+    """Questions whose answers may be shared: the same runbooks retrieved (as a set), for the
+    same model, prompt version and embedding model. Which sections of those runbooks were
+    picked may differ with the wording; that a cached answer's own sections are unchanged is
+    checked on each hit (so an edit invalidates exactly the answers built on what changed)."""
+    runbooks = ",".join(sorted(set(result.sources)))
+    material = "\0".join((model, PROMPT_VERSION, result.space, runbooks))
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -62,8 +68,8 @@ class AnswerReuse:
         self._metrics.cache_ops.labels(result="stale_hit" if found.stale else "hit").inc()
         return self._served(found.entry, "exact", stale=found.stale)
 
-    async def semantic(self, question: str, model: str, result: SearchResult,
-                       policy: Policy) -> Answer | None:
+    async def semantic(self, question: str, model: str, index: RunbookIndex,
+                       result: SearchResult, policy: Policy) -> Answer | None:
         """A fresh answer to a question close in meaning that retrieved the same sections."""
         if (self._semantic is None or not policy.cache.semantic_enabled
                 or result.vector is None):
@@ -76,8 +82,9 @@ class AnswerReuse:
         if lookup.match is None:
             return None
         found = await self._cache.get(lookup.match.answer_key, allow_stale=False)
-        if found is None or found.entry.sections != result.section_digests:
-            await self._semantic.remove(bucket, lookup.match.answer_key)  # answer gone
+        if found is None or not index.has_sections(found.entry.sections):
+            # its answer expired, or was built on sections edited since
+            await self._semantic.remove(bucket, lookup.match.answer_key)
             return None
         self._metrics.semantic_similarity.observe(lookup.match.similarity)
         log.info("semantic cache hit", extra={"fields": {

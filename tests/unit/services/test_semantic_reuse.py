@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.services.test_answer_ladder import Harness
+from tests.unit.services.test_exact_first import DISK, _Corpus, _harness
 
 ASKED = "postgres refusing connections: too many clients already"
 REWORDED = "postgres says too many clients already and refuses connections"
@@ -65,3 +66,16 @@ async def test_exact_evictions_are_counted() -> None:
     await h.service.ask(ASKED)
     await h.service.ask(OUT)
     assert h.sample("ai_cache_evictions_total", tier="exact") == 1
+
+
+async def test_an_edit_invalidates_the_reworded_reuse_of_answers_built_on_it() -> None:
+    corpus = _Corpus()
+    h = _harness(corpus)
+    asked, reworded = "disk is full, which logs can I delete?", "which logs can I delete, disk full"
+    await h.service.ask(asked)
+    assert (await h.service.ask(reworded)).cached  # the same runbook, reworded: reused
+    await h.service.ask("the TLS certificate expired, how do I renew it with cert-manager?")
+    corpus.edit("disk", DISK.replace("/var/log/pods", "/var/log/containers"))
+    calls = len(h.provider.calls)
+    assert not (await h.service.ask(reworded + " now")).cached  # built on the edited section
+    assert len(h.provider.calls) == calls + 1
