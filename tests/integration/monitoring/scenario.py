@@ -4,7 +4,8 @@ alerts exist for. Every wait is on a condition with a deadline.
 
 Phases, in order:
   answers   paid answers, cache hits, no-answers; a reworded question served by the semantic
-            cache, its opposite vetoed by the guard; the fake's request quota runs low
+            cache, its opposite vetoed by the guard, semantic entries evicted; the fake's
+            request quota runs low
   outage    the primary model returns 529: its breaker opens, the fallback model answers
   reload    an invalid policy is rejected (the last good one stays)
   budget    a tiny hourly budget: spend until paid calls are refused, degraded to offline
@@ -68,6 +69,9 @@ BASE_POLICY: dict[str, Any] = {
                 "failure_rate_threshold": 50, "wait_in_open_seconds": 3600,
                 "permitted_in_half_open": 1},
     "llm": {"max_tokens": 256, "timeout_seconds": 5},
+    # A semantic tier of 4 entries: the first answers' entries are evicted (the evictions
+    # panel), the reworded question still finds the one asked just before it.
+    "cache": {"semantic_max_entries": 4},
 }
 
 
@@ -177,6 +181,8 @@ class LiveRun:
         self.wait_scraped('sum(ai_cache_lookups_total{outcome="semantic"})', 1,
                           "the semantic hit scraped")
         self.wait_scraped("sum(ai_semantic_cache_rejected_total)", 1, "the guard's veto scraped")
+        self.wait_scraped('sum(ai_cache_evictions_total{tier="semantic"})', 1,
+                          "semantic evictions scraped")
 
     def phase_outage(self) -> None:
         self.fake.fail(529, until_cleared=True, model=PRIMARY)
