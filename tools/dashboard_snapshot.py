@@ -2,7 +2,7 @@
 
 The README shows what an operator sees without a Grafana: every panel of the dashboard JSON is
 queried from Prometheus over a time range, with Grafana's variables substituted the way Grafana
-would ($job, $__rate_interval), and drawn with matplotlib where the dashboard places it.
+would ($job, $__rate_interval, $__range), and drawn with matplotlib where the dashboard places it.
 
     python tools/dashboard_snapshot.py --prometheus http://127.0.0.1:9090 --range 30m \\
         --output docs/images/dashboard.png
@@ -322,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         print("no job exports ai_service_info in this Prometheus: is the service scraped?",
               file=sys.stderr)
         return 1
-    variables = {"job": job, "__rate_interval": args.rate_interval, "datasource": "prometheus"}
+    # $__range is the whole time range, as Grafana sends it (a stat's total over the range).
+    variables = {"job": job, "__rate_interval": args.rate_interval, "datasource": "prometheus",
+                 "__range": f"{max(1, round(end - start))}s"}
     board = json.loads(args.dashboard.read_text())
     empty = render(board, prom, start, end, variables, args.output)
     print(f"wrote {args.output} ({len(board['panels'])} panels, job={job})")

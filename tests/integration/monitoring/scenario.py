@@ -3,7 +3,9 @@ real Prometheus that evaluates the rules, driven through the situations the dash
 alerts exist for. Every wait is on a condition with a deadline.
 
 Phases, in order:
-  answers   paid answers, cache hits, no-answers; the fake's request quota runs low
+  answers   paid answers, cache hits, no-answers; a reworded question served by the semantic
+            cache, its opposite vetoed by the guard, semantic entries evicted; the fake's
+            request quota runs low
   outage    the primary model returns 529: its breaker opens, the fallback model answers
   reload    an invalid policy is rejected (the last good one stays)
   budget    a tiny hourly budget: spend until paid calls are refused, degraded to offline
@@ -39,6 +41,11 @@ TOPICS = (
     "database connection pool exhausted",
     "crashloopbackoff container restarting",
 )
+# The semantic tier's two sides (pairs from tests/unit/services/test_semantic_reuse.py): a
+# reworded question reuses the paid answer; the opposite one is vetoed by the guard and pays.
+ASKED = "postgres refusing connections: too many clients already"
+REWORDED = "postgres says too many clients already and refuses connections"
+SCALE_OUT, SCALE_IN = "hpa won't scale out the workers", "hpa won't scale in the workers"
 UNANSWERABLE = (
     "what is the capital of France",
     "best pizza recipe with basil",
@@ -62,6 +69,9 @@ BASE_POLICY: dict[str, Any] = {
                 "failure_rate_threshold": 50, "wait_in_open_seconds": 3600,
                 "permitted_in_half_open": 1},
     "llm": {"max_tokens": 256, "timeout_seconds": 5},
+    # A semantic tier of 4 entries: the first answers' entries are evicted (the evictions
+    # panel), the reworded question still finds the one asked just before it.
+    "cache": {"semantic_max_entries": 4},
 }
 
 
@@ -153,9 +163,26 @@ class LiveRun:
         for q in UNANSWERABLE:
             a = self.ask(q)
             assert a["_status"] == 200 and a["sources"] == [], a
+        self.phase_semantic()
         self.wait_scraped('sum(ai_cache_ops_total{result="hit"})', 6, "cache hits scraped")
         self.wait_scraped("sum(ai_no_answer_total)", len(UNANSWERABLE), "no-answers scraped")
         self.wait_scraped(f'sum(ai_cost_usd_total{{model="{PRIMARY}"}})', 1e-9, "spend scraped")
+
+    def phase_semantic(self) -> None:
+        """A reworded question served by the semantic tier; a hard negative vetoed by the guard
+        (paid for). Feeds the similarity histogram and the vetoes of the caches row."""
+        for q in (ASKED, SCALE_OUT):
+            a = self.ask(q)
+            assert a["_status"] == 200 and a["model"] == PRIMARY and not a["cached"], a
+        a = self.ask(REWORDED)
+        assert a["_status"] == 200 and a["cached"], a
+        a = self.ask(SCALE_IN)
+        assert a["_status"] == 200 and not a["cached"], a
+        self.wait_scraped('sum(ai_cache_lookups_total{outcome="semantic"})', 1,
+                          "the semantic hit scraped")
+        self.wait_scraped("sum(ai_semantic_cache_rejected_total)", 1, "the guard's veto scraped")
+        self.wait_scraped('sum(ai_cache_evictions_total{tier="semantic"})', 1,
+                          "semantic evictions scraped")
 
     def phase_outage(self) -> None:
         self.fake.fail(529, until_cleared=True, model=PRIMARY)
