@@ -14,38 +14,11 @@ import pytest
 
 from app.cache import Outcome, Role, SingleFlight
 from app.config import CachePolicy
-
-BOUND = 5.0  # seconds: an upper bound only; every waited-for event comes at once when it works
-LONG_WAIT = 3600.0  # a follower that would still be waiting if it were not woken
+from tests.flight_leader import BOUND, LONG_WAIT, Leader, settle
 
 
 def flight(**policy: object) -> SingleFlight:
     return SingleFlight(CachePolicy.model_validate(policy))
-
-
-class Leader:
-    """A lead() that counts its calls and blocks until `release` (or raises `error`)."""
-
-    def __init__(self, payload: bytes | None = b"answer", error: Exception | None = None):
-        self.payload = payload
-        self.error = error
-        self.calls = 0
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def __call__(self) -> bytes | None:
-        self.calls += 1
-        self.entered.set()
-        await self.release.wait()
-        if self.error is not None:
-            raise self.error
-        return self.payload
-
-
-async def settle() -> None:
-    """Let every ready task run to its next suspension (no time passes)."""
-    for _ in range(10):
-        await asyncio.sleep(0)
 
 
 def start(f: SingleFlight, key: str, lead: Callable[[], Awaitable[bytes | None]],
