@@ -7,6 +7,7 @@ must share a Redis Cluster slot):
     <prefix>:lease:{<key>}   <owner token>       SET NX PX lease_ms, renewed every lease/3
     <prefix>:result:{<key>}  b"P" + payload      (or b"N": nothing to share), PX lease + wait
     <prefix>:done:{<key>}    pub/sub channel     "done" / "abandoned", to wake the waiters
+                                                 (flight_wakeups.py: one subscription/replica)
 
 Every expiry is a duration (PX) run on the Redis server's clock; nothing here sends a time read
 from our clock, so a replica whose clock is off (or a test under libfaketime) expires nothing
@@ -24,6 +25,7 @@ goes in-process only. This module logs, never raises a Redis error to the ask.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -65,6 +67,18 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 """
+
+
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that redis-py lost. Its connection code awaits asyncio.wait_for,
+    which on Python 3.11 returns normally when the awaited send completes in the same loop
+    turn as a cancel() of the caller: the request task was cancelled (client gone, a timeout)
+    but ran on, watching for up to its whole wait (seen in tests/integration/cache). The
+    request stays counted by `Task.cancelling()`, so it is honoured here, after every
+    operation."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class LeaseUnavailable(Exception):
@@ -116,14 +130,17 @@ class FlightLeases:
     async def _op(self, op: str, operation: Awaitable[Any]) -> Any:
         try:
             if self._guard is None:
-                return await operation
-            return await self._guard.run(operation)
+                result = await operation
+            else:
+                result = await self._guard.run(operation)
         except _FAILURES as exc:
             if not isinstance(exc, CircuitOpenError):  # the breaker logs its own transitions
                 log.warning("single-flight lease unavailable",
                             extra={"fields": {"op": op, "error": str(exc)}})
             self._on_error()
             raise LeaseUnavailable(op) from exc
+        raise_if_cancelled()
+        return result
 
     async def claim(self, key: str, *, accept_nothing: bool) -> Claim:
         token = secrets.token_hex(16)
@@ -150,35 +167,19 @@ class FlightLeases:
         """Whether some replica holds the key's lease now. Raises LeaseUnavailable."""
         return bool(await self._op("held", self._redis.exists(self._keys(key)[0])))
 
-    async def subscribe(self, key: str) -> PubSub | None:
-        """A subscription to the key's wake-ups, or None (the waiter polls only)."""
-        pubsub = self._redis.pubsub()
-        try:
-            await self._op("subscribe", pubsub.subscribe(self.channel(key)))
-        except LeaseUnavailable:
-            await close(pubsub)
-            return None
-        return pubsub
+    def wakeup_pattern(self) -> str:
+        """The pub/sub pattern of every key's wake-ups (one subscription per replica)."""
+        return f"{self._prefix}:done:*"
 
-
-async def close(pubsub: PubSub) -> None:
-    """Give the subscription's connection back; a broken one is just dropped."""
-    with contextlib.suppress(*_FAILURES):
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-
-async def wake_or_sleep(pubsub: PubSub | None, seconds: float, sleep: Sleep) -> PubSub | None:
-    """Wait up to `seconds` for a message on `pubsub` (any message means "look again"), or
-    sleep when there is no subscription. A broken subscription is dropped: polling goes on."""
-    if pubsub is None:
-        await sleep(seconds)
+    def key_of(self, channel: str) -> str | None:
+        """The key a wake-up channel is about (None: not one of ours)."""
+        head, tail = f"{self._prefix}:done:{{", "}"
+        if channel.startswith(head) and channel.endswith(tail):
+            return channel[len(head):-len(tail)]
         return None
-    try:
-        await pubsub.get_message(ignore_subscribe_messages=True, timeout=seconds)
-    except _FAILURES:
-        await close(pubsub)
-        return None
-    return pubsub
+
+    def pubsub(self) -> PubSub:
+        return self._redis.pubsub()
 
 
 async def renew_until_cancelled(

@@ -32,10 +32,11 @@ Semantics, and the decisions DESIGN left open:
   waiter takes over (role TOOK_OVER) and runs its own `lead()`; the rest follow it. One client
   going away must not degrade the answer of everyone who asked the same thing.
 - Across replicas the first waiter of this process represents it: it claims the Redis lease
-  (and leads), or watches the other replica's flight (pub/sub, polling as the fallback) and
-  shares what it gets with this process's waiters. If the remote leader dies, its lease lapses
-  (no renewals) and a watcher takes over within about lease + lease/4. If the watcher gives up
-  (its deadline), this process's other waiters carry on with their own deadlines.
+  (and leads), or watches the other replica's flight (woken by pub/sub, flight_wakeups.py,
+  polling every lease/4 at most as the fallback) and shares what it gets with this process's
+  waiters. If the remote leader dies, its lease lapses (no renewals) and a watcher takes over
+  within about lease + lease/4. If the watcher gives up (its deadline) or is cancelled, this
+  process's other waiters carry on, one of them watching, with their own deadlines.
 - Redis absent, failing, or its breaker open: in-process only, never an error for the caller.
   Redis failing while a watcher waits: it takes over in-process (an answer beats a wait for a
   result nobody can deliver); that one call may duplicate the remote leader's.
@@ -45,6 +46,7 @@ Semantics, and the decisions DESIGN left open:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -54,11 +56,10 @@ from app.cache.flight_lease import (
     FlightLeases,
     LeaseUnavailable,
     Sleep,
-    close,
     poll_interval,
     renew_until_cancelled,
-    wake_or_sleep,
 )
+from app.cache.flight_wakeups import Wakeups
 from app.config import CachePolicy
 
 Lead = Callable[[], Awaitable[bytes | None]]
@@ -111,6 +112,7 @@ class SingleFlight:
         watchers' polling when pub/sub is unavailable (tests inject it)."""
         self._leases = leases
         self._sleep = sleep
+        self._wakeups = Wakeups(leases, sleep) if leases is not None else None
         self._flights: dict[str, _Flight] = {}
         self.configure(policy)
 
@@ -119,9 +121,18 @@ class SingleFlight:
         if self._leases is not None:
             self._leases.configure(policy)
 
+    async def aclose(self) -> None:
+        """Stop the wake-up listener (the Redis client belongs to whoever created it)."""
+        if self._wakeups is not None:
+            await self._wakeups.aclose()
+
     def in_flight(self, key: str) -> bool:
         """A flight of `key` runs in this process (no I/O)."""
         return key in self._flights
+
+    def watching_remote(self, key: str) -> bool:
+        """This process waits for another replica's flight of `key` (no I/O)."""
+        return self._wakeups is not None and self._wakeups.watched(key)
 
     async def in_flight_anywhere(self, key: str) -> bool:
         """A flight of `key` runs in this process or holds a lease in Redis (False if Redis
@@ -197,22 +208,22 @@ class SingleFlight:
     async def _watch(self, key: str, deadline: float) -> Claim:
         """Another replica leads: wait for its result, or for its lease to lapse (then the
         lease is ours: Claim.token). An empty Claim: the deadline passed."""
-        assert self._leases is not None
+        assert self._leases is not None and self._wakeups is not None
         loop = asyncio.get_running_loop()
-        pubsub = await self._leases.subscribe(key)
         interval = 0.0
-        try:
+        async with self._wakeups.watching(key) as woken:
             while True:
-                # Claim after subscribing: a result published before that is found here.
+                woken.clear()  # before claiming: a wake-up published after the claim counts
                 claim = await self._leases.claim(key, accept_nothing=True)
                 left = deadline - loop.time()
                 if claim.result is not None or claim.token is not None or left <= 0:
                     return claim
                 interval = poll_interval(interval, self._leases.lease_seconds)
-                pubsub = await wake_or_sleep(pubsub, min(interval, left), self._sleep)
-        finally:
-            if pubsub is not None:
-                await close(pubsub)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can lose a cancellation
+                # that arrives as it times out, and a cancelled watcher must end at once.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(interval, left)):
+                        await woken.wait()
 
     async def _lead(self, key: str, lead: Lead, role: Role, token: str | None) -> Outcome:
         """Run lead(); with a lease (`token`), keep it renewed and publish the result."""

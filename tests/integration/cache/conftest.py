@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -42,15 +43,25 @@ async def admin(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
 async def replicas(prefix: str) -> AsyncIterator[Callable[..., SingleFlight]]:
     """`replica(url, policy, sleep=..., guard=...)`: a SingleFlight with its own Redis client."""
     clients: list[Redis] = []
+    flights: list[SingleFlight] = []
 
     def replica(url: str, policy: CachePolicy, *, sleep: Sleep | None = None,
                 guard: DependencyGuard | None = None) -> SingleFlight:
         client = redis_client(url)
         clients.append(client)
         leases = FlightLeases(client, policy, guard=guard, prefix=prefix)
-        return SingleFlight(policy, leases) if sleep is None else SingleFlight(
+        f = SingleFlight(policy, leases) if sleep is None else SingleFlight(
             policy, leases, sleep=sleep)
+        flights.append(f)
+        return f
 
     yield replica
+    # A failed test may leave flights running: end them while their clients still work.
+    leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in leftover:
+        task.cancel()
+    await asyncio.wait(leftover, timeout=5) if leftover else None
+    for f in flights:
+        await f.aclose()
     for client in clients:
         await client.aclose()

@@ -20,7 +20,7 @@ from app.clock import ManualClock
 from app.config import CachePolicy
 from app.resilience.redis_dependency import redis_guard
 from tests.fakes.redis_server import RedisServer
-from tests.flight_leader import BOUND, LONG_WAIT, Leader, released
+from tests.flight_leader import BOUND, LONG_WAIT, Leader, released, settle
 from tests.integration.cache.conftest import ReplicaFactory
 
 pytestmark = pytest.mark.integration
@@ -40,10 +40,8 @@ async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
         pytest.fail(f"not within {BOUND} s: {what}")
 
 
-async def watchers(admin: Redis, prefix: str) -> int:
-    """Replicas subscribed to KEY's wake-ups (each replica's watcher subscribes once)."""
-    channels = await admin.pubsub_numsub(f"{prefix}:done:{{{KEY}}}")
-    return int(channels[0][1])
+async def _now(value: bool) -> bool:
+    return value
 
 
 def start(f: SingleFlight, lead: Leader, wait: float = LONG_WAIT) -> asyncio.Task[Outcome]:
@@ -56,14 +54,14 @@ async def never_returns(_seconds: float) -> None:
 
 
 async def test_two_replicas_on_one_key_make_one_lead_call_and_all_get_the_payload(
-    redis_server: RedisServer, replicas: ReplicaFactory, admin: Redis, prefix: str
+    redis_server: RedisServer, replicas: ReplicaFactory
 ) -> None:
     a, b = replicas(redis_server.url, HELD), replicas(redis_server.url, HELD)
     lead = Leader()  # shared by both replicas: counts the calls of both
     on_a = [start(a, lead) for _ in range(25)]
     await asyncio.wait_for(lead.entered.wait(), BOUND)
     on_b = [start(b, lead) for _ in range(25)]
-    await until(lambda: _is(watchers(admin, prefix), 1), "b watches a's flight")
+    await until(lambda: _now(b.watching_remote(KEY)), "b watches a's flight")
     assert await b.in_flight_anywhere(KEY)
     lead.release.set()
     outcomes = await asyncio.wait_for(asyncio.gather(*on_a, *on_b), BOUND)
@@ -72,10 +70,6 @@ async def test_two_replicas_on_one_key_make_one_lead_call_and_all_get_the_payloa
     assert [o.role for o in outcomes].count(Role.LEADER) == 1
     assert all(o.remote for o in outcomes[25:])  # b's 25 were served by a's call
     assert not await a.in_flight_anywhere(KEY)  # the leader dropped its lease
-
-
-async def _is(value: Awaitable[int], expected: int) -> bool:
-    return await value == expected
 
 
 async def test_a_leader_that_stops_renewing_is_taken_over_after_its_lease(
@@ -131,22 +125,43 @@ async def _above(value: Awaitable[int], floor: int) -> bool:
 
 
 async def test_a_cancelled_leader_hands_over_to_the_other_replica_at_once(
-    redis_server: RedisServer, replicas: ReplicaFactory, admin: Redis, prefix: str
+    redis_server: RedisServer, replicas: ReplicaFactory
 ) -> None:
     a, b = replicas(redis_server.url, HELD), replicas(redis_server.url, HELD)
     leader = start(a, Leader())
     await until(lambda: a.in_flight_anywhere(KEY), "a leads")
     second = released(b"second")
     waiter = start(b, second)
-    await until(lambda: _is(watchers(admin, prefix), 1), "b watches a's flight")
+    await until(lambda: _now(b.watching_remote(KEY)), "b watches a's flight")
     leader.cancel()  # a's client went away mid-call; the lease had 300 s left
     with pytest.raises(asyncio.CancelledError):
         await leader
     assert await asyncio.wait_for(waiter, BOUND) == Outcome(Role.TOOK_OVER, b"second")
 
 
+async def test_a_cancelled_watcher_hands_its_watch_to_another_waiter_of_its_replica(
+    redis_server: RedisServer, replicas: ReplicaFactory
+) -> None:
+    a, b = replicas(redis_server.url, HELD), replicas(redis_server.url, HELD)
+    lead = Leader()
+    leader = start(a, lead)
+    await asyncio.wait_for(lead.entered.wait(), BOUND)
+    watcher = start(b, lead)
+    await until(lambda: _now(b.watching_remote(KEY)), "b watches a's flight")
+    waiters = [start(b, lead) for _ in range(3)]
+    await settle()
+    watcher.cancel()  # the client of b's first asker went away
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(watcher, BOUND)
+    await until(lambda: _now(b.watching_remote(KEY)), "another of b's waiters watches")
+    lead.release.set()
+    outcomes = await asyncio.wait_for(asyncio.gather(leader, *waiters), BOUND)
+    assert [o.payload for o in outcomes] == [b"answer"] * 4
+    assert lead.calls == 1
+
+
 async def test_a_failing_leader_gives_the_other_replica_none_at_once(
-    redis_server: RedisServer, replicas: ReplicaFactory, admin: Redis, prefix: str
+    redis_server: RedisServer, replicas: ReplicaFactory
 ) -> None:
     a, b = replicas(redis_server.url, HELD), replicas(redis_server.url, HELD)
     failing = Leader(error=RuntimeError("upstream 529"))
@@ -154,7 +169,7 @@ async def test_a_failing_leader_gives_the_other_replica_none_at_once(
     await asyncio.wait_for(failing.entered.wait(), BOUND)
     never = Leader()
     waiter = start(b, never)
-    await until(lambda: _is(watchers(admin, prefix), 1), "b watches a's flight")
+    await until(lambda: _now(b.watching_remote(KEY)), "b watches a's flight")
     failing.release.set()
     with pytest.raises(RuntimeError):
         await leader
