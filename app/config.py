@@ -223,6 +223,14 @@ class CachePolicy(_Strict):
     semantic_threshold: float = Field(default=0.92, ge=0.5, le=1.0)
     semantic_max_entries: int = Field(default=1024, ge=0, le=1_000_000)
 
+    # Single-flight (app/cache/singleflight.py): concurrent asks of one question pay once.
+    # The lease is renewed every lease/3 while the leader's call runs, so it bounds only how
+    # long a dead leader's waiters wait before one of them takes over, not the call. Waiters
+    # give up after wait_seconds (30 s: llm.timeout_seconds' default) and take the free rungs.
+    single_flight_enabled: bool = True
+    single_flight_lease_seconds: float = Field(default=5.0, ge=0.1, le=300.0)
+    single_flight_wait_seconds: float = Field(default=30.0, ge=0, le=600.0)
+
 
 class DegradationPolicy(_Strict):
     """Which free rungs of the ladder may answer when the paid models cannot."""
