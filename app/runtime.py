@@ -18,11 +18,13 @@ from app.budget.reporting import refresh_budget_metrics
 from app.budget.spool import SettleSpool
 from app.cache import (
     AnswerCache,
+    FlightLeases,
     MemoryAnswerCache,
     MemorySemanticCache,
     RedisAnswerCache,
     RedisSemanticCache,
     SemanticCache,
+    SingleFlight,
 )
 from app.clock import Clock
 from app.config import Settings
@@ -65,6 +67,7 @@ class Runtime:
     redis_guard: DependencyGuard | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     semantic: SemanticCache | None = None
+    flight: SingleFlight | None = None
 
     @property
     def provider_name(self) -> str:
@@ -89,9 +92,12 @@ class Runtime:
             cache = RedisAnswerCache(redis, policy.cache, clock, on_error=on_error, guard=guard)
             semantic = RedisSemanticCache(redis, policy.cache, clock, on_error=on_error,
                                           guard=guard)
+            flight = SingleFlight(policy.cache, FlightLeases(redis, policy.cache, guard=guard,
+                                                             on_error=on_error))
         else:
             cache = MemoryAnswerCache(policy.cache, clock)
             semantic = MemorySemanticCache(policy.cache, clock)
+            flight = SingleFlight(policy.cache)
         breakers = BreakerRegistry(policy.breaker, clock, MetricsBreakerListener(metrics))
         spool = SettleSpool(settings.settle_spool_dir)
         recorder = SpendRecorder(ledger, spool, metrics, clock,
@@ -105,13 +111,14 @@ class Runtime:
                               metrics=metrics, clock=clock, recorder=recorder)
         answers = AnswerService(policy=lambda: policies.current.policy,
                                 index=lambda: runbooks.current, cache=cache, metrics=metrics,
-                                clock=clock, paid=paid, semantic=semantic)
+                                clock=clock, paid=paid, semantic=semantic, flight=flight)
         api_keys = ApiKeys(
             settings.api_keys.get_secret_value() if settings.api_keys else None,
             settings.api_keys_file, clock, metrics, settings.watch_interval_seconds)
         runtime = cls(settings, clock, metrics, policies, runbooks, ledger,
                       "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
-                      answers, api_keys, spool, recorder, redis, guard, semantic=semantic)
+                      answers, api_keys, spool, recorder, redis, guard, semantic=semantic,
+                      flight=flight)
         policies.subscribe(runtime._on_policy)
         runtime._on_policy(policies.current)
         metrics.service_info.info({"version": VERSION, "provider": runtime.provider_name,
@@ -125,6 +132,8 @@ class Runtime:
         self.cache.configure(policy.cache)
         if self.semantic is not None:
             self.semantic.configure(policy.cache)
+        if self.flight is not None:
+            self.flight.configure(policy.cache)
         for model in policy.allowed_models if self.provider is not None else ():
             self.metrics.init_model(model)
             self.breakers.get(model)  # so /circuit-breaker and the state gauge list it
@@ -165,6 +174,8 @@ class Runtime:
         await self.cache.aclose()
         if self.semantic is not None:
             await self.semantic.aclose()
+        if self.flight is not None:
+            await self.flight.aclose()
         await self.ledger.aclose()
         self.spool.close()
         if self.redis is not None:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from app.cache import AnswerCache, SemanticCache
+from app.cache import AnswerCache, SemanticCache, SingleFlight, cache_key
 from app.clock import Clock
 from app.config import Policy
 from app.errors import (
@@ -37,6 +37,7 @@ from app.llm.prompt import NO_ANSWER, build_system_prompt, is_no_answer
 from app.metrics import Metrics
 from app.runbooks.search import RunbookIndex, SearchResult
 from app.services.answer_types import Answer, Degraded
+from app.services.coalesce import Coalescer
 from app.services.paid_call import PaidCaller
 from app.services.reuse import AFTER_SEARCH, AnswerReuse
 
@@ -55,10 +56,13 @@ class AnswerService:
         clock: Clock,
         paid: PaidCaller | None,
         semantic: SemanticCache | None = None,
+        flight: SingleFlight | None = None,
     ) -> None:
         self._policy = policy
         self._index = index
-        self._reuse = AnswerReuse(cache, semantic, metrics, clock)
+        self._reuse = AnswerReuse(cache, semantic, metrics, clock,
+                                  in_flight=flight.in_flight_anywhere if flight else None)
+        self._coalescer = Coalescer(flight, metrics) if flight is not None else None
         self._metrics = metrics
         self._clock = clock
         self._paid = paid
@@ -86,22 +90,38 @@ class AnswerService:
             self._metrics.cache_lookups.labels(outcome="miss").inc()
             return await self._offline_default(question, result, policy)
         similar = await self._reuse.semantic(question, primary, index, result, policy)
-        if similar is not None:
+        if isinstance(similar, Answer):
             return self._hit("semantic", similar)
-        self._metrics.cache_lookups.labels(outcome="miss").inc()
-        return await self._ladder(question, primary, index, result, policy)
+
+        async def ladder() -> Answer:
+            return await self._ladder(question, primary, index, result, policy)
+
+        if self._coalescer is None or not policy.cache.single_flight_enabled:
+            self._metrics.cache_lookups.labels(outcome="miss").inc()
+            return await ladder()
+        # A semantically matching question in flight is waited for under ITS key.
+        key = similar.answer_key if similar is not None else cache_key(question, primary)
+        await self._reuse.announce(question, primary, result, policy)
+
+        async def free_rungs(why: DomainError) -> Answer:
+            chain = self._chain(primary, policy)
+            return await self._free_rungs(question, chain, index, result, policy, [why])
+
+        return await self._coalescer.answer(key, ladder, free_rungs)
 
     def _hit(self, kind: str, answer: Answer) -> Answer:
         self._metrics.cache_lookups.labels(outcome=kind).inc()
         return answer
 
+    @staticmethod
+    def _chain(primary: str, policy: Policy) -> list[str]:
+        fallback = policy.routing.fallback_model
+        return [primary, fallback] if fallback and fallback != primary else [primary]
+
     async def _ladder(self, question: str, primary: str, index: RunbookIndex,
                       result: SearchResult, policy: Policy) -> Answer:
         """The paid rungs in order, then the free ones."""
-        chain = [primary]
-        fallback = policy.routing.fallback_model
-        if fallback and fallback not in chain:
-            chain.append(fallback)
+        chain = self._chain(primary, policy)
         failures: list[DomainError] = []
         # llm.timeout_seconds bounds the paid rungs TOGETHER: a hanging upstream must not hold
         # the client once per model. A later rung gets what the earlier ones left over.

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from app.cache import AnswerCache, CachedAnswer, SemanticCache, cache_key
 from app.clock import Clock
@@ -30,6 +32,13 @@ from app.services.answer_types import Answer, Degraded
 
 log = logging.getLogger("app.answer")
 AFTER_SEARCH = object()  # a cached answer from another corpus: the search decides
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A semantically matching question is being answered right now: wait on its key."""
+
+    answer_key: str
 
 
 def semantic_bucket(model: str, result: SearchResult) -> str:
@@ -44,9 +53,11 @@ def semantic_bucket(model: str, result: SearchResult) -> str:
 
 class AnswerReuse:
     def __init__(self, cache: AnswerCache, semantic: SemanticCache | None, metrics: Metrics,
-                 clock: Clock) -> None:
+                 clock: Clock,
+                 in_flight: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self._cache = cache
         self._semantic = semantic
+        self._in_flight = in_flight
         self._metrics = metrics
         self._clock = clock
 
@@ -69,8 +80,9 @@ class AnswerReuse:
         return self._served(found.entry, "exact", stale=found.stale)
 
     async def semantic(self, question: str, model: str, index: RunbookIndex,
-                       result: SearchResult, policy: Policy) -> Answer | None:
-        """A fresh answer to a question close in meaning that retrieved the same sections."""
+                       result: SearchResult, policy: Policy) -> Answer | InFlight | None:
+        """A fresh answer to a question close in meaning that retrieved the same runbooks; or,
+        when that question is still being answered (single-flight), its key to wait on."""
         if (self._semantic is None or not policy.cache.semantic_enabled
                 or result.vector is None):
             return None
@@ -82,6 +94,10 @@ class AnswerReuse:
         if lookup.match is None:
             return None
         found = await self._cache.get(lookup.match.answer_key, allow_stale=False)
+        if found is None and self._in_flight is not None and await self._in_flight(
+                lookup.match.answer_key):
+            self._metrics.semantic_similarity.observe(lookup.match.similarity)
+            return InFlight(lookup.match.answer_key)
         if found is None or not index.has_sections(found.entry.sections):
             # its answer expired, or was built on sections edited since
             await self._semantic.remove(bucket, lookup.match.answer_key)
@@ -90,6 +106,17 @@ class AnswerReuse:
         log.info("semantic cache hit", extra={"fields": {
             "similarity": round(lookup.match.similarity, 4)}})
         return self._served(found.entry, "semantic", stale=False)
+
+    async def announce(self, question: str, model: str, result: SearchResult,
+                       policy: Policy) -> None:
+        """About to pay for this question: let rewordings of it find it while it is in flight
+        (a semantic entry whose answer is not stored yet; `semantic` then says InFlight)."""
+        if (self._semantic is not None and policy.cache.semantic_enabled
+                and result.vector is not None):
+            evicted = await self._semantic.add(semantic_bucket(model, result),
+                                               cache_key(question, model), question,
+                                               result.vector)
+            self._metrics.cache_evictions.labels(tier="semantic").inc(evicted)
 
     def _served(self, entry: CachedAnswer, kind: str, *, stale: bool) -> Answer:
         if not stale:

@@ -15,7 +15,7 @@ from app.budget.ledger import Ledger
 from app.budget.replay import SpendRecorder
 from app.budget.spool import SettleSpool
 from app.budget.stores.memory import MemoryStore
-from app.cache import MemoryAnswerCache, MemorySemanticCache
+from app.cache import MemoryAnswerCache, MemorySemanticCache, SingleFlight
 from app.clock import ManualClock
 from app.config import BUNDLED_RUNBOOKS, Policy, parse_policy
 from app.errors import (
@@ -76,7 +76,8 @@ class Harness:
         self.semantic = MemorySemanticCache(self.policy.cache, self.clock)
         self.service = AnswerService(policy=lambda: self.policy, index=lambda: INDEX,
                                      cache=self.cache, metrics=self.metrics, clock=self.clock,
-                                     paid=paid, semantic=self.semantic)
+                                     paid=paid, semantic=self.semantic,
+                                     flight=SingleFlight(self.policy.cache))
 
     def sample(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0

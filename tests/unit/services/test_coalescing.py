@@ -1,0 +1,104 @@
+"""Single-flight in the ask pipeline, one process: concurrent asks of one question pay once;
+waiters whose leader fails, or who stop waiting, take the free rungs and never pay."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from app.errors import ServiceUnavailableError, UpstreamError
+from app.llm.base import Completion, CompletionRequest
+from tests.unit.services.test_answer_ladder import FALLBACK, INDEX, PRIMARY, Harness, Q
+
+
+class Gate:
+    """Holds the provider's calls until opened; counts the calls that arrived."""
+
+    def __init__(self, h: Harness) -> None:
+        self.open = asyncio.Event()
+        self.arrived = asyncio.Event()
+        complete = h.provider.complete
+
+        async def gated(request: CompletionRequest) -> Completion:
+            self.arrived.set()
+            await self.open.wait()
+            return await complete(request)
+
+        h.provider.complete = gated  # type: ignore[method-assign]
+
+
+class Searches:
+    """The service's index, counting searches (they run in worker threads): once n asks have
+    searched, each reaches the flight within a few event-loop turns, with no I/O between."""
+
+    def __init__(self, h: Harness, n: int) -> None:
+        self._inner, self._n, self._count = INDEX, n, 0
+        self._loop = asyncio.get_running_loop()
+        self._done = asyncio.Event()
+        h.service._index = lambda: self  # type: ignore[assignment,return-value]
+
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._inner.search(*args, **kwargs)
+        self._count += 1
+        if self._count >= self._n:
+            self._loop.call_soon_threadsafe(self._done.set)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def all_done(self) -> None:
+        await self._done.wait()
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+
+async def test_ten_concurrent_asks_of_one_question_make_one_call() -> None:
+    h = Harness()
+    gate, searches = Gate(h), Searches(h, 10)
+    asks = [asyncio.create_task(h.service.ask(Q)) for _ in range(10)]
+    await gate.arrived.wait()
+    await searches.all_done()
+    gate.open.set()
+    answers = await asyncio.gather(*asks)
+    assert len(h.provider.calls) == 1
+    assert len({a.answer for a in answers}) == 1
+    paid = [a for a in answers if not a.cached]
+    assert len(paid) == 1 and paid[0].cost_usd > 0
+    assert all(a.cost_usd == 0 for a in answers if a is not paid[0])
+    assert h.sample("ai_cache_lookups_total", outcome="coalesced") == 9
+    assert h.sample("ai_cache_saved_usd_total", kind="coalesced") == pytest.approx(
+        9 * paid[0].cost_usd)
+
+
+async def test_when_the_leader_fails_the_waiters_take_the_free_rungs_and_never_pay() -> None:
+    h = Harness("degradation: {offline: false, stale_cache: false}\n")
+    for model in (PRIMARY, FALLBACK):
+        h.provider.failures[model] = UpstreamError("boom", kind="server_error", status=500)
+    gate, searches = Gate(h), Searches(h, 5)
+    asks = [asyncio.create_task(h.service.ask(Q)) for _ in range(5)]
+    await gate.arrived.wait()
+    await searches.all_done()
+    gate.open.set()
+    results = await asyncio.gather(*asks, return_exceptions=True)
+    assert len(h.provider.calls) == 2  # the leader's primary and fallback, nobody else's
+    leader = [r for r in results if isinstance(r, UpstreamError)]
+    waiters = [r for r in results if isinstance(r, ServiceUnavailableError)]
+    assert len(leader) == 1 and len(waiters) == 4
+    assert {w.code for w in waiters} == {"coalesced_wait"}
+
+
+async def test_a_waiter_that_stops_waiting_gets_runbook_excerpts_at_no_cost() -> None:
+    h = Harness("cache: {single_flight_wait_seconds: 0}\n")
+    gate = Gate(h)
+    leader = asyncio.create_task(h.service.ask(Q))
+    await gate.arrived.wait()
+    async with asyncio.timeout(30):  # without single-flight it would wait for the gate
+        waiter = await h.service.ask(Q)
+    assert waiter.degraded is not None and waiter.degraded.mode == "offline"
+    assert waiter.degraded.reason == "coalesced_wait" and waiter.cost_usd == 0
+    gate.open.set()
+    assert not (await leader).cached
+    assert len(h.provider.calls) == 1
