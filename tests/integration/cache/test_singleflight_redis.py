@@ -60,9 +60,9 @@ async def test_two_replicas_on_one_key_make_one_lead_call_and_all_get_the_payloa
     lead = Leader()  # shared by both replicas: counts the calls of both
     on_a = [start(a, lead) for _ in range(25)]
     await asyncio.wait_for(lead.entered.wait(), BOUND)
+    assert not b.in_flight(KEY) and await b.in_flight_anywhere(KEY)  # a's lease, seen by b
     on_b = [start(b, lead) for _ in range(25)]
     await until(lambda: _now(b.watching_remote(KEY)), "b watches a's flight")
-    assert await b.in_flight_anywhere(KEY)
     lead.release.set()
     outcomes = await asyncio.wait_for(asyncio.gather(*on_a, *on_b), BOUND)
     assert lead.calls == 1
