@@ -109,7 +109,7 @@ class SingleFlight:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         """`leases`: the Redis side (None: one replica). `sleep` paces lease renewals and the
-        watchers' polling when pub/sub is unavailable (tests inject it)."""
+        wake-up listener's reconnects (tests inject it). Call aclose() at shutdown."""
         self._leases = leases
         self._sleep = sleep
         self._wakeups = Wakeups(leases, sleep) if leases is not None else None

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.cache import Outcome, Role, SingleFlight
 from app.clock import ManualClock
@@ -60,9 +61,9 @@ async def test_two_replicas_on_one_key_make_one_lead_call_and_all_get_the_payloa
     lead = Leader()  # shared by both replicas: counts the calls of both
     on_a = [start(a, lead) for _ in range(25)]
     await asyncio.wait_for(lead.entered.wait(), BOUND)
+    assert not b.in_flight(KEY) and await b.in_flight_anywhere(KEY)  # a's lease, seen by b
     on_b = [start(b, lead) for _ in range(25)]
     await until(lambda: _now(b.watching_remote(KEY)), "b watches a's flight")
-    assert await b.in_flight_anywhere(KEY)
     lead.release.set()
     outcomes = await asyncio.wait_for(asyncio.gather(*on_a, *on_b), BOUND)
     assert lead.calls == 1
@@ -220,3 +221,40 @@ async def test_redis_down_falls_back_to_in_process_without_errors(
         assert not await f.in_flight_anywhere("another-key")  # Redis cannot say: False
     if guard is not None:
         assert guard.state.value == "open"
+
+
+async def test_the_wakeup_listener_subscribes_again_after_a_redis_restart(
+    private_redis_server: RedisServer, replicas: ReplicaFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def briefly(_seconds: float) -> None:  # the listener's retry pause, shortened
+        await asyncio.sleep(0.01)
+
+    server = private_redis_server
+    a, b = replicas(server.url, HELD), replicas(server.url, HELD, sleep=briefly)
+    admin = Redis.from_url(server.url)
+    try:
+        lead = Leader()
+        leader = start(a, lead)
+        await asyncio.wait_for(lead.entered.wait(), BOUND)
+        waiter = start(b, released(b"b's own"))
+        await until(lambda: _now(b.watching_remote(KEY)), "b watches a's flight")
+        assert await admin.execute_command("PUBSUB", "NUMPAT") == 1
+        server.stop()  # b's listener loses its connection and keeps retrying
+        await until(lambda: _now("wake-ups unavailable" in caplog.text), "b's listener noticed")
+        server.restart()
+        await until(lambda: _is(admin.execute_command("PUBSUB", "NUMPAT"), 1),
+                    "b's listener subscribed again")
+        lead.release.set()
+        await asyncio.wait_for(leader, BOUND)
+        # Whether b's watcher met the outage (took over) or not (followed) is timing: either
+        # way it answers.
+        assert (await asyncio.wait_for(waiter, BOUND)).payload in (b"answer", b"b's own")
+    finally:
+        await admin.aclose()
+
+
+async def _is(value: Awaitable[int], expected: int) -> bool:
+    try:
+        return int(await value) == expected
+    except RedisError:  # the admin's own connection, across the restart
+        return False
