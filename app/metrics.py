@@ -272,7 +272,8 @@ class Metrics:
             "ai_alerts_capped", "Alerts answered with runbook excerpts because a storm cap on "
             "paid answers was reached, by cap.", ["cap"], registry=r)
         self.alert_errors = Counter(
-            "ai_alert_errors", "Firing alerts whose answer failed (recorded without one).",
+            "ai_alert_errors", "Firing alerts not answered: the pipeline failed or the answer "
+            "queue was full.",
             registry=r)
 
         # --- client authentication (app/api_keys.py)
