@@ -45,6 +45,7 @@ MAX_PRICE_USD_PER_MTOK = 10_000.0
 MIN_PER_REQUEST_USD = 1e-9
 ONE_DAY_SECONDS = 86_400.0
 ONE_YEAR_SECONDS = 365 * ONE_DAY_SECONDS
+ONE_WEEK_SECONDS = 7 * ONE_DAY_SECONDS
 # Count windows are a list of this many slots, time windows one bucket per second: bounded memory.
 MAX_WINDOW_SIZE = 10_000
 # Model names become metric labels and breakers: a bounded set of plain identifiers.
@@ -99,6 +100,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     # Requests larger than this are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=16 * 1024, gt=0)
+    # The same for POST /alerts: an Alertmanager notification carries a whole group's alerts.
+    max_alert_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # How long a crashed process may hold a budget reservation before it lapses.
     reservation_ttl_seconds: float = Field(default=120.0, gt=0)
     # Seconds between checks of watched files (policy, runbooks, API keys).
@@ -243,6 +246,20 @@ class LimitsPolicy(_Strict):
     max_question_chars: int = Field(default=2000, ge=1, le=100_000)
 
 
+class AlertsPolicy(_Strict):
+    """The Alertmanager receiver (POST /alerts): storm caps on PAID answers, beyond which an
+    alert gets runbook excerpts ($0); how long a (fingerprint, startsAt) stays answered; how many
+    alert records GET /alerts/recent keeps."""
+
+    paid_per_group: int = Field(default=5, ge=0, le=10_000)
+    paid_per_minute: int = Field(default=20, ge=0, le=100_000)
+    # A group's cap counts for this long after its first paid answer (Alertmanager re-sends a
+    # group every repeat_interval, 4 h by default).
+    group_window_seconds: float = Field(default=4 * 3600.0, ge=60, le=ONE_WEEK_SECONDS)
+    dedupe_ttl_seconds: float = Field(default=7 * 86400.0, ge=60, le=ONE_YEAR_SECONDS)
+    recent_max: int = Field(default=500, ge=1, le=10_000)
+
+
 @functools.cache
 def _builtin_document() -> dict[str, Any]:
     """Models and routing live in a policy file, never in code: app/default_policy.yaml."""
@@ -269,6 +286,7 @@ class Policy(_Strict):
     llm: LLMPolicy = LLMPolicy()
     cache: CachePolicy = CachePolicy()
     limits: LimitsPolicy = LimitsPolicy()
+    alerts: AlertsPolicy = AlertsPolicy()
     degradation: DegradationPolicy = DegradationPolicy()
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware
-from app.api.routes import ask, health, ops
+from app.api.routes import alerts, ask, health, ops
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.logs import configure_logging
@@ -43,9 +43,10 @@ def create_app(
 
     app = FastAPI(title="sre-ai-platform", version=VERSION, lifespan=lifespan)
     app.add_middleware(RequestContextMiddleware, metrics=metrics,
-                       max_body_bytes=settings.max_body_bytes)
+                       max_body_bytes=settings.max_body_bytes,
+                       path_limits={"/alerts": settings.max_alert_body_bytes})
     install_error_handlers(app)
-    for router in (ask.router, health.router, ops.router):
+    for router in (ask.router, alerts.router, health.router, ops.router):
         app.include_router(router)
     return app
 

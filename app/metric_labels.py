@@ -50,3 +50,9 @@ DEPENDENCIES = ("redis",)
 DEPENDENCY_OUTCOMES = ("success", "failure")
 RUNBOOK_SKIP_REASONS = ("too_large", "not_utf8", "unreadable", "no_headings", "bad_front_matter")
 EMBEDDING_SOURCES = ("model", "cache")
+# The Alertmanager receiver: alerts received by status; how a firing alert was answered (a
+# duplicate is a (fingerprint, startsAt) already answered: $0); which storm cap turned a paid
+# answer into runbook excerpts.
+ALERT_STATUSES = ("firing", "resolved")
+ALERT_ANSWER_MODES = ("paid", "cached", "excerpts", "duplicate")
+ALERT_CAPS = ("group", "minute")

@@ -11,6 +11,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from app.metric_labels import (
+    ALERT_ANSWER_MODES,
+    ALERT_CAPS,
+    ALERT_STATUSES,
     AUTH_STATES,
     BREAKER_EDGES,
     BREAKER_STATES,
@@ -258,6 +261,21 @@ class Metrics:
             ["source"], registry=r,
         )
 
+        # --- the Alertmanager receiver (app/services/alerts.py). errors pairs with received.
+        self.alerts_received = Counter(
+            "ai_alerts_received", "Alerts received from Alertmanager, by status.", ["status"],
+            registry=r)
+        self.alerts_answered = Counter(
+            "ai_alerts_answered", "Firing alerts answered, by mode (duplicate: already answered, "
+            "$0).", ["mode"], registry=r)
+        self.alerts_capped = Counter(
+            "ai_alerts_capped", "Alerts answered with runbook excerpts because a storm cap on "
+            "paid answers was reached, by cap.", ["cap"], registry=r)
+        self.alert_errors = Counter(
+            "ai_alert_errors", "Firing alerts not answered: the pipeline failed or the answer "
+            "queue was full.",
+            registry=r)
+
         # --- client authentication (app/api_keys.py)
         self.api_keys_loaded = Gauge(
             "ai_api_keys_loaded", "Client API keys in effect (inline and file).", registry=r
@@ -305,6 +323,12 @@ class Metrics:
             self.runbooks_skipped.labels(reason=reason)
         for source in EMBEDDING_SOURCES:
             self.runbooks_embedded.labels(source=source)
+        for status in ALERT_STATUSES:
+            self.alerts_received.labels(status=status)
+        for mode in ALERT_ANSWER_MODES:
+            self.alerts_answered.labels(mode=mode)
+        for cap in ALERT_CAPS:
+            self.alerts_capped.labels(cap=cap)
 
     def init_model(self, model: str) -> None:
         """Create a model's series at 0 (called for each model in the active policy)."""

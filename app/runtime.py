@@ -27,7 +27,7 @@ from app.cache import (
     SingleFlight,
 )
 from app.clock import Clock
-from app.config import Settings
+from app.config import AlertsPolicy, Settings
 from app.config_watch.build import build_policy_watchers
 from app.config_watch.initial import initial_policy
 from app.errors import LedgerUnavailableError
@@ -39,6 +39,9 @@ from app.resilience.dependency import DependencyGuard
 from app.resilience.redis_dependency import redis_client, redis_guard
 from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
 from app.runbooks.holder import RunbookHolder
+from app.services.alert_gate import AlertGate
+from app.services.alert_records import AlertRecords
+from app.services.alerts import AlertReceiver
 from app.services.answer import AnswerService
 from app.services.paid_call import PaidCaller
 
@@ -68,6 +71,8 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     semantic: SemanticCache | None = None
     flight: SingleFlight | None = None
+    alerts: AlertReceiver = field(init=False)
+    alerts_records: AlertRecords = field(init=False)
 
     @property
     def provider_name(self) -> str:
@@ -119,6 +124,15 @@ class Runtime:
                       "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
                       answers, api_keys, spool, recorder, redis, guard, semantic=semantic,
                       flight=flight)
+        # The Alertmanager receiver answers through the same AnswerService as /ask.
+        def alert_policy() -> AlertsPolicy:
+            return policies.current.policy.alerts
+
+        runtime.alerts_records = AlertRecords(lambda: alert_policy().recent_max, redis, guard)
+        runtime.alerts = AlertReceiver(
+            answers=answers, gate=AlertGate(alert_policy, clock, redis, guard),
+            records=runtime.alerts_records, metrics=metrics, clock=clock,
+            policy=lambda: policies.current.policy, index=lambda: runbooks.current)
         policies.subscribe(runtime._on_policy)
         runtime._on_policy(policies.current)
         metrics.service_info.info({"version": VERSION, "provider": runtime.provider_name,
@@ -143,6 +157,7 @@ class Runtime:
                                          self.runbooks.reload)
         for watcher in watchers:
             self.tasks.append(asyncio.create_task(watcher.run(), name=type(watcher).__name__))
+        self.alerts.start()
         await self._replay_spool()  # spend spooled before a crash or restart goes in first
         self.tasks.append(asyncio.create_task(self.recorder.run(), name="SettleSpoolReplay"))
         if self.api_keys.status().state == "open":
@@ -164,6 +179,7 @@ class Runtime:
             log.info("settle spool replayed at start-up", extra={"fields": {"settled": settled}})
 
     async def stop(self) -> None:
+        await self.alerts.stop()  # queued alerts are answered (bounded) while all else is up
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the test suite needs from Debian's packages: a real Redis, a real Prometheus and
-# promtool, and libfaketime (`make test-future` runs the suite a year ahead). Idempotent: does nothing when they are present. Daemons are NOT started by the
+# promtool, a real Alertmanager, and libfaketime (`make test-future` runs the suite a year ahead). Idempotent: does nothing when they are present. Daemons are NOT started by the
 # packages (the tests start their own on free loopback ports).
 set -euo pipefail
 
@@ -8,6 +8,8 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
 command -v faketime >/dev/null || need+=(faketime)
+# The real Alertmanager for the receiver's end-to-end test (tests/integration/alerts).
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -54,10 +54,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int,
+                 path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        # Routes whose bodies are larger by contract (Alertmanager's notifications), by path.
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,9 +92,10 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            body_receive = await self._buffered_body(scope, receive)
+            limit = self.path_limits.get(path, self.max_body_bytes)
+            body_receive = await self._buffered_body(scope, receive, limit)
             if body_receive is None:
-                await _too_large(send_wrapper, self.max_body_bytes, rid)
+                await _too_large(send_wrapper, limit, rid)
             else:
                 await self.app(scope, body_receive, send_wrapper)
         except Exception:
@@ -120,10 +124,9 @@ class RequestContextMiddleware:
             log_fields_var.reset(fields_token)
             request_id_var.reset(rid_token)
 
-    async def _buffered_body(self, scope: Scope, receive: Receive) -> Receive | None:
+    async def _buffered_body(self, scope: Scope, receive: Receive, limit: int) -> Receive | None:
         """Read the whole body (it is small by contract) and hand the app a replay of it.
         None when it is over the limit: the caller answers 413 without running the app."""
-        limit = self.max_body_bytes
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return None

@@ -1,0 +1,67 @@
+"""The gate and the records on a real redis-server, as two replicas see them: a claim and the
+per-minute cap hold across replicas, Redis expires the windows by its own clock (durations
+only), and the records ring is capped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from app.clock import ManualClock
+from app.config import AlertsPolicy
+from app.metrics import Metrics
+from app.resilience.redis_dependency import redis_client, redis_guard
+from app.services.alert_gate import MINUTE_MS, PREFIX, AlertGate
+from app.services.alert_payload import AlertRecord
+from app.services.alert_records import AlertRecords
+from tests.fakes.redis_server import (
+    RedisServer,
+    private_redis_server,  # noqa: F401 - fixture
+)
+
+pytestmark = pytest.mark.integration
+POLICY = AlertsPolicy(paid_per_group=100, paid_per_minute=3, dedupe_ttl_seconds=600,
+                      recent_max=5)
+
+
+@pytest.fixture
+async def replicas(private_redis_server: RedisServer  # noqa: F811
+                   ) -> AsyncIterator[tuple[Redis, Redis]]:
+    one, two = redis_client(private_redis_server.url), redis_client(private_redis_server.url)
+    yield one, two
+    await one.aclose()
+    await two.aclose()
+
+
+def gate(redis: Redis) -> AlertGate:
+    clock = ManualClock()
+    return AlertGate(lambda: POLICY, clock, redis, redis_guard(clock, Metrics(CollectorRegistry())))
+
+
+async def test_claims_and_the_minute_cap_are_shared_and_expire_by_redis_ttl(
+        replicas: tuple[Redis, Redis]) -> None:
+    a, b = gate(replicas[0]), gate(replicas[1])
+    assert await a.claim("fp", "t0")
+    assert not await b.claim("fp", "t0")
+    taken = [await g.paid_slot(f"group-{i}") for i, g in enumerate([a, b, a, b, a])]
+    assert taken == [None, None, None, "minute", "minute"]
+    ttl = await replicas[0].pttl(f"{PREFIX}minute")
+    assert 0 < ttl <= MINUTE_MS  # a duration Redis counts down, not a timestamp
+    keys = [k async for k in replicas[0].scan_iter(match=f"{PREFIX}seen:*")]
+    assert 0 < await replicas[0].pttl(keys[0]) <= 600_000
+
+
+async def test_the_records_ring_is_shared_and_capped(replicas: tuple[Redis, Redis]) -> None:
+    one = AlertRecords(lambda: POLICY.recent_max, replicas[0])
+    two = AlertRecords(lambda: POLICY.recent_max, replicas[1])
+    for i in range(8):
+        await (one if i % 2 else two).add(AlertRecord(
+            fingerprint=f"f{i}", alertname="A", labels={"namespace": "ns" if i < 6 else "x"},
+            status="firing", startsAt="t"))
+    seen = await one.recent(limit=50)
+    assert [r.fingerprint for r in seen] == ["f7", "f6", "f5", "f4", "f3"]
+    assert [r.fingerprint for r in await two.recent(namespace="x")] == ["f7", "f6"]
+    assert await replicas[0].llen("sre-ai:alerts:recent") == 5
