@@ -196,6 +196,11 @@ class Delivery:
             except asyncio.CancelledError:
                 self._dead_letter(answer, "shutdown")  # stopped mid-retry: counted, not lost
                 raise
+            except Exception as exc:  # a bug must not stop every later delivery
+                # The type only: an HTTP library's message or traceback may quote the URL.
+                log.error("alert delivery failed unexpectedly",
+                          extra={"fields": {"error": type(exc).__name__}})
+                self._dead_letter(answer, "error")
             finally:
                 self._queue.task_done()
                 self._metrics.alert_delivery_queue_depth.set(self._queue.qsize())

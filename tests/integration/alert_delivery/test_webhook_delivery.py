@@ -3,6 +3,7 @@ httpx client. Backoff sleeps are injected and recorded: no test waits for a back
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -10,6 +11,7 @@ from datetime import timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry
@@ -310,3 +312,39 @@ async def test_a_url_from_a_mounted_secret_file_is_used(
     finally:
         await delivery.aclose()
     assert len(hook.received) == 1
+
+
+class _BrokenOnce(httpx.AsyncBaseTransport):
+    """The real transport, except that the first request raises what no handler expects."""
+
+    def __init__(self) -> None:
+        self._real = httpx.AsyncHTTPTransport()
+        self.broken = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.broken:
+            self.broken = True
+            raise RuntimeError(f"unexpected, about {request.url}")
+        return await self._real.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._real.aclose()
+
+
+async def test_an_unexpected_error_dead_letters_one_answer_and_the_worker_goes_on(
+    hook: WebhookReceiver, metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = _BrokenOnce()
+    delivery = _delivery(hook, metrics, Recorder(), transport=transport)
+    delivery.start()
+    try:
+        await delivery.deliver(_answer(1))
+        await delivery.deliver(_answer(2))
+        # Bounded: with a dead worker the second answer would wait for ever.
+        await asyncio.wait_for(delivery.join(), timeout=10)
+    finally:
+        await delivery.aclose()
+    assert transport.broken
+    assert [r.body["text"][-6:] for r in hook.received] == ["fp0002"]
+    assert _count(metrics, "ai_alert_deliveries_total", outcome="dead_letter") == 1
+    assert SECRET_PATH not in "\n".join(JsonFormatter().format(r) for r in caplog.records)
