@@ -126,6 +126,8 @@ class Delivery:
         self._sleep, self._jitter = sleep, jitter
         self._queue: asyncio.Queue[AlertAnswer] = asyncio.Queue(maxsize=queue_size)
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        # Never forget a key still waiting in the queue (that would let its repeat in).
+        self._seen_max = max(DEDUPE_KEYS, 2 * queue_size)
         self._client = httpx.AsyncClient(timeout=timeout_seconds, transport=transport)
         self._worker: asyncio.Task[None] | None = None
         self._filter = _RedactUrl(url)
@@ -165,7 +167,7 @@ class Delivery:
             self._dead_letter(answer, "queue_full")
             return False
         self._seen[answer.key] = None
-        while len(self._seen) > DEDUPE_KEYS:
+        while len(self._seen) > self._seen_max:
             self._seen.popitem(last=False)
         self._metrics.alert_delivery_queue_depth.set(self._queue.qsize())
         return True
@@ -174,8 +176,13 @@ class Delivery:
         """Wait until every queued answer is delivered or dead-lettered."""
         await self._queue.join()
 
-    async def aclose(self) -> None:
-        """Stop the worker; answers still queued are dead-lettered (reason shutdown)."""
+    async def aclose(self, drain_seconds: float = 0.0) -> None:
+        """Give the worker up to `drain_seconds` to empty the queue (a shutdown inside the
+        pod's grace period), then stop it; answers still queued are dead-lettered (reason
+        shutdown)."""
+        if self._worker is not None and drain_seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), drain_seconds)
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -348,3 +348,15 @@ async def test_an_unexpected_error_dead_letters_one_answer_and_the_worker_goes_o
     assert [r.body["text"][-6:] for r in hook.received] == ["fp0002"]
     assert _count(metrics, "ai_alert_deliveries_total", outcome="dead_letter") == 1
     assert SECRET_PATH not in "\n".join(JsonFormatter().format(r) for r in caplog.records)
+
+
+async def test_closing_with_a_drain_delivers_what_is_queued(
+    hook: WebhookReceiver, metrics: Metrics
+) -> None:
+    delivery = _delivery(hook, metrics, Recorder())
+    delivery.start()
+    for n in range(3):
+        await delivery.deliver(_answer(n))
+    await delivery.aclose(drain_seconds=10)  # returns as soon as the queue is empty
+    assert len(hook.received) == 3
+    assert _count(metrics, "ai_alert_deliveries_total", outcome="dead_letter") == 0
