@@ -112,9 +112,31 @@ class Settings(BaseSettings):
     # Seconds between replays of the settle spool into the ledger.
     spool_replay_interval_seconds: float = Field(default=5.0, gt=0)
 
+    # Outbound delivery of alert answers (app/alerts/delivery.py): a Slack-compatible webhook.
+    # The URL is a secret (Slack puts the token in its path): inline, or a file from a mounted
+    # Secret; never logged. The token file (optional) is sent as `Authorization: Bearer` and
+    # re-read on every attempt, so a rotated Secret takes effect without a restart.
+    alert_webhook_url: SecretStr | None = None
+    alert_webhook_url_file: Path | None = None
+    alert_webhook_token_file: Path | None = None
+    # Per attempt (connect + send + response).
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # Attempts per answer, the first included; then it is dead-lettered (counted, logged).
+    alert_webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    # Answers waiting for delivery; a full queue dead-letters the newest.
+    alert_webhook_queue_size: int = Field(default=1000, ge=1, le=100_000)
+
     @property
     def settle_spool_dir(self) -> Path:
         return self.spool_dir or self.ledger_path.parent / "spool"
+
+    @model_validator(mode="after")
+    def _check_alert_webhook(self) -> Settings:
+        if self.alert_webhook_url is not None and self.alert_webhook_url_file is not None:
+            raise ValueError(
+                "set one of SRE_AI_ALERT_WEBHOOK_URL and SRE_AI_ALERT_WEBHOOK_URL_FILE, not both"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_kubernetes_source(self) -> Settings:

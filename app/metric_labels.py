@@ -56,3 +56,9 @@ EMBEDDING_SOURCES = ("model", "cache")
 ALERT_STATUSES = ("firing", "resolved")
 ALERT_ANSWER_MODES = ("paid", "cached", "excerpts", "duplicate")
 ALERT_CAPS = ("group", "minute")
+# Alert answers sent to the delivery webhook (app/alerts/delivery.py): each answer ends once as
+# delivered or dead_letter; each attempt is a success, retryable (429, 5xx, timeout, connection:
+# tried again) or rejected (another 4xx/3xx: not retried).
+ALERT_DELIVERY_OUTCOMES = ("delivered", "dead_letter")
+ALERT_DELIVERY_ATTEMPT_RESULTS = ("success", "retryable", "rejected")
+ALERT_DELIVERY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

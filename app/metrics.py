@@ -13,6 +13,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from app.metric_labels import (
     ALERT_ANSWER_MODES,
     ALERT_CAPS,
+    ALERT_DELIVERY_ATTEMPT_RESULTS,
+    ALERT_DELIVERY_BUCKETS,
+    ALERT_DELIVERY_OUTCOMES,
     ALERT_STATUSES,
     AUTH_STATES,
     BREAKER_EDGES,
@@ -287,6 +290,26 @@ class Metrics:
             ["state"], registry=r,
         )
 
+        # --- alert answers delivered to the configured webhook (app/alerts/delivery.py)
+        self.alert_deliveries = Counter(
+            "ai_alert_deliveries", "Alert answers handed to the delivery webhook, by how they "
+            "ended: delivered, or dead_letter (queue full, rejected, attempts used up, shutdown).",
+            ["outcome"], registry=r,
+        )
+        self.alert_delivery_attempts = Counter(
+            "ai_alert_delivery_attempts", "POSTs to the delivery webhook by result: success, "
+            "retryable (429, 5xx, timeout, connection) or rejected (other 4xx: not retried).",
+            ["result"], registry=r,
+        )
+        self.alert_delivery_seconds = Histogram(
+            "ai_alert_delivery_attempt_seconds", "Latency of one POST to the delivery webhook.",
+            buckets=ALERT_DELIVERY_BUCKETS, registry=r,
+        )
+        self.alert_delivery_queue_depth = Gauge(
+            "ai_alert_delivery_queue_depth", "Alert answers waiting for the delivery webhook.",
+            registry=r,
+        )
+
         self._active_config: dict[str, tuple[str, str]] = {}
         self._initialise_known_series()
 
@@ -329,6 +352,10 @@ class Metrics:
             self.alerts_answered.labels(mode=mode)
         for cap in ALERT_CAPS:
             self.alerts_capped.labels(cap=cap)
+        for outcome in ALERT_DELIVERY_OUTCOMES:
+            self.alert_deliveries.labels(outcome=outcome)
+        for result in ALERT_DELIVERY_ATTEMPT_RESULTS:
+            self.alert_delivery_attempts.labels(result=result)
 
     def init_model(self, model: str) -> None:
         """Create a model's series at 0 (called for each model in the active policy)."""

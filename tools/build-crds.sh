@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Generate the ServiceMonitor and PrometheusRule CRDs with controller-gen from the Go types of
+# Generate the ServiceMonitor, PrometheusRule (v1) and AlertmanagerConfig (v1alpha1) CRDs with
+# controller-gen from the Go types of
 # github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring (no YAML is fetched).
 # Output: $CACHE_ROOT/prometheus-operator-crds-$PROM_OPERATOR_VERSION/*.yaml; prints that dir.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 OUT="$CACHE_ROOT/prometheus-operator-crds-$PROM_OPERATOR_VERSION"
-WANT=(servicemonitors prometheusrules)
+WANT=(servicemonitors prometheusrules alertmanagerconfigs)
 have() { local k; for k in "${WANT[@]}"; do [[ -s "$OUT/monitoring.coreos.com_$k.yaml" ]] || return 1; done; }
 if have; then log "CRDs cached in $OUT"; echo "$OUT"; exit 0; fi
 
@@ -20,19 +21,23 @@ cat > "$work/types.go" <<GO
 // Package crds only pins the monitoring API types for controller-gen.
 package crds
 
-import _ "$MOD/v1"
+import (
+	_ "$MOD/v1"
+	_ "$MOD/v1alpha1"
+)
 GO
 (cd "$work" && "$GO" get "$MOD@$PROM_OPERATOR_VERSION" >&2 && "$GO" mod tidy >&2)
 
 gen="$work/out"; rm -rf "$gen"; mkdir -p "$gen"
 # maxDescLen=0 drops field descriptions: the CRDs stay small; validation is unchanged.
 (cd "$work" && "$CONTROLLER_GEN" crd:crdVersions=v1,maxDescLen=0 \
-    paths="$MOD/v1" output:crd:dir="$gen" >&2)
+    paths="$MOD/v1" paths="$MOD/v1alpha1" output:crd:dir="$gen" >&2)
 mkdir -p "$OUT"
 for k in "${WANT[@]}"; do
     f="$gen/monitoring.coreos.com_$k.yaml"
     [[ -s "$f" ]] || die "controller-gen did not produce $f"
-    cp "$f" "$OUT/"
+    # Atomic: tests may be reading the CRDs already in the cache.
+    cp "$f" "$OUT/.$k.tmp.$$" && mv -f "$OUT/.$k.tmp.$$" "$OUT/monitoring.coreos.com_$k.yaml"
 done
 log "CRDs generated into $OUT"
 echo "$OUT"

@@ -18,7 +18,21 @@ import yaml
 
 CACHE_ROOT = Path("/var/cache/sre-ai-platform")
 REPO = Path(__file__).resolve().parents[2]
-PLURALS = {"ServiceMonitor": "servicemonitors", "PrometheusRule": "prometheusrules"}
+PLURALS = {
+    "ServiceMonitor": "servicemonitors",
+    "PrometheusRule": "prometheusrules",
+    "AlertmanagerConfig": "alertmanagerconfigs",
+}
+
+
+class _CrdLoader(yaml.SafeLoader):
+    """PyYAML reads a bare `=` (AlertmanagerConfig's matchType enum) as YAML 1.1's `value`
+    tag and refuses it; it is the string "="."""
+
+
+_CrdLoader.add_constructor(
+    "tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node)
+)
 
 
 def crd_file(kind: str) -> Path | None:
@@ -64,7 +78,7 @@ def load_validator(kind: str, version: str = "v1") -> jsonschema.protocols.Valid
     path = crd_file(kind)
     if path is None:
         return None
-    crd = yaml.safe_load(path.read_text())
+    crd = yaml.load(path.read_text(), Loader=_CrdLoader)  # a SafeLoader subclass
     served = next(v for v in crd["spec"]["versions"] if v["name"] == version)
     schema = _strict(copy.deepcopy(served["schema"]["openAPIV3Schema"]))
     # ObjectMeta is validated by the API server itself; the CRD only says "object".

@@ -392,9 +392,10 @@ data:
 """
 
 
-def render_notes(tmp_path: Path) -> str:
+def render_notes(tmp_path: Path, *args: str) -> str:
     """NOTES.txt as `helm install` prints it. `helm template` omits NOTES, and helm 3's
-    `install --dry-run` wants a cluster, so a copy of the chart renders them into a ConfigMap."""
+    `install --dry-run` wants a cluster, so a copy of the chart renders them into a ConfigMap.
+    `args` go to `helm template` (`--set`, `--api-versions`)."""
     chart = tmp_path / "sre-ai-platform"
     shutil.copytree(CHART, chart)
     (chart / "templates" / "zz-notes-probe.yaml").write_text(NOTES_PROBE)
@@ -407,6 +408,7 @@ def render_notes(tmp_path: Path) -> str:
             NAMESPACE,
             "--show-only",
             "templates/zz-notes-probe.yaml",
+            *args,
         ]
     )
     assert proc.returncode == 0, proc.stderr

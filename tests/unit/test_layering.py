@@ -28,7 +28,8 @@ TIERS: list[tuple[str, frozenset[str]]] = [
                                "schemas"})),
     ("components", frozenset({"llm", "runbooks", "budget", "resilience", "cache",
                               "policy_source", "config_watch", "api_keys"})),
-    ("services", frozenset({"services"})),
+    # alerts: the Alertmanager receiver and its outbound delivery (issue 15).
+    ("services", frozenset({"services", "alerts"})),
     ("runtime", frozenset({"runtime"})),
     ("api", frozenset({"api"})),
     ("roots", frozenset({"main", "cli"})),

@@ -79,3 +79,13 @@ def test_dependency_counters_exist_without_a_guard_but_the_state_gauge_does_not(
                               {"dependency": "redis"}) == 0
     assert r.get_sample_value("ai_dependency_breaker_state",
                               {"dependency": "redis", "state": "closed"}) is None
+
+
+def test_alert_delivery_series_start_at_zero() -> None:
+    # A dead-letter alert can use rate() from the first scrape, before any alert was delivered.
+    r = _m().registry
+    for outcome in ("delivered", "dead_letter"):
+        assert r.get_sample_value("ai_alert_deliveries_total", {"outcome": outcome}) == 0
+    for result in ("success", "retryable", "rejected"):
+        assert r.get_sample_value("ai_alert_delivery_attempts_total", {"result": result}) == 0
+    assert r.get_sample_value("ai_alert_delivery_queue_depth") == 0

@@ -179,6 +179,12 @@ Checks that make the chart refuse a broken combination with a clear message.
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail "autoscaling.maxReplicas must be >= autoscaling.minReplicas" }}
 {{- end }}
+{{- if and .Values.alertmanager.config.enabled (include "sre-ai-platform.authEnabled" .) (not .Values.alertmanager.config.credentials.existingSecret) }}
+{{- fail "alertmanager.config.enabled with client API keys (auth) needs alertmanager.config.credentials.existingSecret: a Secret with one raw key that Alertmanager sends as a bearer token (without it every notification gets 401)" }}
+{{- end }}
+{{- if and .Values.alerts.webhook.tokenKey (not .Values.alerts.webhook.existingSecret) }}
+{{- fail "alerts.webhook.tokenKey is set but alerts.webhook.existingSecret is empty: the URL and the token come from that Secret" }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -186,4 +192,12 @@ Whether the Prometheus Operator API is served (helm template: --api-versions mon
 */}}
 {{- define "sre-ai-platform.hasPrometheusOperator" -}}
 {{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- end }}
+
+{{/*
+Whether the Prometheus Operator's AlertmanagerConfig API is served (helm template:
+--api-versions monitoring.coreos.com/v1alpha1/AlertmanagerConfig).
+*/}}
+{{- define "sre-ai-platform.hasAlertmanagerConfig" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1alpha1/AlertmanagerConfig" }}true{{ end }}
 {{- end }}
