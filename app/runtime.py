@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from app.alerts.delivery import Delivery
+from app.alerts.hook import delivery_hook
 from app.api_keys import ApiKeys
 from app.budget.ledger import Ledger, WindowState, open_ledger
 from app.budget.replay import SpendRecorder
@@ -48,6 +50,9 @@ from app.services.paid_call import PaidCaller
 log = logging.getLogger("app.runtime")
 VERSION = "0.1.0"
 LEDGER_TIMEOUT_SECONDS = 2.0
+# Queued answers get this long to reach the delivery webhook at shutdown, inside the pod's
+# termination grace period; the rest are dead-lettered (counted, alerted on).
+DELIVERY_DRAIN_SECONDS = 5.0
 
 
 @dataclass
@@ -73,6 +78,7 @@ class Runtime:
     flight: SingleFlight | None = None
     alerts: AlertReceiver = field(init=False)
     alerts_records: AlertRecords = field(init=False)
+    delivery: Delivery | None = field(init=False, default=None)
 
     @property
     def provider_name(self) -> str:
@@ -133,6 +139,9 @@ class Runtime:
             answers=answers, gate=AlertGate(alert_policy, clock, redis, guard),
             records=runtime.alerts_records, metrics=metrics, clock=clock,
             policy=lambda: policies.current.policy, index=lambda: runbooks.current)
+        runtime.delivery = Delivery.from_settings(settings, metrics)
+        if runtime.delivery is not None:  # answers also POSTed to the configured webhook
+            runtime.alerts.on_answer = delivery_hook(runtime.delivery)
         policies.subscribe(runtime._on_policy)
         runtime._on_policy(policies.current)
         metrics.service_info.info({"version": VERSION, "provider": runtime.provider_name,
@@ -158,6 +167,8 @@ class Runtime:
         for watcher in watchers:
             self.tasks.append(asyncio.create_task(watcher.run(), name=type(watcher).__name__))
         self.alerts.start()
+        if self.delivery is not None:
+            self.delivery.start()
         await self._replay_spool()  # spend spooled before a crash or restart goes in first
         self.tasks.append(asyncio.create_task(self.recorder.run(), name="SettleSpoolReplay"))
         if self.api_keys.status().state == "open":
@@ -180,6 +191,8 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.alerts.stop()  # queued alerts are answered (bounded) while all else is up
+        if self.delivery is not None:  # then their answers go out, within a bound
+            await self.delivery.aclose(drain_seconds=DELIVERY_DRAIN_SECONDS)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
