@@ -1,6 +1,6 @@
 """The bounded vocabularies of our metrics: every label value a series may take, and buckets.
 
-app/metrics.py builds the instruments from these and creates the known series at 0, so rate()
+app/metrics/ builds the instruments from these and creates the known series at 0, so rate()
 and absent()-style alerts work from the first scrape; code that sets a label imports the tuple
 it must stay within. Unknown values never become labels.
 """

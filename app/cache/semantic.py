@@ -8,7 +8,7 @@ Each entry is (answer key = the exact-cache key of the stored answer, question t
 L2-normalised vector, stored_at). `find` returns the most similar entry at or above the
 threshold that the guard (app/cache/semantic_guard.py) lets share; it also reports the best
 similarity seen and the guard's vetoes, so the caller can count and observe them (this module
-defines no metric: app/metrics.py does).
+defines no metric: app/metrics/ does).
 
 Bounded by `semantic_max_entries` (oldest first out, evictions returned to the caller) and by
 age: an entry lives as long as an exact-cache answer can be served, `ttl_seconds +

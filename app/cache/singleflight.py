@@ -40,7 +40,7 @@ Semantics, and the decisions DESIGN left open:
 - Redis absent, failing, or its breaker open: in-process only, never an error for the caller.
   Redis failing while a watcher waits: it takes over in-process (an answer beats a wait for a
   result nobody can deliver); that one call may duplicate the remote leader's.
-- Counts and roles are in `Outcome`; metrics are the caller's (app/metrics.py owns them).
+- Counts and roles are in `Outcome`; metrics are the caller's (app/metrics/ owns them).
 """
 
 from __future__ import annotations

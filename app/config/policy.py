@@ -1,8 +1,6 @@
-"""Settings (the process environment) and Policy (the budget ConfigMap); docs/architecture.md.
-
-Settings are read once at start-up. The Policy is data that can change at runtime
-(app/policy_source.py reloads it); nothing here caches it.
-"""
+"""Policy: the budget ConfigMap (budgets, prices, routing, breaker, cache, alerts), parsed
+and bounded. Data that can change at runtime (app/policy_source.py reloads it); nothing here
+caches it. docs/architecture.md."""
 
 from __future__ import annotations
 
@@ -15,21 +13,17 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     TypeAdapter,
     ValidationError,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import PolicyError
 
-BUNDLED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
-DEFAULT_POLICY_FILE = Path(__file__).resolve().parent / "default_policy.yaml"
+DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "default_policy.yaml"
 
 # ---- bounds of the policy's numbers (ours: see docs/architecture.md, Money)
 #
@@ -68,89 +62,6 @@ PriceUSD = Annotated[float, Field(ge=0, le=MAX_PRICE_USD_PER_MTOK)]
 CachePriceUSD = Annotated[float, Field(ge=0, le=2 * MAX_PRICE_USD_PER_MTOK)]
 _PRICE = TypeAdapter(PriceUSD)
 
-
-class Settings(BaseSettings):
-    """Process configuration from the environment. Names are a contract (docs/architecture.md)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="SRE_AI_", extra="ignore", frozen=True, populate_by_name=True,
-        allow_inf_nan=False,  # e.g. SRE_AI_RESERVATION_TTL_SECONDS=inf: refused at start-up
-    )
-
-    anthropic_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY")
-    )
-    anthropic_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL")
-    )
-    policy_file: Path | None = None
-    policy_source: Literal["file", "kubernetes"] = "file"
-    policy_configmap: str | None = None
-    runbooks_dir: Path = BUNDLED_RUNBOOKS
-    # Runbook files larger than this are skipped (logged, counted, shown in /health/ready).
-    max_runbook_bytes: int = Field(default=256 * 1024, gt=0)
-    # Runbook embeddings by content hash, so a restart does not re-embed an unchanged corpus.
-    # Empty: no disk cache.
-    embedding_cache_dir: Path | None = Path("./var/embeddings")
-    ledger_path: Path = Path("./var/ledger.sqlite3")
-    redis_url: str | None = None
-    api_keys: SecretStr | None = None
-    api_keys_file: Path | None = None
-    log_level: str = "INFO"
-    log_format: Literal["json", "console"] = "json"
-    # Requests larger than this are refused with 413 before they are parsed.
-    max_body_bytes: int = Field(default=16 * 1024, gt=0)
-    # The same for POST /alerts: an Alertmanager notification carries a whole group's alerts.
-    max_alert_body_bytes: int = Field(default=1024 * 1024, gt=0)
-    # How long a crashed process may hold a budget reservation before it lapses.
-    reservation_ttl_seconds: float = Field(default=120.0, gt=0)
-    # Seconds between checks of watched files (policy, runbooks, API keys).
-    watch_interval_seconds: float = Field(default=1.0, gt=0)
-    # Where settlements the ledger could not take wait on this pod's disk (app/budget/spool.py).
-    # Default: `spool/` next to the SQLite ledger file (the chart's writable ledger volume).
-    spool_dir: Path | None = None
-    # Seconds between replays of the settle spool into the ledger.
-    spool_replay_interval_seconds: float = Field(default=5.0, gt=0)
-
-    # Outbound delivery of alert answers (app/alerts/delivery.py): a Slack-compatible webhook.
-    # The URL is a secret (Slack puts the token in its path): inline, or a file from a mounted
-    # Secret; never logged. The token file (optional) is sent as `Authorization: Bearer` and
-    # re-read on every attempt, so a rotated Secret takes effect without a restart.
-    alert_webhook_url: SecretStr | None = None
-    alert_webhook_url_file: Path | None = None
-    alert_webhook_token_file: Path | None = None
-    # Per attempt (connect + send + response).
-    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
-    # Attempts per answer, the first included; then it is dead-lettered (counted, logged).
-    alert_webhook_max_attempts: int = Field(default=5, ge=1, le=20)
-    # Answers waiting for delivery; a full queue dead-letters the newest.
-    alert_webhook_queue_size: int = Field(default=1000, ge=1, le=100_000)
-
-    @property
-    def settle_spool_dir(self) -> Path:
-        return self.spool_dir or self.ledger_path.parent / "spool"
-
-    @model_validator(mode="after")
-    def _check_alert_webhook(self) -> Settings:
-        if self.alert_webhook_url is not None and self.alert_webhook_url_file is not None:
-            raise ValueError(
-                "set one of SRE_AI_ALERT_WEBHOOK_URL and SRE_AI_ALERT_WEBHOOK_URL_FILE, not both"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _check_kubernetes_source(self) -> Settings:
-        if self.policy_source == "kubernetes":
-            ref = self.policy_configmap or ""
-            if ref.count("/") != 1 or not all(ref.split("/")):
-                raise ValueError(
-                    "SRE_AI_POLICY_CONFIGMAP must be 'namespace/name' when "
-                    "SRE_AI_POLICY_SOURCE=kubernetes"
-                )
-        return self
-
-
-# ---------------------------------------------------------------- the policy document
 
 
 class _Strict(BaseModel):

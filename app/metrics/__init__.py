@@ -1,0 +1,38 @@
+"""Every Prometheus instrument of the service, in one place, against an injectable registry.
+
+Label values are bounded: `endpoint` is a route template (or "unmatched"), `model` comes from the
+policy's allowlist (or "offline"), `status` is a numeric code, the rest are small enums listed
+in app/metric_labels.py. Tests build `Metrics(CollectorRegistry())` and read samples with
+`get_sample_value`.
+
+One class, `Metrics`, holds them all; its parts are defined by area in this package (answers,
+upstream, money, configuration, alerts), each creating its instruments and starting its known
+label sets at 0, so rate() and absent() work from the first scrape.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from app.metrics.alerts import AlertMetrics
+from app.metrics.answers import AnswerMetrics
+from app.metrics.configuration import ConfigurationMetrics
+from app.metrics.money import MoneyMetrics
+from app.metrics.upstream import UpstreamMetrics
+
+
+class Metrics(AnswerMetrics, UpstreamMetrics, MoneyMetrics, ConfigurationMetrics, AlertMetrics):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._register_answers(registry)
+        self._register_upstream(registry)
+        self._register_money(registry)
+        self._register_configuration(registry)
+        self._register_alerts(registry)
+        self._init_answers()
+        self._init_money()
+        self._init_configuration()
+        self._init_alerts()
+
+
+__all__ = ["Metrics"]

@@ -1,0 +1,88 @@
+"""Requests, answers and the answer caches."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from app.metric_labels import (
+    CACHE_OUTCOMES,
+    CACHE_RESULTS,
+    CACHE_TIERS,
+    DEGRADED_MODES,
+    REQUEST_BUCKETS,
+    SEMANTIC_VETOES,
+    SIMILARITY_BUCKETS,
+)
+
+
+class AnswerMetrics:
+    def _register_answers(self, r: CollectorRegistry) -> None:
+        # --- HTTP (the seed's names)
+        self.requests = Counter(
+            "ai_requests", "HTTP requests by route template and status code.",
+            ["endpoint", "status"], registry=r,
+        )
+        self.request_seconds = Histogram(
+            "ai_request_seconds", "HTTP request latency by route template.",
+            ["endpoint"], buckets=REQUEST_BUCKETS, registry=r,
+        )
+        self.active_requests = Gauge(
+            "ai_active_requests", "HTTP requests being served now (excludes /metrics).", registry=r
+        )
+
+
+        self.cache_ops = Counter(
+            "ai_cache_ops", "Exact answer cache operations by result.", ["result"], registry=r
+        )
+        self.cache_lookups = Counter(
+            "ai_cache_lookups", "Answerable questions by how the caches served them: exact, "
+            "semantic or coalesced (waited for an identical question in flight), or miss.",
+            ["outcome"], registry=r,
+        )
+        self.cache_saved_usd = Counter(
+            "ai_cache_saved_usd", "USD not spent thanks to the caches: the price of the call "
+            "that produced the reused answer, by hit kind.", ["kind"], registry=r,
+        )
+        self.cache_evictions = Counter(
+            "ai_cache_evictions", "Entries evicted to stay within the policy bound, by tier.",
+            ["tier"], registry=r,
+        )
+        self.semantic_rejected = Counter(
+            "ai_semantic_cache_rejected", "Semantic candidates above the threshold the guard "
+            "vetoed (they would be wrong answers), by reason.", ["reason"], registry=r,
+        )
+        self.semantic_similarity = Histogram(
+            "ai_semantic_cache_similarity", "Cosine similarity of semantic cache hits.",
+            buckets=SIMILARITY_BUCKETS, registry=r,
+        )
+        self.no_answer = Counter(
+            "ai_no_answer", "Questions the runbooks could not answer.", registry=r
+        )
+        self.answers = Counter(
+            "ai_answers", "Answers served to /ask, by the model that produced them.",
+            ["model"], registry=r,
+        )
+        self.agent_iterations = Histogram(
+            "ai_agent_iterations", "LLM round trips per answered question.",
+            buckets=(0, 1, 2, 3, 5, 8), registry=r,
+        )
+        self.degraded = Counter(
+            "ai_degraded_responses", "Answers served from a lower rung of the ladder, by rung.",
+            ["mode"], registry=r,
+        )
+        self.service_info = Info("ai_service", "Service build and provider.", registry=r)
+
+
+    def _init_answers(self) -> None:
+        for result in CACHE_RESULTS:
+            self.cache_ops.labels(result=result)
+        for outcome in CACHE_OUTCOMES:
+            self.cache_lookups.labels(outcome=outcome)
+        for kind in CACHE_OUTCOMES[:-1]:
+            self.cache_saved_usd.labels(kind=kind)
+        for tier in CACHE_TIERS:
+            self.cache_evictions.labels(tier=tier)
+        for reason in SEMANTIC_VETOES:
+            self.semantic_rejected.labels(reason=reason)
+        for mode in DEGRADED_MODES:
+            self.degraded.labels(mode=mode)
