@@ -18,7 +18,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ from app.clock import Clock
 from app.config import CachePolicy
 from app.errors import CircuitOpenError
 from app.llm.prompt import PROMPT_VERSION
-from app.resilience.dependency import DependencyGuard
+from app.resilience.dependency import DependencyGuard, guarded
 
 log = logging.getLogger("app.cache")
 _NOT_WORD = re.compile(r"[^\w]+")
@@ -179,15 +179,9 @@ class RedisAnswerCache:
                         extra={"fields": {"op": op, "error": str(exc)}})
         self._on_error()
 
-    async def _guarded(self, operation: Awaitable[Any]) -> Any:
-        """Through the Redis server's breaker: while it is open, CircuitOpenError at once."""
-        if self._guard is None:
-            return await operation
-        return await self._guard.run(operation)
-
     async def get(self, key: str, *, allow_stale: bool) -> CacheLookup | None:
         try:
-            raw: Any = await self._guarded(self._redis.get(_PREFIX + key))
+            raw: Any = await guarded(self._guard, self._redis.get(_PREFIX + key))
         except (RedisError, OSError, CircuitOpenError) as exc:
             self._failed("get", exc)
             return await self._local.get(key, allow_stale=allow_stale)
@@ -206,7 +200,7 @@ class RedisAnswerCache:
         await self._local.put(key, entry)
         lifetime_ms = int((self._policy.ttl_seconds + self._policy.stale_ttl_seconds) * 1000)
         try:
-            extra = await self._guarded(self._put(
+            extra = await guarded(self._guard, self._put(
                 keys=[_PREFIX + key, _INDEX],
                 args=[json.dumps(asdict(entry)), lifetime_ms, entry.stored_at,
                       self._policy.max_entries],

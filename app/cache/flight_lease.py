@@ -39,7 +39,7 @@ from redis.exceptions import RedisError
 
 from app.config import CachePolicy
 from app.errors import CircuitOpenError
-from app.resilience.dependency import DependencyGuard
+from app.resilience.dependency import DependencyGuard, guarded
 
 log = logging.getLogger("app.cache.singleflight")
 
@@ -129,10 +129,7 @@ class FlightLeases:
 
     async def _op(self, op: str, operation: Awaitable[Any]) -> Any:
         try:
-            if self._guard is None:
-                result = await operation
-            else:
-                result = await self._guard.run(operation)
+            result = await guarded(self._guard, operation)
         except _FAILURES as exc:
             if not isinstance(exc, CircuitOpenError):  # the breaker logs its own transitions
                 log.warning("single-flight lease unavailable",

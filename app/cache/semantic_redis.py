@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ from app.cache.semantic import (
 from app.clock import Clock
 from app.config import CachePolicy
 from app.errors import CircuitOpenError
-from app.resilience.dependency import DependencyGuard
+from app.resilience.dependency import DependencyGuard, guarded
 
 log = logging.getLogger("app.cache")
 PREFIX = "sre-ai:{semcache}:"
@@ -137,16 +137,11 @@ class RedisSemanticCache:
                         extra={"fields": {"op": op, "error": str(exc)}})
         self._on_error()
 
-    async def _guarded(self, operation: Awaitable[Any]) -> Any:
-        if self._guard is None:
-            return await operation
-        return await self._guard.run(operation)
-
     async def find(self, context_key: str, question: str, vector: Vector,
                    threshold: float) -> SemanticLookup:
         try:
-            raw: dict[bytes, bytes] = await self._guarded(
-                self._redis.hgetall(PREFIX + "b:" + bucket_id(context_key)))
+            raw: Any = await guarded(
+                self._guard, self._redis.hgetall(PREFIX + "b:" + bucket_id(context_key)))
         except _FAILURES as exc:
             self._failed("find", exc)
             return await self._local.find(context_key, question, vector, threshold)
@@ -171,7 +166,7 @@ class RedisSemanticCache:
         lifetime = lifetime_seconds(self._policy)
         bucket = bucket_id(context_key)
         try:
-            evicted = await self._guarded(self._add(
+            evicted = await guarded(self._guard, self._add(
                 keys=[PREFIX + "b:" + bucket, INDEX],
                 args=[answer_key, encode(entry), repr(now), max(int(lifetime * 1000), 1),
                       self._policy.semantic_max_entries, repr(now - lifetime), PREFIX + "b:",
@@ -185,7 +180,7 @@ class RedisSemanticCache:
     async def _drop(self, context_key: str, answer_key: str, op: str) -> None:
         bucket = bucket_id(context_key)
         try:
-            await self._guarded(self._remove(keys=[PREFIX + "b:" + bucket, INDEX],
+            await guarded(self._guard, self._remove(keys=[PREFIX + "b:" + bucket, INDEX],
                                              args=[bucket, answer_key]))
         except _FAILURES as exc:
             self._failed(op, exc)

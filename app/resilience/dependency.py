@@ -137,3 +137,10 @@ class DependencyGuard:
         if self._metrics is not None:
             self._metrics.dependency_calls.labels(dependency=self.name, outcome=outcome).inc()
 
+
+async def guarded(guard: DependencyGuard | None, operation: Awaitable[T]) -> T:
+    """`operation` through the dependency's breaker when there is one (CircuitOpenError at once
+    while it is open), else simply awaited: what every Redis-backed tier does per call."""
+    if guard is None:
+        return await operation
+    return await guard.run(operation)

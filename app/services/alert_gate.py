@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from app.clock import Clock
 from app.config import AlertsPolicy
 from app.errors import CircuitOpenError
-from app.resilience.dependency import DependencyGuard
+from app.resilience.dependency import DependencyGuard, guarded
 
 log = logging.getLogger("app.alerts")
 PREFIX = "sre-ai:alerts:"
@@ -90,9 +90,7 @@ class AlertGate:
     async def _shared(self, operation: Awaitable[Any]) -> Any:
         """Through the Redis breaker. Raises _Unavailable when Redis cannot answer."""
         try:
-            if self._guard is None:
-                return await operation
-            return await self._guard.run(operation)
+            return await guarded(self._guard, operation)
         except (RedisError, OSError, CircuitOpenError) as exc:
             if not isinstance(exc, CircuitOpenError):
                 log.warning("alert gate: Redis unavailable, deciding in this process",

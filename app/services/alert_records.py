@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.errors import CircuitOpenError
-from app.resilience.dependency import DependencyGuard
+from app.resilience.dependency import DependencyGuard, guarded
 from app.services.alert_payload import AlertRecord
 
 log = logging.getLogger("app.alerts")
@@ -31,7 +31,7 @@ class AlertRecords:
         self._local: deque[AlertRecord] = deque()
 
     async def _shared(self, operation: Any) -> Any:
-        return await (operation if self._guard is None else self._guard.run(operation))
+        return await guarded(self._guard, operation)
 
     async def add(self, record: AlertRecord) -> None:
         cap = self._capacity()
