@@ -10,7 +10,7 @@ import pytest
 
 from app.errors import ServiceUnavailableError, UpstreamError
 from app.llm.base import Completion, CompletionRequest
-from tests.unit.services.test_answer_ladder import FALLBACK, INDEX, PRIMARY, Harness, Q
+from tests.unit.services.test_answer_ladder import FALLBACK, PRIMARY, Harness, Q
 
 
 class Gate:
@@ -30,28 +30,28 @@ class Gate:
 
 
 class Searches:
-    """The service's index, counting searches (they run in worker threads): once n asks have
-    searched, each reaches the flight within a few event-loop turns, with no I/O between."""
+    """Counts the asks that have searched and announced themselves to the caches, the last
+    step on the event loop before the flight: once n have, each is in (or a few coroutine
+    steps from) the flight, with no I/O and no thread in between. (Counting the searches
+    themselves raced: they run in worker threads, which the event loop can outpace.)"""
 
     def __init__(self, h: Harness, n: int) -> None:
-        self._inner, self._n, self._count = INDEX, n, 0
-        self._loop = asyncio.get_running_loop()
+        self._n, self._count = n, 0
         self._done = asyncio.Event()
-        h.service._index = lambda: self  # type: ignore[assignment,return-value]
+        reuse = h.service._reuse
+        announce = reuse.announce
 
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._inner.search(*args, **kwargs)
-        self._count += 1
-        if self._count >= self._n:
-            self._loop.call_soon_threadsafe(self._done.set)
-        return result
+        async def counted(*args: Any, **kwargs: Any) -> None:
+            await announce(*args, **kwargs)
+            self._count += 1
+            if self._count >= self._n:
+                self._done.set()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        reuse.announce = counted  # type: ignore[method-assign]
 
     async def all_done(self) -> None:
         await self._done.wait()
-        for _ in range(50):
+        for _ in range(20):
             await asyncio.sleep(0)
 
 
