@@ -7,7 +7,7 @@ degradation ladder when the LLM is down or the budget is spent.
 from __future__ import annotations
 
 from app.llm.prompt import NO_ANSWER
-from app.runbooks.search import SearchResult
+from app.runbooks.results import SearchResult
 
 OFFLINE_MODEL = "offline"
 EXCERPT_CHARS = 900

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.runbooks.search import SearchResult
+from app.runbooks.results import SearchResult
 
 PROMPT_VERSION = "2026-11-27.1"
 NO_ANSWER = "I don't have information about that in the runbooks."

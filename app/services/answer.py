@@ -35,7 +35,8 @@ from app.llm.base import Usage
 from app.llm.offline import OFFLINE_MODEL, offline_answer
 from app.llm.prompt import NO_ANSWER, build_system_prompt, is_no_answer
 from app.metrics import Metrics
-from app.runbooks.search import RunbookIndex, SearchResult
+from app.runbooks.results import SearchResult
+from app.runbooks.search import RunbookIndex
 from app.services.answer_types import Answer, Degraded
 from app.services.coalesce import Coalescer
 from app.services.paid_call import PaidCaller

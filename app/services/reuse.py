@@ -27,7 +27,8 @@ from app.clock import Clock
 from app.config import Policy
 from app.llm.prompt import PROMPT_VERSION
 from app.metrics import Metrics
-from app.runbooks.search import RunbookIndex, SearchResult
+from app.runbooks.results import SearchResult
+from app.runbooks.search import RunbookIndex
 from app.services.answer_types import Answer, Degraded
 
 log = logging.getLogger("app.answer")

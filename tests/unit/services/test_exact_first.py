@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 
 from app.runbooks.loader import parse_runbook
-from app.runbooks.search import RunbookIndex, SearchResult
+from app.runbooks.results import SearchResult
+from app.runbooks.search import RunbookIndex
 from tests.unit.services.test_answer_ladder import Harness
 
 DISK = "# Disk full\n## Mitigation\nDelete old container logs under /var/log/pods.\n"
