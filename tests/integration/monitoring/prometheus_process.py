@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from tests.fakes.service_process import free_port, stop_process, wait_until
+from tests.fakes.loopback_daemon import LoopbackDaemon
 
 
 def binary(name: str) -> str | None:
@@ -37,47 +36,23 @@ def parse_duration(text: str) -> int:
     return int(text[:-1]) * units[text[-1]]
 
 
-class PrometheusProcess:
+class PrometheusProcess(LoopbackDaemon):
+    name = "prometheus"
+
     def __init__(self, workdir: Path, *, job: str, target: str, rule_files: list[Path]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.workdir = workdir
+        super().__init__(workdir)
         self.config_path = workdir / "prometheus.yml"
-        self.log_path = workdir / "prometheus.log"
         self.config_path.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
                        "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
             "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
         }))
-        self.proc: subprocess.Popen[bytes] | None = None
-
     def start(self, prometheus: str, *, ready_timeout: float = 60.0) -> PrometheusProcess:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [prometheus, f"--config.file={self.config_path}",
-             f"--storage.tsdb.path={self.workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}",
-             ],
-            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
-
-        def ready() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"prometheus exited {self.proc.returncode}:\n{self.logs()}")
-            return httpx.get(self.url + "/-/ready", timeout=1).status_code == 200
-
-        wait_until(ready, timeout=ready_timeout, what=f"prometheus on {self.url}")
+        self._launch([prometheus, f"--config.file={self.config_path}",
+                      f"--storage.tsdb.path={self.workdir / 'tsdb'}",
+                      f"--web.listen-address=127.0.0.1:{self.port}"], ready_timeout)
         return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc, timeout=20)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     # ------------------------------------------------------------------ HTTP API
 
