@@ -152,7 +152,8 @@ def test_in_release_redis_is_the_shared_ledger() -> None:
     rendered.get("PersistentVolumeClaim", f"{RELEASE}-redis")
 
     env = {e["name"]: e for e in rendered.api_container()["env"]}
-    assert env["SRE_AI_REDIS_URL"]["value"] == f"redis://{RELEASE}-redis:6379/0"
+    # the kubelet expands $(REDIS_PASSWORD) (tests/chart/test_redis_security.py)
+    assert env["SRE_AI_REDIS_URL"]["value"] == f"redis://:$(REDIS_PASSWORD)@{RELEASE}-redis:6379/0"
 
 
 def test_redis_image_is_overridable() -> None:

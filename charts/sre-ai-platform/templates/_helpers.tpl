@@ -62,6 +62,27 @@ Redis: its own component so its selector never matches the service's pods.
 app.kubernetes.io/component: redis
 {{- end }}
 
+{{/*
+The Secret holding the in-release Redis password: the user's, or the one the chart generates.
+*/}}
+{{- define "sre-ai-platform.redis.secretName" -}}
+{{- default (include "sre-ai-platform.redis.fullname" .) .Values.redis.auth.existingSecret }}
+{{- end }}
+
+{{/*
+The generated Redis password, base64: the one already in the cluster (kept across upgrades),
+else 32 new random letters and digits (URL-safe, ~190 bits).
+*/}}
+{{- define "sre-ai-platform.redis.passwordB64" -}}
+{{- $key := .Values.redis.auth.existingSecretPasswordKey }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "sre-ai-platform.redis.secretName" .) }}
+{{- if and $existing (index (default dict $existing.data) $key) }}
+{{- index $existing.data $key }}
+{{- else }}
+{{- randAlphaNum 32 | b64enc }}
+{{- end }}
+{{- end }}
+
 {{- define "sre-ai-platform.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "sre-ai-platform.fullname" .) .Values.serviceAccount.name }}
