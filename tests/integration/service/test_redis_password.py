@@ -6,9 +6,13 @@ reaches a log line or a response."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import shutil
+import stat
 import string
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,8 +23,8 @@ import pytest
 import redis
 
 from tests.chart.rendering import RELEASE, find_helm, render
-from tests.fakes.redis_server import BINARY, RedisServer
-from tests.fakes.service_process import ServiceProcess
+from tests.fakes.redis_server import BINARY, RedisServer, free_port
+from tests.fakes.service_process import ServiceProcess, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +144,70 @@ def test_a_wrong_or_missing_password_fails_clearly_and_is_never_logged(
             assert secret not in exposed
     finally:
         svc.stop()
+
+
+# ------------------------------------------------- the chart's Redis command, run for real
+
+
+def chart_redis_command(tmp_path: Path, port: int) -> list[str]:
+    """The Redis container's command and args as the chart renders them, with its two
+    volumes (/tmp, /data) moved under `tmp_path` and its port moved to a free one."""
+    container = render(sets=["redis.enabled=true"]).get(
+        "Deployment", f"{RELEASE}-redis")["spec"]["template"]["spec"]["containers"][0]
+    script, *args = container["args"]
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "data").mkdir()
+    script = script.replace("/tmp/", f"{tmp_path}/tmp/")
+    args = [str(tmp_path / "data") if a == "/data" else a for a in args]
+    args[args.index("--port") + 1] = str(port)
+    return [*container["command"], script, *args, "--bind", "127.0.0.1"]
+
+
+def test_the_chart_redis_command_requires_the_password_and_hides_it(
+    password: str, tmp_path: Path
+) -> None:
+    if shutil.which(BINARY) is None:
+        pytest.skip(f"{BINARY} is not installed (apt-get install -y redis-server)")
+    if not find_helm():
+        pytest.skip("helm not installed: run tools/install-helm.sh")
+    port = free_port()
+    proc = subprocess.Popen(chart_redis_command(tmp_path, port), env={
+        "PATH": os.environ["PATH"], "REDIS_PASSWORD": password}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    try:
+        client = redis.Redis(host="127.0.0.1", port=port, password=password)
+        wait_until(client.ping, timeout=10, what="the chart's redis-server")
+        config = client.config_get("*")
+        assert (config["protected-mode"], config["appendonly"], config["appendfsync"]) == (
+            "yes", "yes", "always")
+        assert config["requirepass"] == password
+        client.close()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port).ping()
+        conf = tmp_path / "tmp" / "redis-auth.conf"
+        assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+        # exec'd: the shell became redis-server, without the password in argv or environment
+        proc_dir = Path(f"/proc/{proc.pid}")
+        assert b"redis-server" in (proc_dir / "cmdline").read_bytes()
+        for leak in ("cmdline", "environ"):
+            assert password.encode() not in (proc_dir / leak).read_bytes(), leak
+    finally:
+        stop_process(proc)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+@pytest.mark.parametrize("bad", ["", "p@ss:word/with?url#chars"])
+def test_the_chart_redis_command_refuses_an_empty_or_url_unsafe_password(
+    bad: str, tmp_path: Path
+) -> None:
+    if not find_helm():
+        pytest.skip("helm not installed: run tools/install-helm.sh")
+    done = subprocess.run(chart_redis_command(tmp_path, free_port()), env={
+        "PATH": os.environ["PATH"], "REDIS_PASSWORD": bad}, capture_output=True, text=True,
+        timeout=30, check=False)
+    assert done.returncode == 1
+    assert f"Secret {RELEASE}-redis (key redis-password)" in done.stderr
+    assert ("is empty" if not bad else "may hold only A-Z a-z 0-9") in done.stderr
+    if bad:
+        assert bad not in done.stderr
