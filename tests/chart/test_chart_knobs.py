@@ -5,12 +5,14 @@ routing's models checked against the price table."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.chart.rendering import CHART, RELEASE, render, render_error
+from tests.chart.test_release_objects import render_notes
 
 pytestmark = pytest.mark.chart
 
@@ -217,3 +219,20 @@ def test_routing_without_a_fallback_renders() -> None:
                             "policy.models.claude-haiku-4-5-20251001=null"])
     assert "fallback_model" not in rendered.get("ConfigMap", f"{RELEASE}-policy")["data"][
         "policy.yaml"]
+
+
+# ------------------------------------------------------------------------------------ NOTES
+
+
+def test_notes_warn_loudly_when_an_open_api_is_exposed(tmp_path: Path) -> None:
+    notes = render_notes(tmp_path, "--set", "ingress.enabled=true")
+    assert "WARNING: the service is exposed outside the cluster (Ingress) with no client" in notes
+    inside = render_notes(tmp_path / "inside")
+    assert "exposed outside the cluster" not in inside
+    assert "WARNING: no client API keys are configured" in inside
+
+
+def test_notes_describe_the_locked_down_redis(tmp_path: Path) -> None:
+    notes = render_notes(tmp_path, "--set", "redis.enabled=true")
+    assert (f"Redis in the release ({RELEASE}-redis: password in Secret {RELEASE}-redis, data on "
+            "a PersistentVolumeClaim, reachable from the API pods only)") in notes
