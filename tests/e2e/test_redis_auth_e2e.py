@@ -94,7 +94,9 @@ def test_redis_requires_the_generated_password_and_keeps_it_across_upgrades(
     helm(kube, namespace, "install", RELEASE, str(CHART), "-f", str(values_file),
          "--wait", "--timeout", "5m")
     first = password(kube, namespace)
-    assert re.fullmatch(r"[A-Za-z0-9]{32}", first)
+    # (checks on the password are booleans: a failure must not print it)
+    well_formed = re.fullmatch(r"[A-Za-z0-9]{32}", first) is not None
+    assert well_formed, "the generated password is not 32 letters and digits"
 
     redis_pod = one_ready_pod(kube, namespace, REDIS_PODS)["metadata"]["name"]
     # An unauthenticated client (any pod that got past the NetworkPolicy) is refused.
@@ -106,7 +108,8 @@ def test_redis_requires_the_generated_password_and_keeps_it_across_upgrades(
     cmdline = kube("-n", namespace, "exec", redis_pod, "--", "cat", "/proc/1/cmdline")
     environ = kube("-n", namespace, "exec", redis_pod, "--", "cat", "/proc/1/environ")
     assert "redis-server" in cmdline, cmdline
-    assert first not in cmdline and first not in environ
+    hidden = first not in cmdline and first not in environ
+    assert hidden, "the password is on redis-server's command line or in its environment"
     assert kube.json("-n", namespace, "get", "networkpolicy", REDIS)
 
     one_ready_pod(kube, namespace, API_PODS)
@@ -118,5 +121,6 @@ def test_redis_requires_the_generated_password_and_keeps_it_across_upgrades(
          "--set", f"podAnnotations.rollout={uuid.uuid4().hex[:8]}", "--wait", "--timeout", "5m")
     after = one_ready_pod(kube, namespace, API_PODS)["metadata"]["uid"]
     assert after != before
-    assert password(kube, namespace) == first
+    kept = password(kube, namespace) == first
+    assert kept, "helm upgrade replaced the generated Redis password"
     assert ledger_state(kube, namespace) == "ok"
