@@ -117,7 +117,8 @@ def test_the_service_keeps_its_ledger_in_a_redis_that_requires_a_password(
         client = redis.Redis.from_url(locked_redis.url)
         assert client.dbsize() > 0
         client.close()
-        assert password not in svc.logs()
+        logged = password in svc.logs()  # (a boolean: a failure must not print it)
+        assert not logged, "the Redis password is in the service's log"
     finally:
         svc.stop()
 
@@ -140,8 +141,9 @@ def test_a_wrong_or_missing_password_fails_clearly_and_is_never_logged(
         body = cost.json()
         assert body["error"] == "ledger_unavailable" and body["request_id"]
         exposed = svc.logs() + httpx.get(svc.url + "/health/ready", timeout=10).text + cost.text
-        for secret in (password, wrong):
-            assert secret not in exposed
+        leaked = [name for name, secret in (("right", password), ("wrong", wrong))
+                  if secret in exposed]
+        assert leaked == [], "a password is in the log, /health/ready or /cost"
     finally:
         svc.stop()
 
@@ -212,8 +214,10 @@ def test_the_chart_redis_command_gives_the_password_only_in_its_config_file(
     assert done.returncode == 0, done.stderr
     argv_and_env = record.read_text()
     assert "--appendonly" in argv_and_env  # the stand-in ran with the chart's arguments
-    assert password not in argv_and_env
-    assert Path(f"{record}.conf").read_text() == f"requirepass {password}\n"
+    leaked = password in argv_and_env  # (booleans: a failure must not print the password)
+    assert not leaked, "the password reached redis-server's arguments or environment"
+    in_file = Path(f"{record}.conf").read_text() == f"requirepass {password}\n"
+    assert in_file, "the config file does not hold exactly `requirepass <password>`"
 
 
 @pytest.mark.parametrize("bad", ["", "p@ss:word/with?url#chars"])
