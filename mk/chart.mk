@@ -21,12 +21,21 @@ helm-lint: helm ## helm lint --strict the chart with its defaults and every ci/ 
 	  $(HELM) lint --strict --quiet $(CHART_DIR) -f $$f || exit 1; \
 	done
 
+# The Prometheus Operator objects go to a folder of their own (`kubectl apply -f manifests/` does
+# not recurse): applying them needs the operator's CRDs, which a cluster may not have.
+MANIFESTS_OPERATOR := manifests/prometheus-operator/sre-ai-platform-monitoring.yaml
+
 .PHONY: manifests
-manifests: helm ## Regenerate manifests/ (the chart rendered with defaults, no test hook, for users without Helm).
-	@mkdir -p manifests
+manifests: helm ## Regenerate manifests/ (the chart rendered with defaults, no test hook, for users without Helm; ServiceMonitor + PrometheusRule in manifests/prometheus-operator/).
+	@mkdir -p manifests $(dir $(MANIFESTS_OPERATOR))
 	$(HELM) template $(CHART_RELEASE) $(CHART_DIR) --namespace $(CHART_NAMESPACE) --skip-tests > manifests/sre-ai-platform.yaml.tmp
 	@mv manifests/sre-ai-platform.yaml.tmp manifests/sre-ai-platform.yaml
-	@echo "manifests/sre-ai-platform.yaml regenerated; apply with: kubectl create namespace $(CHART_NAMESPACE) && kubectl apply -n $(CHART_NAMESPACE) -f manifests/"
+	$(HELM) template $(CHART_RELEASE) $(CHART_DIR) --namespace $(CHART_NAMESPACE) --skip-tests \
+	  --set monitoring.forceRender=true \
+	  --show-only templates/servicemonitor.yaml --show-only templates/prometheusrule.yaml > $(MANIFESTS_OPERATOR).tmp
+	@mv $(MANIFESTS_OPERATOR).tmp $(MANIFESTS_OPERATOR)
+	@echo "manifests/ regenerated; apply with: kubectl create namespace $(CHART_NAMESPACE) && kubectl apply -n $(CHART_NAMESPACE) -f manifests/"
+	@echo "with the Prometheus Operator also: kubectl apply -n $(CHART_NAMESPACE) -f manifests/prometheus-operator/"
 
 .PHONY: chart-crds
 chart-crds: ## Generate the ServiceMonitor/PrometheusRule CRDs the chart tests validate against (tools/build-crds.sh, cached).

@@ -168,7 +168,8 @@ def test_config_maps_and_secrets_are_mounted_as_directories(values: str) -> None
         mount_path = next(p for p in mounts if f"{runbooks_dir}/".startswith(f"{p}/"))
         runbooks_volume = volumes[mounts[mount_path]["name"]]
         if "configMap" in runbooks_volume:
-            assert runbooks_volume["configMap"]["name"] == f"{RELEASE}-runbooks"
+            # the chart's own, or the user's (runbooks.existingConfigMap, ci/knobs-values.yaml)
+            assert runbooks_volume["configMap"]["name"] in {f"{RELEASE}-runbooks", "team-runbooks"}
             assert "items" not in runbooks_volume["configMap"]
     if "SRE_AI_API_KEYS_FILE" in env:
         keys_dir = env["SRE_AI_API_KEYS_FILE"]["value"].rpartition("/")[0]
@@ -222,7 +223,12 @@ def test_environment_names_are_the_service_contract(values: str) -> None:
         "POD_NAME",
         "POD_NAMESPACE",
         "NODE_NAME",
+        # the in-release Redis password, expanded by the kubelet into SRE_AI_REDIS_URL
+        "REDIS_PASSWORD",
     }
+    # the user's own `extraEnv` (e.g. SSL_CERT_FILE for a corporate CA) is theirs to name
+    user = yaml.safe_load((CHART / "ci" / values).read_text()) or {}
+    known |= {e["name"] for e in user.get("extraEnv", [])}
     env = env_of(render(values).api_container())
     assert set(env) <= known, set(env) - known
 

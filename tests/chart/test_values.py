@@ -76,7 +76,10 @@ def test_schema_closes_every_object_it_describes() -> None:
         found = []
         if isinstance(node, dict):
             # a few objects are extension points (free-form Kubernetes fields)
-            extension = path.endswith(("extraEnv.items", "topologySpreadConstraints.items"))
+            extension = path.endswith((
+                "extraEnv.items", "topologySpreadConstraints.items", "extraVolumes.items",
+                "extraVolumeMounts.items", "initContainers.items", "sidecars.items",
+                "parentRefs.items"))
             # if/then/else branches add constraints to an object described (and closed) above
             # them; closing a branch would refuse that object's other keys
             condition = bool({"if", "then", "else"} & set(re.split(r"[.\[]", path)))

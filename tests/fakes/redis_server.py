@@ -5,7 +5,7 @@ share one server and stop/restart it on the SAME port to simulate an outage. The
 fixtures below skip with a clear reason only when the binary is missing.
 
     server = RedisServer.start()   # or the `redis_server` fixture
-    server.url                     # redis://127.0.0.1:<port>/0
+    server.url                     # redis://127.0.0.1:<port>/0 (redis://:<password>@... with one)
     server.stop(); server.restart()
 """
 
@@ -35,38 +35,45 @@ def free_port() -> int:
 
 
 def _answers_ping(port: int) -> bool:
+    """Up when it answers PING, or refuses it for want of a password (it is serving)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
             s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
 
 class RedisServer:
     """One redis-server process. `persistent=True` turns on an fsync-always AOF so data
-    survives stop/restart (and kill -9 of the server)."""
+    survives stop/restart (and kill -9 of the server). `password` makes it require one, as the
+    chart's Redis does: it is written to a config file (mode 0600), never on the command line."""
 
-    def __init__(self, port: int, workdir: Path, *, persistent: bool = False) -> None:
+    def __init__(
+        self, port: int, workdir: Path, *, persistent: bool = False, password: str | None = None
+    ) -> None:
         self.port = port
         self.workdir = workdir
         self.persistent = persistent
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def start(cls, *, persistent: bool = False) -> RedisServer:
+    def start(cls, *, persistent: bool = False, password: str | None = None) -> RedisServer:
         binary = shutil.which(BINARY)
         if binary is None:
             raise FileNotFoundError(f"{BINARY} not found: apt-get install -y redis-server")
         server = cls(
-            free_port(), Path(tempfile.mkdtemp(prefix="redis-test-")), persistent=persistent
+            free_port(), Path(tempfile.mkdtemp(prefix="redis-test-")), persistent=persistent,
+            password=password,
         )
         server.restart()
         return server
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -76,8 +83,13 @@ class RedisServer:
         """(Re)start on the same port and directory."""
         if self.running:
             return
-        args = [
-            BINARY,
+        args = [BINARY]
+        if self.password:
+            conf = self.workdir / "auth.conf"
+            conf.touch(mode=0o600)
+            conf.write_text(f"requirepass {self.password}\n")
+            args.append(str(conf))  # the config file comes first, options after it
+        args += [
             "--port",
             str(self.port),
             "--bind",

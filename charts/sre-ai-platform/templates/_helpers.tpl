@@ -62,6 +62,27 @@ Redis: its own component so its selector never matches the service's pods.
 app.kubernetes.io/component: redis
 {{- end }}
 
+{{/*
+The Secret holding the in-release Redis password: the user's, or the one the chart generates.
+*/}}
+{{- define "sre-ai-platform.redis.secretName" -}}
+{{- default (include "sre-ai-platform.redis.fullname" .) .Values.redis.auth.existingSecret }}
+{{- end }}
+
+{{/*
+The generated Redis password, base64: the one already in the cluster (kept across upgrades),
+else 32 new random letters and digits (URL-safe, ~190 bits).
+*/}}
+{{- define "sre-ai-platform.redis.passwordB64" -}}
+{{- $key := .Values.redis.auth.existingSecretPasswordKey }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "sre-ai-platform.redis.secretName" .) }}
+{{- if and $existing (index (default dict $existing.data) $key) }}
+{{- index $existing.data $key }}
+{{- else }}
+{{- randAlphaNum 32 | b64enc }}
+{{- end }}
+{{- end }}
+
 {{- define "sre-ai-platform.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "sre-ai-platform.fullname" .) .Values.serviceAccount.name }}
@@ -93,8 +114,12 @@ Image tag: the chart's appVersion unless set; "latest" is refused (it makes roll
 {{- printf "%s-policy" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/*
+The runbooks ConfigMap: the user's `runbooks.existingConfigMap`, else the one the chart renders
+from `runbooks.extra`.
+*/}}
 {{- define "sre-ai-platform.runbooksConfigMapName" -}}
-{{- printf "%s-runbooks" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- default (printf "%s-runbooks" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-") .Values.runbooks.existingConfigMap }}
 {{- end }}
 
 {{- define "sre-ai-platform.apiKeysSecretName" -}}
@@ -185,13 +210,41 @@ Checks that make the chart refuse a broken combination with a clear message.
 {{- if and .Values.alerts.webhook.tokenKey (not .Values.alerts.webhook.existingSecret) }}
 {{- fail "alerts.webhook.tokenKey is set but alerts.webhook.existingSecret is empty: the URL and the token come from that Secret" }}
 {{- end }}
+{{- include "sre-ai-platform.validateRouting" . }}
+{{- $chartVolumes := list "policy" "runbooks" "api-keys" "alert-webhook" "ledger" "tmp" "git-sync-tmp" "git-credentials" }}
+{{- range .Values.extraVolumes }}
+{{- if has .name $chartVolumes }}
+{{- fail (printf "extraVolumes: the name %q is the chart's own volume (%s): pick another name" .name (join ", " $chartVolumes)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
-Whether the Prometheus Operator API is served (helm template: --api-versions monitoring.coreos.com/v1).
+The routing's models must be priced in `policy.models` (after Helm merged the user's map with
+the defaults, where `null` removes a model): the service would refuse such a policy at start-up,
+so the chart refuses it first, naming the model and the priced ones.
+*/}}
+{{- define "sre-ai-platform.validateRouting" -}}
+{{- $models := default dict .Values.policy.models }}
+{{- $priced := list }}
+{{- range $name, $price := $models }}{{ if $price }}{{ $priced = append $priced $name }}{{ end }}{{ end }}
+{{- $routing := default dict .Values.policy.routing }}
+{{- range $field := list "default_model" "fallback_model" }}
+{{- $model := index $routing $field }}
+{{- if and $model (not (has $model $priced)) }}
+{{- fail (printf "policy.routing.%s=%s has no price in policy.models (priced: %s): add it under policy.models with input/output prices, or route to a priced model" $field $model (join ", " (sortAlpha $priced))) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether to render the Prometheus Operator objects (ServiceMonitor, PrometheusRule): the cluster
+serves monitoring.coreos.com/v1 (helm template: --api-versions monitoring.coreos.com/v1), or
+`monitoring.forceRender` says so for renderers that cannot see the cluster (helm template,
+Argo CD, Flux).
 */}}
 {{- define "sre-ai-platform.hasPrometheusOperator" -}}
-{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- if or .Values.monitoring.forceRender (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end }}
 {{- end }}
 
 {{/*

@@ -37,8 +37,14 @@ requires the fields each source needs; these are the unsafe or contradictory one
 {{- if and $r.enabled (ne $source "configMap") }}
 {{- fail (printf "runbooks.enabled=true is the old spelling of runbooks.source=configMap, but runbooks.source=%s: remove runbooks.enabled" $source) }}
 {{- end }}
-{{- if and (eq $source "configMap") (not $r.extra) }}
-{{- fail "runbooks.source=configMap needs at least one runbook in runbooks.extra (file name: markdown); for a team's corpus use runbooks.source=volume or git, or leave the source empty to use the runbooks bundled in the image" }}
+{{- if and (eq $source "configMap") (not $r.extra) (not $r.existingConfigMap) }}
+{{- fail "runbooks.source=configMap needs at least one runbook in runbooks.extra (file name: markdown) or runbooks.existingConfigMap (a ConfigMap you manage); for a team's corpus use runbooks.source=volume or git, or leave the source empty to use the runbooks bundled in the image" }}
+{{- end }}
+{{- if and $r.existingConfigMap $r.extra }}
+{{- fail "runbooks.existingConfigMap and runbooks.extra are both set: the chart mounts one ConfigMap, so runbooks.extra would be ignored; keep one" }}
+{{- end }}
+{{- if and $r.existingConfigMap (ne $source "configMap") }}
+{{- fail (printf "runbooks.existingConfigMap is set but runbooks.source=%s, so the ConfigMap would be ignored: set runbooks.source=configMap" $source) }}
 {{- end }}
 {{- if and (ne $source "volume") (or $r.volume.existingClaim $r.volume.spec) }}
 {{- fail (printf "runbooks.volume is set but runbooks.source=%s, so the volume would be ignored: set runbooks.source=volume" $source) }}
