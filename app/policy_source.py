@@ -50,11 +50,16 @@ class ReloadOutcome:
 class PolicyManager:
     """Holds the active policy; validates, applies and reports reloads."""
 
-    def __init__(self, initial: ActivePolicy, metrics: Metrics, clock: Clock) -> None:
+    def __init__(self, initial: ActivePolicy, metrics: Metrics, clock: Clock, *,
+                 rejected: str | None = None) -> None:
+        """`rejected`: the configured document was refused at start-up and `initial` is the
+        last applied policy instead; reported like any rejection (last_error, error count)."""
         self._current = initial
         self._metrics = metrics
         self._clock = clock
-        self._last_error: str | None = None
+        self._last_error: str | None = rejected
+        if rejected is not None:
+            metrics.config_reloads.labels(kind="policy", result="error").inc()
         self._subscribers: list[Callable[[ActivePolicy], None]] = []
         # Watchers apply on the event loop, but apply_text stays safe from any thread: writers
         # are serialised; readers never take the lock (replacing one reference is atomic).

@@ -31,7 +31,7 @@ from app.cache import (
 from app.clock import Clock
 from app.config import AlertsPolicy, Settings
 from app.config_watch.build import build_policy_watchers
-from app.config_watch.initial import initial_policy
+from app.config_watch.initial import starting_policy
 from app.errors import LedgerUnavailableError
 from app.llm.anthropic import AnthropicProvider
 from app.llm.base import Provider
@@ -86,7 +86,8 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock, metrics: Metrics) -> Runtime:
-        policies = PolicyManager(initial_policy(settings, clock), metrics, clock)
+        starting = starting_policy(settings, clock)
+        policies = PolicyManager(starting.active, metrics, clock, rejected=starting.rejected)
         policy = policies.current.policy
         runbooks = RunbookHolder(settings.runbooks_dir, metrics,
                                  cache_dir=settings.embedding_cache_dir,

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     policy_file: Path | None = None
     policy_source: Literal["file", "kubernetes"] = "file"
     policy_configmap: str | None = None
+    # Where pods record the policy they applied, so a pod started after an invalid edit starts
+    # on it instead of exiting (app/config_watch/last_applied.py). Kubernetes source:
+    # `namespace/name` of a ConfigMap the chart creates empty; file source: a file on the
+    # ledger's volume. Unset: no record, an invalid policy at start-up is fatal.
+    policy_applied_configmap: str | None = None
+    policy_last_applied_file: Path | None = None
     runbooks_dir: Path = BUNDLED_RUNBOOKS
     # Runbook files larger than this are skipped (logged, counted, shown in /health/ready).
     max_runbook_bytes: int = Field(default=256 * 1024, gt=0)
@@ -94,6 +100,9 @@ class Settings(BaseSettings):
                     "SRE_AI_POLICY_CONFIGMAP must be 'namespace/name' when "
                     "SRE_AI_POLICY_SOURCE=kubernetes"
                 )
+        applied = self.policy_applied_configmap
+        if applied is not None and (applied.count("/") != 1 or not all(applied.split("/"))):
+            raise ValueError("SRE_AI_POLICY_APPLIED_CONFIGMAP must be 'namespace/name'")
         return self
 
 

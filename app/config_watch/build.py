@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -12,7 +13,9 @@ from app.config import Settings
 from app.config_watch import kube_client
 from app.config_watch.events import EventRecorder, ObjectRef
 from app.config_watch.file_watch import DirectoryWatcher, FilePolicyWatcher
+from app.config_watch.initial import last_applied_store
 from app.config_watch.kube_watch import KubernetesPolicyWatcher
+from app.config_watch.last_applied import LastAppliedStore
 from app.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -45,14 +48,18 @@ def build_policy_watchers(
         namespace, name = kube_client.configmap_ref(settings)
         api = kube_client.core_v1()
         recorder = EventRecorder(api, clock)
-        watchers.append(KubernetesPolicyWatcher(namespace, name, manager, recorder, api=api))
+        watchers.append(KubernetesPolicyWatcher(
+            namespace, name, manager, recorder, api=api,
+            last_applied=last_applied_store(settings, clock, api)))
     elif settings.policy_file is not None:
+        hooks = [_in_cluster_event_hook(settings, clock),
+                 _record_hook(last_applied_store(settings, clock, None))]
         watchers.append(
             FilePolicyWatcher(
                 settings.policy_file,
                 manager,
                 interval,
-                on_outcome=_in_cluster_event_hook(settings, clock),
+                on_outcome=_all_of([h for h in hooks if h is not None]),
             )
         )
     watchers.append(DirectoryWatcher(settings.runbooks_dir, reindex_runbooks, interval))
@@ -84,5 +91,31 @@ def _in_cluster_event_hook(
 
     async def hook(outcome: ReloadOutcome) -> None:
         await recorder.policy_outcome(target, outcome)
+
+    return hook
+
+
+Hook = Callable[["ReloadOutcome"], Awaitable[None]]
+
+
+def _record_hook(store: LastAppliedStore | None) -> Hook | None:
+    """Record each policy applied (or found unchanged) as the last applied one."""
+    if store is None:
+        return None
+
+    async def hook(outcome: ReloadOutcome) -> None:
+        if outcome.result != "rejected":
+            await asyncio.to_thread(store.save, outcome.active.policy, outcome.active.origin)
+
+    return hook
+
+
+def _all_of(hooks: list[Hook]) -> Hook | None:
+    if not hooks:
+        return None
+
+    async def hook(outcome: ReloadOutcome) -> None:
+        for each in hooks:
+            await each(outcome)
 
     return hook

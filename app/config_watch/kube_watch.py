@@ -11,6 +11,7 @@ subscribers (breakers, metrics) live. Cancelling `run()` returns at once and sto
 `Watch.stop()` shuts the socket down, so a blocked read ends (at worst the server-side watch
 timeout ends it; the thread is a daemon, so it never holds up the process exit).
 `step()` is one list+watch session and `handle()` applies one change: the tests drive those.
+A policy applied (or found unchanged) is recorded as the last applied one, for new pods.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from app.config_watch import kube_client
 from app.config_watch.events import EventRecorder
+from app.config_watch.last_applied import LastAppliedStore
 
 if TYPE_CHECKING:
     from app.policy_source import PolicyManager, ReloadOutcome
@@ -70,6 +72,7 @@ class KubernetesPolicyWatcher:
         watch_factory: Callable[[], kube_client.WatchStream] = kube_client.new_watch,
         watch_timeout_seconds: int = 300,
         backoff: Backoff | None = None,
+        last_applied: LastAppliedStore | None = None,
     ) -> None:
         self.namespace = namespace
         self.name = name
@@ -79,6 +82,7 @@ class KubernetesPolicyWatcher:
         self._watch_factory = watch_factory
         self._watch_timeout = watch_timeout_seconds
         self._backoff = backoff or Backoff()
+        self._last_applied = last_applied
         self.resource_version: str | None = None  # None: the next step lists first
         self._stop = threading.Event()
         self._watch: kube_client.WatchStream | None = None
@@ -190,6 +194,10 @@ class KubernetesPolicyWatcher:
         else:
             outcome = self._manager.apply_text(text, origin)
         await self._recorder.policy_outcome(ref, outcome)
+        if outcome.result != "rejected" and self._last_applied is not None:
+            # What a pod started after a later invalid edit falls back to (last_applied.py).
+            active = outcome.active
+            await asyncio.to_thread(self._last_applied.save, active.policy, active.origin)
         return outcome
 
     async def run(self) -> None:

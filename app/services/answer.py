@@ -89,7 +89,7 @@ class AnswerService:
                 return self._hit("exact", fresh)
         if offline:
             self._metrics.cache_lookups.labels(outcome="miss").inc()
-            return await self._offline_default(question, result, policy)
+            return await self._offline_default(question, index, result, policy)
         similar = await self._reuse.semantic(question, primary, index, result, policy)
         if isinstance(similar, Answer):
             return self._hit("semantic", similar)
@@ -195,14 +195,15 @@ class AnswerService:
                                        failures)
         if policy.degradation.offline:
             self._metrics.degraded.labels(mode="offline").inc()
-            return _plus_estimated(Answer(offline_answer(result), OFFLINE_MODEL, result.sources,
+            text = offline_answer(result, question=question, index=index)
+            return _plus_estimated(Answer(text, OFFLINE_MODEL, result.sources,
                                           degraded=Degraded("offline", first.code, first.detail)),
                                    failures)
         raise _final_error(failures)
 
-    async def _offline_default(self, question: str, result: SearchResult,
+    async def _offline_default(self, question: str, index: RunbookIndex, result: SearchResult,
                                policy: Policy) -> Answer:
-        text = offline_answer(result)
+        text = offline_answer(result, question=question, index=index)
         await self._reuse.store(question, OFFLINE_MODEL, result, text, 0.0, policy)
         return Answer(text, OFFLINE_MODEL, result.sources)
 

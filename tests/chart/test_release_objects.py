@@ -78,21 +78,32 @@ def test_no_rbac_with_the_file_policy_source(values: str) -> None:
     assert not kinds & {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
 
 
-def test_the_kubernetes_source_gets_a_role_on_its_two_configmaps_only() -> None:
+def test_the_kubernetes_source_gets_a_role_on_its_own_configmaps_only() -> None:
     rendered = render("kubernetes-policy-values.yaml")
     assert "ClusterRole" not in rendered.kinds()
     role = rendered.get("Role")
-    by_resource = {tuple(r["resources"]): r for r in role["rules"]}
-    assert set(by_resource) == {("configmaps",), ("events",)}
+    by_verbs = {(tuple(r["resources"]), tuple(sorted(r["verbs"]))): r for r in role["rules"]}
+    assert set(by_verbs) == {(("configmaps",), ("get", "list", "watch")),
+                             (("configmaps",), ("get", "update")),
+                             (("events",), ("create", "patch"))}
 
-    cms = by_resource[("configmaps",)]
+    cms = by_verbs[(("configmaps",), ("get", "list", "watch"))]
     assert cms["apiGroups"] == [""]
-    assert sorted(cms["verbs"]) == ["get", "list", "watch"]
     assert sorted(cms["resourceNames"]) == [f"{RELEASE}-policy", f"{RELEASE}-runbooks"]
     for name in cms["resourceNames"]:
         rendered.get("ConfigMap", name)
 
-    events = by_resource[("events",)]
+    # The pods write only the record of the last applied policy: by name, no create (which
+    # resourceNames cannot restrict), never the policy ConfigMap itself.
+    record = by_verbs[(("configmaps",), ("get", "update"))]
+    assert record["apiGroups"] == [""]
+    assert record["resourceNames"] == [f"{RELEASE}-policy-applied"]
+    applied = rendered.get("ConfigMap", f"{RELEASE}-policy-applied")
+    assert "data" not in applied  # helm upgrade must never overwrite what the pods recorded
+    for rule in role["rules"]:
+        assert "create" not in rule["verbs"] or rule["resources"] == ["events"]
+
+    events = by_verbs[(("events",), ("create", "patch"))]
     assert sorted(events["verbs"]) == ["create", "patch"]
     assert set(events["apiGroups"]) <= {"", "events.k8s.io"}
     assert "*" not in json.dumps(role["rules"])
@@ -109,6 +120,19 @@ def test_the_kubernetes_source_gets_a_role_on_its_two_configmaps_only() -> None:
     env = {e["name"]: e.get("value") for e in rendered.api_container()["env"]}
     assert env["SRE_AI_POLICY_SOURCE"] == "kubernetes"
     assert env["SRE_AI_POLICY_CONFIGMAP"] == f"{NAMESPACE}/{RELEASE}-policy"
+    assert env["SRE_AI_POLICY_APPLIED_CONFIGMAP"] == f"{NAMESPACE}/{RELEASE}-policy-applied"
+    assert "SRE_AI_POLICY_LAST_APPLIED_FILE" not in env
+
+
+def test_the_file_source_records_the_last_applied_policy_on_the_ledger_volume() -> None:
+    rendered = render()
+    env = {e["name"]: e.get("value") for e in rendered.api_container()["env"]}
+    ledger_dir = env["SRE_AI_LEDGER_PATH"].rsplit("/", 1)[0]
+    assert env["SRE_AI_POLICY_LAST_APPLIED_FILE"] == f"{ledger_dir}/policy-last-applied.json"
+    mounts = [m["mountPath"] for m in rendered.api_container()["volumeMounts"]]
+    assert ledger_dir in mounts
+    assert not [c for c in rendered.all("ConfigMap")
+                if c["metadata"]["name"].endswith("-policy-applied")]
 
 
 def test_without_runbooks_configmap_the_role_names_only_the_policy() -> None:

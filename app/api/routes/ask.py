@@ -1,12 +1,15 @@
-"""POST /ask."""
+"""POST /ask: JSON by default, the answer as plain text for `Accept: text/plain`
+(app/api/plain_text.py says how the format is chosen)."""
 
 from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from app.api.deps import ClientDep, RuntimeDep
+from app.api.plain_text import TEXT_PLAIN, prefers_text, render_answer
 from app.logs import add_log_fields
 from app.schemas import AskRequest, AskResponse, DegradedInfo, ErrorResponse, TokenUsage
 
@@ -15,11 +18,15 @@ router = APIRouter()
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 502, 503)
 }
+_ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "The answer: JSON, or plain text for `Accept: text/plain`."}
+# The format depends on Accept: a shared cache must not serve one client's format to another.
+_VARY = {"Vary": "Accept"}
 
 
 @router.post("/ask", response_model=AskResponse, responses=_ERRORS)
-async def ask(body: AskRequest, request: Request, runtime: RuntimeDep,
-              _client: ClientDep) -> AskResponse:
+async def ask(body: AskRequest, request: Request, http_response: Response,
+              runtime: RuntimeDep, _client: ClientDep) -> AskResponse | PlainTextResponse:
     started = time.perf_counter()
     result = await runtime.answers.ask(body.question, body.model)
     u = result.usage
@@ -45,4 +52,7 @@ async def ask(body: AskRequest, request: Request, runtime: RuntimeDep,
                    cost_usd=response.cost_usd, sources=result.sources,
                    degraded=degraded.mode if degraded else None, no_answer=result.no_answer,
                    cost_estimated=result.cost_estimated, truncated=result.truncated)
+    if prefers_text(request.headers.get("accept")):
+        return PlainTextResponse(render_answer(response), media_type=TEXT_PLAIN, headers=_VARY)
+    http_response.headers.update(_VARY)
     return response

@@ -114,6 +114,12 @@ Image tag: the chart's appVersion unless set; "latest" is refused (it makes roll
 {{- printf "%s-policy" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- /* Where pods record the last applied policy (kubernetes source): a pod started after an
+invalid edit starts on it instead of crash-looping. Created empty here; only the pods write it. */}}
+{{- define "sre-ai-platform.policyAppliedConfigMapName" -}}
+{{- printf "%s-policy-applied" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{/*
 The runbooks ConfigMap: the user's `runbooks.existingConfigMap`, else the one the chart renders
 from `runbooks.extra`.

@@ -8,9 +8,10 @@ attribute names are the real ones.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubernetes.client import CoreV1Event, V1ConfigMap, V1ConfigMapList, V1ListMeta, V1ObjectMeta
@@ -47,6 +48,11 @@ class FakeCoreV1Api:
         self.events: dict[str, dict[str, Any]] = {}
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.event_errors: deque[BaseException] = deque()
+        # Other ConfigMaps by name (the last-applied record), their replaces, and hooks run
+        # just before a replace (another replica writing first).
+        self.others: dict[str, V1ConfigMap] = {}
+        self.replaces: list[str] = []
+        self.before_replace: deque[Callable[[FakeCoreV1Api], None]] = deque()
 
     # --- ConfigMaps
     def list_namespaced_config_map(self, namespace: str, **kwargs: Any) -> V1ConfigMapList:
@@ -58,9 +64,33 @@ class FakeCoreV1Api:
                                items=items)
 
     def read_namespaced_config_map(self, name: str, namespace: str) -> V1ConfigMap:
+        if name in self.others and namespace == NAMESPACE:
+            return copy.deepcopy(self.others[name])  # a fresh object per read, as the API
         if self.current is None or name != NAME or namespace != NAMESPACE:
             raise ApiException(status=404, reason="Not Found")
         return self.current
+
+    def replace_namespaced_config_map(self, name: str, namespace: str,
+                                      body: V1ConfigMap) -> V1ConfigMap:
+        """Optimistic concurrency as the API server does it: 409 on a stale resourceVersion.
+        Only the other ConfigMaps (the record) may be written: RBAC forbids the policy one."""
+        if name not in self.others or namespace != NAMESPACE:
+            raise ApiException(status=403, reason="Forbidden")
+        if self.before_replace:
+            self.before_replace.popleft()(self)
+        stored = self.others[name]
+        if body.metadata.resource_version != stored.metadata.resource_version:
+            raise ApiException(status=409, reason="Conflict")
+        body = copy.deepcopy(body)
+        body.metadata.resource_version = str(int(stored.metadata.resource_version) + 1)
+        self.others[name] = body
+        self.replaces.append(name)
+        return body
+
+    def add_other(self, name: str, data: dict[str, str] | None = None) -> None:
+        self.others[name] = V1ConfigMap(
+            metadata=V1ObjectMeta(name=name, namespace=NAMESPACE, uid=f"uid-{name}",
+                                  resource_version="1"), data=data)
 
     # --- Events
     def create_namespaced_event(self, namespace: str, body: dict[str, Any]) -> CoreV1Event:

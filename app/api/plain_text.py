@@ -1,0 +1,58 @@
+"""`Accept: text/plain` on POST /ask: the answer as a terminal shows it, then a compact footer.
+
+Negotiation: JSON stays the default. text/plain is served only when the client ranks it above
+JSON (`Accept: text/plain`, or `text/plain, application/json;q=0.5`); a tie, `*/*`, no Accept
+header or `application/json` gets JSON, so existing clients never change format. Errors stay
+JSON problem bodies (`{"error", "detail", "request_id"}`, one line) whatever the Accept header:
+a script checks one error format, and the request id is in the body and in `X-Request-ID`.
+"""
+
+from __future__ import annotations
+
+from app.schemas import AskResponse
+
+TEXT_PLAIN = "text/plain; charset=utf-8"
+
+
+def _quality(accept: str, candidates: tuple[str, ...]) -> float:
+    """The highest q the Accept header gives any of `candidates` (0 when none matches)."""
+    best = 0.0
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        if media.strip().lower() not in candidates:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        best = max(best, q)
+    return best
+
+
+def prefers_text(accept: str | None) -> bool:
+    if not accept:
+        return False
+    text = _quality(accept, ("text/plain", "text/*"))
+    json = _quality(accept, ("application/json", "application/*", "*/*"))
+    return text > json
+
+
+def render_answer(response: AskResponse) -> str:
+    """The answer, a blank line, then `sources:` and one line of facts (model, cache, cost,
+    request id), plus `degraded:` when the ladder served it."""
+    lines = [response.answer.rstrip(), "", "--"]
+    lines.append("sources: " + (", ".join(response.sources) or "none"))
+    facts = [f"model: {response.model}", f"cached: {'yes' if response.cached else 'no'}",
+             f"cost_usd: {response.cost_usd:.6f}" + (" (estimated)" if response.cost_estimated
+                                                      else "")]
+    if response.truncated:
+        facts.append("truncated: yes")
+    lines.append(" · ".join([*facts, f"request_id: {response.request_id}"]))
+    if response.degraded is not None:
+        d = response.degraded
+        lines.append(f"degraded: {d.mode} ({d.reason}: {d.detail})")
+    return "\n".join(lines) + "\n"
