@@ -16,7 +16,7 @@ REQUIRED_ALERTS = {
     "AIServiceDown", "AIAskLatencyP99High", "AICostBurnRateHigh", "AIBudgetNearlyExhausted",
     "AIBudgetExhausted", "AICircuitBreakerOpen", "AIUpstreamErrorRatioHigh",
     "AIUpstreamRateLimitHeadroomLow", "AINoAnswerRatioHigh", "AICacheHitRatioCollapse",
-    "AIConfigReloadFailing", "AIClientKeysMissing",
+    "AIConfigReloadFailing", "AIClientKeysMissing", "AIUngroundedAnswerRatioHigh",
 }
 RUNBOOK_URL = re.compile(
     r"^https://github\.com/sre-ai-platform/sre-ai-platform/blob/main/runbooks/([a-z0-9-]+)\.md$")
