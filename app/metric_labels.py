@@ -62,3 +62,11 @@ ALERT_CAPS = ("group", "minute")
 ALERT_DELIVERY_OUTCOMES = ("delivered", "dead_letter")
 ALERT_DELIVERY_ATTEMPT_RESULTS = ("success", "retryable", "rejected")
 ALERT_DELIVERY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# Answer quality (issue 18): the share of an answer's text backed by a citation, 0..1, finer
+# near the top where the policy threshold and healthy answers sit; why a model's citation was
+# dropped (it names a document that was not sent, or quotes text the runbook does not have).
+GROUNDED_BUCKETS = (0, 0.1, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+CITATION_REJECTIONS = ("outside_documents", "text_mismatch")
+# The `model` label of answers written without an LLM (runbook excerpts); the same string as
+# app.llm.offline.OFFLINE_MODEL, which this tier may not import (a unit test pins them equal).
+OFFLINE_MODEL_LABEL = "offline"

@@ -25,6 +25,14 @@ class DegradedInfo(BaseModel):
     detail: str
 
 
+class CitationOut(BaseModel):
+    runbook_id: str
+    section: str = Field(description="The runbook section quoted.")
+    quote: str = Field(description="The runbook text cited, verbatim (a substring of the "
+                       "section).")
+    text: str = Field(description="The part of the answer this quote supports.")
+
+
 class AskResponse(BaseModel):
     answer: str
     model: str
@@ -44,6 +52,19 @@ class AskResponse(BaseModel):
     truncated: bool = Field(
         default=False,
         description="The answer was cut at max_tokens (stop_reason max_tokens); never cached.")
+    no_answer: bool = Field(
+        default=False, description="The runbooks do not answer the question (the model said so "
+        "through its structured signal, or retrieval found nothing relevant).")
+    citations: list[CitationOut] = Field(
+        default_factory=list,
+        description="For each cited part of the answer, the runbook text it rests on. Offline "
+        "and excerpt answers cite themselves.")
+    grounded_share: float | None = Field(
+        default=None, description="Share of the answer's text backed by a valid citation "
+        "(null when not graded: a no-answer).")
+    grounded: bool | None = Field(
+        default=None, description="grounded_share meets the policy's "
+        "quality.min_grounded_share; an ungrounded answer is never cached.")
     request_id: str
 
 

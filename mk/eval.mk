@@ -19,3 +19,7 @@ EXTERNAL_PARAPHRASES ?=
 .PHONY: eval-cache
 eval-cache: venv ## Semantic cache: hit and false-hit rate per similarity threshold, with and without the guard.
 	EXTERNAL_PARAPHRASES="$(EXTERNAL_PARAPHRASES)" $(BIN)/python -m eval.cache_threshold
+
+.PHONY: bench-citations
+bench-citations: venv ## Input tokens of the cited request vs the plain prompt (bench/results/citations.md).
+	$(BIN)/python -m bench.citations_cost --out bench/results/citations.md

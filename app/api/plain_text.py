@@ -51,6 +51,8 @@ def render_answer(response: AskResponse) -> str:
                                                       else "")]
     if response.truncated:
         facts.append("truncated: yes")
+    if response.grounded is False:  # an answer the runbooks do not back: say so on screen
+        facts.append(f"grounded: NO ({response.grounded_share or 0:.0%} cited)")
     lines.append(" · ".join([*facts, f"request_id: {response.request_id}"]))
     if response.degraded is not None:
         d = response.degraded

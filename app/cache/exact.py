@@ -57,6 +57,10 @@ class CachedAnswer:
     sections: tuple[str, ...] = ()  # digests of the runbook sections it was built on
     corpus: str = ""  # digest of the runbook corpus it was answered from
     cost_usd: float = 0.0  # what producing it cost: what a hit saves
+    # (runbook_id, section, quote, answer part) per citation, and the grounded share: a hit
+    # is served with the evidence the answer was stored with.
+    citations: tuple[tuple[str, str, str, str], ...] = ()
+    grounded_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -188,9 +192,12 @@ class RedisAnswerCache:
         if raw is None:
             return None
         data = json.loads(raw)
+        share = data.get("grounded_share")
         entry = CachedAnswer(data["answer"], data["model"], tuple(data["sources"]),
                              float(data["stored_at"]), tuple(data.get("sections", ())),
-                             str(data.get("corpus", "")), float(data.get("cost_usd", 0.0)))
+                             str(data.get("corpus", "")), float(data.get("cost_usd", 0.0)),
+                             tuple(_citation(c) for c in data.get("citations", ())),
+                             None if share is None else float(share))
         return _classify(entry, self._clock.now().timestamp(), self._policy, allow_stale)
 
     async def put(self, key: str, entry: CachedAnswer) -> int:
@@ -212,3 +219,8 @@ class RedisAnswerCache:
 
     async def aclose(self) -> None:
         """The Redis connection is owned by whoever created it."""
+
+
+def _citation(raw: Any) -> tuple[str, str, str, str]:
+    runbook_id, section, quote, text = (str(x) for x in raw)
+    return runbook_id, section, quote, text

@@ -1,4 +1,4 @@
-"""Policy: the budget ConfigMap (budgets, prices, routing, breaker, cache, alerts), parsed
+"""Policy: the budget ConfigMap (budgets, prices, routing, breaker, cache, alerts, quality), parsed
 and bounded. Data that can change at runtime (app/policy_source.py reloads it); nothing here
 caches it. docs/architecture.md."""
 
@@ -193,9 +193,18 @@ class AlertsPolicy(_Strict):
     recent_max: int = Field(default=500, ge=1, le=10_000)
 
 
+class QualityPolicy(_Strict):
+    """Answer quality (issue 18): an answer whose share of text backed by a runbook citation is
+    below `min_grounded_share` is ungrounded: marked `grounded: false`, never cached, and
+    counted in ai_ungrounded_answers_total. 0 marks nothing ungrounded; 1 everything not fully
+    cited. The built-in value is in app/default_policy.yaml."""
+
+    min_grounded_share: float = Field(default=0.5, ge=0, le=1)
+
+
 @functools.cache
 def _builtin_document() -> dict[str, Any]:
-    """Models and routing live in a policy file, never in code: app/default_policy.yaml."""
+    """Models, routing and the quality threshold live in a policy file: app/default_policy.yaml."""
     raw = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
     assert isinstance(raw, dict)
     return raw
@@ -207,6 +216,10 @@ def _default_models() -> dict[str, ModelPrice]:
 
 def _default_routing() -> Routing:
     return Routing(**_builtin_document()["routing"])
+
+
+def _default_quality() -> QualityPolicy:
+    return QualityPolicy(**_builtin_document().get("quality", {}))
 
 
 class Policy(_Strict):
@@ -221,6 +234,7 @@ class Policy(_Strict):
     limits: LimitsPolicy = LimitsPolicy()
     alerts: AlertsPolicy = AlertsPolicy()
     degradation: DegradationPolicy = DegradationPolicy()
+    quality: QualityPolicy = Field(default_factory=_default_quality)
 
     @model_validator(mode="after")
     def _routing_names_known_models(self) -> Policy:

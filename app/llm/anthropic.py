@@ -7,8 +7,8 @@ Decisions (docs/architecture.md):
   SDK's (hidden retries would multiply cost and latency behind the breaker's back);
 - the per-call timeout is the request's, and an `asyncio.timeout` a little longer guards against a
   transport that misses a hang (aiohttp's read timeout restarts on every byte of a slow drip);
-- the system prompt (which carries the runbook context) is one cacheable block, so repeated
-  questions over the same runbooks are billed at the cache-read price.
+- the runbook sections go as citable documents behind one prompt-cache breakpoint, so repeated
+  questions over the same runbooks are billed at the cache-read price (anthropic_message.py).
 Every failure leaves as `UpstreamError` with a bounded `kind`; details never carry the API key.
 A timeout or a dropped connection is `maybe_billed` unless the transport shows the connection was
 never made (connect refused, connect timeout, TLS failure): the request may have reached the API,
@@ -27,10 +27,11 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 import anthropic
-from anthropic.types import Message, TextBlockParam
+from anthropic.types import Message
 
 from app.clock import Clock, SystemClock
 from app.errors import UpstreamError
+from app.llm.anthropic_message import declined, request_params, text_parts
 from app.llm.base import Completion, CompletionRequest, RateLimitReading, Usage
 
 RATE_LIMIT_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
@@ -68,9 +69,8 @@ class AnthropicProvider:
                 raw = await self._client.messages.with_raw_response.create(
                     model=request.model,
                     max_tokens=request.max_tokens,
-                    system=_system_blocks(request.system),
-                    messages=[{"role": "user", "content": request.prompt}],
                     timeout=request.timeout_seconds,
+                    **request_params(request),
                 )
                 message = await raw.parse()
         except TimeoutError as exc:
@@ -83,12 +83,15 @@ class AnthropicProvider:
         try:
             if not isinstance(message, Message):
                 raise TypeError(f"content-type {raw.headers.get('content-type')!r}")
+            parts = text_parts(message)
             return Completion(
-                text="".join(block.text for block in message.content if block.type == "text"),
+                text="".join(part.text for part in parts),
                 model=message.model,
                 usage=usage_from(message),
                 stop_reason=message.stop_reason,
                 rate_limits=parse_rate_limits(raw.headers),
+                parts=parts,
+                declined=declined(message),
             )
         except (TypeError, AttributeError, ValueError) as exc:
             # A 200 that is not a Message (a proxy's HTML page, a truncated body): the upstream
@@ -171,12 +174,6 @@ def _kind_for_status(status: int, exc: anthropic.APIStatusError) -> str:
     if status in (401, 403):
         return "auth"
     return "bad_request"
-
-
-def _system_blocks(system: str) -> list[TextBlockParam] | anthropic.Omit:
-    if not system:
-        return anthropic.omit  # the API refuses empty text blocks
-    return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
 
 
 def usage_from(message: Message) -> Usage:

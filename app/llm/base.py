@@ -37,12 +37,40 @@ class RateLimitReading:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A runbook section sent to the model as a citable document (its text sent verbatim)."""
+
+    title: str
+    text: str
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class Cited:
+    """One citation as the model returned it: which document, and the text it quotes."""
+
+    document_index: int
+    cited_text: str
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """A piece of the answer and the citations the model attached to it (maybe none)."""
+
+    text: str
+    citations: tuple[Cited, ...] = ()
+
+
+@dataclass(frozen=True)
 class CompletionRequest:
     model: str
     system: str
     prompt: str
     max_tokens: int
     timeout_seconds: float
+    # With documents, the model answers from them with citations and may decline through a
+    # structured signal instead of a phrase; without, `system` carries all context.
+    documents: tuple[Document, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +80,8 @@ class Completion:
     usage: Usage
     stop_reason: str | None = None
     rate_limits: dict[str, RateLimitReading] = field(default_factory=dict)
+    parts: tuple[TextPart, ...] = ()  # the text, block by block, with its citations
+    declined: str | None = None  # the model signalled "the documents do not answer": why
 
 
 class Provider(Protocol):

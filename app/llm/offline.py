@@ -12,7 +12,9 @@ OOMKilled, what now?" opened with what OOMKilled means. A question that asks wha
 means ("what does OOMKilled mean?", "explain ...") keeps the ranked order. The action sections
 come from the index when the search did not return them (`index`), else from the hits alone.
 
-`select_excerpts` chooses the excerpts (exactly the text shown); `offline_answer` renders them.
+`select_excerpts` chooses the excerpts (exactly the text shown); `render` and `offline_answer`
+render them. Each excerpt is its own citation (app/services/answer.py): the text shown is
+verbatim from the runbook section it names.
 """
 
 from __future__ import annotations

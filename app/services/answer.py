@@ -31,14 +31,22 @@ from app.errors import (
     UnknownModelError,
     UpstreamError,
 )
-from app.llm.base import Usage
-from app.llm.offline import OFFLINE_MODEL, offline_answer
-from app.llm.prompt import NO_ANSWER, build_system_prompt, is_no_answer
+from app.llm.base import TextPart, Usage
+from app.llm.offline import OFFLINE_MODEL, render, select_excerpts
+from app.llm.prompt import (
+    NO_ANSWER,
+    SYSTEM_PROMPT,
+    build_documents,
+    build_question,
+    is_no_answer,
+)
+from app.logs import add_log_fields
 from app.metrics import Metrics
 from app.runbooks.results import SearchResult
 from app.runbooks.search import RunbookIndex
-from app.services.answer_types import Answer, Degraded
+from app.services.answer_types import Answer, Citation, Degraded
 from app.services.coalesce import Coalescer
+from app.services.grounding import Grader
 from app.services.paid_call import PaidCaller
 from app.services.reuse import AFTER_SEARCH, AnswerReuse
 
@@ -67,6 +75,7 @@ class AnswerService:
         self._metrics = metrics
         self._clock = clock
         self._paid = paid
+        self._grader = Grader(metrics)
 
     async def ask(self, question: str, model: str | None = None) -> Answer:
         policy = self._policy()  # one snapshot: a reload mid-request does not mix policies
@@ -159,21 +168,32 @@ class AnswerService:
         timeout_seconds: float,
     ) -> Answer:
         assert self._paid is not None
-        paid = await self._paid.call(model, build_system_prompt(result), question, policy,
-                                     timeout_seconds=timeout_seconds)
-        text, sources = paid.completion.text, result.sources
-        if is_no_answer(text):
-            return self._no_answer(usage=paid.completion.usage, cost=paid.cost_usd, model=model)
-        truncated = paid.completion.stop_reason == "max_tokens"
+        paid = await self._paid.call(model, SYSTEM_PROMPT, build_question(question), policy,
+                                     timeout_seconds=timeout_seconds,
+                                     documents=build_documents(result))
+        completion, sources = paid.completion, result.sources
+        # The structured signal first; the phrase only for a model that did not use the tool.
+        signal = "tool" if completion.declined is not None else (
+            "phrase" if is_no_answer(completion.text) else None)
+        if signal is not None:
+            add_log_fields(no_answer_signal=signal)
+            return self._no_answer(usage=completion.usage, cost=paid.cost_usd, model=model)
+        grounding, grounded = self._grader.grade(
+            model, completion.parts or (TextPart(completion.text),), result,
+            policy.quality.min_grounded_share)
+        answer = Answer(completion.text, model, sources, usage=completion.usage,
+                        cost_usd=paid.cost_usd, citations=grounding.citations,
+                        grounded_share=grounding.share, grounded=grounded)
+        truncated = completion.stop_reason == "max_tokens"
         if truncated:
             self._metrics.truncated_answers.labels(model=model).inc()
             log.warning("answer cut at max_tokens: served marked truncated, not cached",
                         extra={"fields": {"model": model}})
-        else:
-            await self._reuse.store(question, model, result, text, paid.cost_usd, policy)
+            answer = replace(answer, truncated=True)
+        elif grounded:
+            await self._reuse.store(question, model, result, answer, paid.cost_usd, policy)
         self._metrics.agent_iterations.observe(1)
-        return Answer(text, model, sources, usage=paid.completion.usage, cost_usd=paid.cost_usd,
-                      truncated=truncated)
+        return answer
 
     async def _free_rungs(
         self,
@@ -195,17 +215,16 @@ class AnswerService:
                                        failures)
         if policy.degradation.offline:
             self._metrics.degraded.labels(mode="offline").inc()
-            text = offline_answer(result, question=question, index=index)
-            return _plus_estimated(Answer(text, OFFLINE_MODEL, result.sources,
-                                          degraded=Degraded("offline", first.code, first.detail)),
-                                   failures)
+            offline = replace(_offline(question, index, result),
+                              degraded=Degraded("offline", first.code, first.detail))
+            return _plus_estimated(offline, failures)
         raise _final_error(failures)
 
     async def _offline_default(self, question: str, index: RunbookIndex, result: SearchResult,
                                policy: Policy) -> Answer:
-        text = offline_answer(result, question=question, index=index)
-        await self._reuse.store(question, OFFLINE_MODEL, result, text, 0.0, policy)
-        return Answer(text, OFFLINE_MODEL, result.sources)
+        answer = _offline(question, index, result)
+        await self._reuse.store(question, OFFLINE_MODEL, result, answer, 0.0, policy)
+        return answer
 
     def _no_answer(self, usage: Usage | None = None, cost: float = 0.0,
                    model: str = OFFLINE_MODEL) -> Answer:
@@ -238,6 +257,16 @@ class AnswerService:
                 f"model {model!r} is not allowed; choose one of {sorted(allowed)}"
             )
         return question
+
+
+def _offline(question: str, index: RunbookIndex, result: SearchResult) -> Answer:
+    """The excerpts answer: each excerpt cites itself (the text shown, without the mark of a
+    cut), so all of it is grounded."""
+    excerpts = select_excerpts(result, question=question, index=index)
+    citations = tuple(Citation(e.runbook_id, e.section, quote, quote)
+                      for e in excerpts for quote in (e.text.removesuffix("\n…"),))
+    return Answer(render(excerpts), OFFLINE_MODEL, result.sources, citations=citations,
+                  grounded_share=1.0, grounded=True)
 
 
 def _with(answer: Answer, degraded: Degraded) -> Answer:

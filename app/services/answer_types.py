@@ -16,6 +16,19 @@ class Degraded:
 
 
 @dataclass(frozen=True)
+class Citation:
+    """A part of the answer and the runbook text it rests on (quoted verbatim)."""
+
+    runbook_id: str
+    section: str
+    quote: str
+    text: str  # the part of the answer this citation supports
+
+    def as_list(self) -> list[str]:
+        return [self.runbook_id, self.section, self.quote, self.text]
+
+
+@dataclass(frozen=True)
 class Answer:
     answer: str
     model: str
@@ -27,6 +40,23 @@ class Answer:
     no_answer: bool = False
     cost_estimated: bool = False  # cost_usd includes worst-case settlements of failed calls
     truncated: bool = False  # cut at max_tokens
+    citations: tuple[Citation, ...] = ()
+    # The share of the text backed by a valid citation, and whether that meets the policy;
+    # None when not graded (a no-answer).
+    grounded_share: float | None = None
+    grounded: bool | None = None
+
+
+def citations_from(raw: object) -> tuple[Citation, ...]:
+    """Citations from their stored/published form (lists of 4 strings); ValueError if not."""
+    if not isinstance(raw, list):
+        raise ValueError("citations must be a list")
+    out = []
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 4:
+            raise ValueError("a citation is [runbook_id, section, quote, text]")
+        out.append(Citation(*(str(x) for x in item)))
+    return tuple(out)
 
 
 def encode_answer(answer: Answer) -> bytes:
@@ -37,6 +67,8 @@ def encode_answer(answer: Answer) -> bytes:
         "degraded": [d.mode, d.reason, d.detail] if d else None,
         "cost_usd": answer.cost_usd, "no_answer": answer.no_answer,
         "truncated": answer.truncated,
+        "citations": [c.as_list() for c in answer.citations],
+        "grounded_share": answer.grounded_share, "grounded": answer.grounded,
     }).encode()
 
 
@@ -48,7 +80,18 @@ def decode_coalesced(payload: bytes) -> tuple[Answer, float]:
         d = data["degraded"]
         answer = Answer(str(data["answer"]), str(data["model"]), [str(s) for s in data["sources"]],
                         cached=True, degraded=Degraded(*d) if d else None,
-                        no_answer=bool(data["no_answer"]), truncated=bool(data["truncated"]))
+                        no_answer=bool(data["no_answer"]), truncated=bool(data["truncated"]),
+                        citations=citations_from(data.get("citations", [])),
+                        grounded_share=_opt_float(data.get("grounded_share")),
+                        grounded=_opt_bool(data.get("grounded")))
         return answer, float(data["cost_usd"])
     except (KeyError, TypeError) as exc:
         raise ValueError(f"unreadable coalesced answer: {exc}") from None
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _opt_bool(value: object) -> bool | None:
+    return None if value is None else bool(value)

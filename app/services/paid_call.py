@@ -27,7 +27,7 @@ from app.budget.replay import SpendRecorder
 from app.clock import Clock
 from app.config import Policy
 from app.errors import BudgetExceededError, LedgerUnavailableError, UpstreamError
-from app.llm.base import Completion, CompletionRequest, Provider
+from app.llm.base import Completion, CompletionRequest, Document, Provider
 from app.logs import add_log_fields, log_fields
 from app.metrics import Metrics
 from app.resilience.breaker import Permit
@@ -41,6 +41,20 @@ CUT_SHORT_FRACTION = 0.9
 # A reservation is held for the call's timeout plus this (the provider's hard deadline is 0.5 s
 # past the timeout, and the settle follows): it must not lapse while the call can still cost.
 RESERVATION_MARGIN_SECONDS = 5.0
+# What the API adds to the input that is not in our text, so the worst case covers it: the
+# tool-use system prompt Anthropic documents (~350 tokens with tool_choice auto) with our tool's
+# definition, and each document's framing (title, context, the citations' chunking markers).
+TOOLS_OVERHEAD_TOKENS = 500
+DOCUMENT_OVERHEAD_TOKENS = 40
+
+
+def estimate_request_tokens(system: str, prompt: str, documents: tuple[Document, ...]) -> int:
+    """An upper bound on the input tokens of one call (see estimate_input_tokens)."""
+    if not documents:
+        return estimate_input_tokens(system + prompt)
+    text = system + prompt + "".join(d.title + d.context + d.text for d in documents)
+    return (estimate_input_tokens(text) + TOOLS_OVERHEAD_TOKENS
+            + DOCUMENT_OVERHEAD_TOKENS * len(documents))
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,7 @@ class PaidCaller:
 
     async def call(
         self, model: str, system: str, prompt: str, policy: Policy,
-        *, timeout_seconds: float | None = None,
+        *, timeout_seconds: float | None = None, documents: tuple[Document, ...] = (),
     ) -> PaidAnswer:
         """`timeout_seconds`: what is left of the request's deadline (default: the policy's)."""
         price = policy.models[model]
@@ -77,12 +91,12 @@ class PaidCaller:
         if timeout_seconds is not None and timeout_seconds < timeout:
             timeout = timeout_seconds
         cut_short = timeout < CUT_SHORT_FRACTION * policy.llm.timeout_seconds
-        input_tokens = estimate_input_tokens(system + prompt)
+        input_tokens = estimate_request_tokens(system, prompt, documents)
         # The breaker first: an OPEN one refuses in microseconds, before two durable ledger
         # writes (reserve, release) that an outage would otherwise pay on every request.
         permit = self._breakers.get(model).acquire()
         try:
-            # The system prompt is sent cacheable, so an input token may bill as a cache write.
+            # The context is sent cacheable, so an input token may bill as a cache write.
             max_tokens = clamp_max_tokens(
                 input_tokens, policy.llm.max_tokens, price, policy.budgets.per_request_usd,
                 prompt_caching=True,
@@ -101,7 +115,7 @@ class PaidCaller:
             try:
                 completion = await self._invoke(permit, model, CompletionRequest(
                     model=model, system=system, prompt=prompt, max_tokens=max_tokens,
-                    timeout_seconds=timeout,
+                    timeout_seconds=timeout, documents=documents,
                 ), cut_short=cut_short)
             except UpstreamError as exc:
                 if exc.maybe_billed:

@@ -29,7 +29,7 @@ from app.llm.prompt import PROMPT_VERSION
 from app.metrics import Metrics
 from app.runbooks.results import SearchResult
 from app.runbooks.search import RunbookIndex
-from app.services.answer_types import Answer, Degraded
+from app.services.answer_types import Answer, Citation, Degraded
 
 log = logging.getLogger("app.answer")
 AFTER_SEARCH = object()  # a cached answer from another corpus: the search decides
@@ -124,13 +124,20 @@ class AnswerReuse:
             self._metrics.cache_saved_usd.labels(kind=kind).inc(entry.cost_usd)
         degraded = Degraded("stale_cache", "", "") if stale else None
         return Answer(entry.answer, entry.model, list(entry.sources), cached=True,
-                      degraded=degraded)
+                      degraded=degraded,
+                      citations=tuple(Citation(*c) for c in entry.citations),
+                      grounded_share=entry.grounded_share,
+                      grounded=None if entry.grounded_share is None else True)
 
-    async def store(self, question: str, model: str, result: SearchResult, text: str,
+    async def store(self, question: str, model: str, result: SearchResult, answer: Answer,
                     cost_usd: float, policy: Policy) -> None:
-        """Never called for a truncated, no-answer or degraded answer."""
-        entry = CachedAnswer(text, model, tuple(result.sources), self._clock.now().timestamp(),
-                             result.section_digests, result.corpus, cost_usd)
+        """Never called for a truncated, no-answer, ungrounded or degraded answer."""
+        entry = CachedAnswer(answer.answer, model, tuple(result.sources),
+                             self._clock.now().timestamp(), result.section_digests,
+                             result.corpus, cost_usd,
+                             tuple((c.runbook_id, c.section, c.quote, c.text)
+                                   for c in answer.citations),
+                             answer.grounded_share)
         key = cache_key(question, model)
         evicted = await self._cache.put(key, entry)
         self._metrics.cache_ops.labels(result="store").inc()

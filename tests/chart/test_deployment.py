@@ -257,6 +257,7 @@ def test_default_policy_is_the_documented_policy() -> None:
         "cache_read": 0.3,
     }
     assert policy.llm.timeout_seconds == 30
+    assert policy.quality.min_grounded_share == 0.5
 
 
 def test_policy_overrides_reach_the_configmap() -> None:

@@ -62,6 +62,9 @@ class FakeAnthropicControl:
     def set_reply(self, text: str | None) -> None:
         self._call("POST", "reply", {"text": text})
 
+    def set_citation_mode(self, mode: str) -> None:
+        self._call("POST", "citations", {"mode": mode})
+
     def set_rate_limit(
         self, kind: str, *, limit: int | None = None, remaining: int | None = None
     ) -> None:

@@ -4,8 +4,10 @@ It speaks enough of `POST /v1/messages` for the real `anthropic` SDK: headers ar
 replies are realistic Message JSON with deterministic usage (about 4 characters per token),
 prompt caching is simulated (the first call with a cacheable system prefix writes the cache,
 identical later ones read it), and `anthropic-ratelimit-*` headers count down per call.
-The answer cites the runbooks found in the system prompt (`<runbook id="x">` or
-`[runbook: x]`) as `[runbook: x]`, or is a configured canned reply.
+With runbook documents in the message, the answer quotes them with real `char_location`
+citations (anthropic_citations.py, in the mode set); without, it cites the runbooks found in the
+system prompt (`<runbook id="x">` or `[runbook: x]`) as `[runbook: x]`. A configured canned
+reply overrides both and carries no citations.
 
 Faults (anthropic_faults.py) are injected in process (`FakeAnthropic.fail(...)`) or over HTTP,
 so a test can drive a fake that runs in another process:
@@ -16,6 +18,8 @@ so a test can drive a fake that runs in another process:
     GET    /_fake/stats       call counts: total, by_model, by_outcome, in_flight, max_in_flight
     POST   /_fake/reset       back to the initial state: stats, prompt cache, faults, reply, limits
     POST   /_fake/reply       {"text": "..."} canned answer; {"text": null} back to citing
+    POST   /_fake/citations   {"mode": "cite|uncited|outside|mismatch|decline"}
+    POST   /v1/messages/count_tokens  the input tokens of a request (nothing cached)
     POST   /_fake/ratelimits  {"requests": {"limit": 50, "remaining": 3}, "tokens": {...}}
     GET    /_fake/requests    the last requests received (API key never recorded)
     GET    /_fake/health      {"ok": true}
@@ -40,6 +44,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import anthropic_citations as citations
 from tests.fakes import anthropic_text as text
 from tests.fakes.anthropic_faults import Fault, FaultQueue
 from tests.fakes.anthropic_wire import RateLimits, abort, credential, error_response
@@ -59,12 +64,14 @@ class FakeAnthropic:
         api_key: str | None = None,
         reply: str | None = None,
         min_cacheable_tokens: int = 0,
+        citation_mode: str = "cite",
     ) -> None:
         self._host, self._port = host, port
         # When set, any other API key is refused with 401 (else any non-empty key is accepted).
         self.api_key = api_key
         self._min_cacheable_tokens = min_cacheable_tokens
         self._initial_reply = reply
+        self._initial_citation_mode = citation_mode
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self.faults = FaultQueue()
@@ -91,6 +98,12 @@ class FakeAnthropic:
     def set_reply(self, reply: str | None) -> None:
         self.reply = reply
 
+    def set_citation_mode(self, mode: str) -> None:
+        """cite (default), uncited, outside, mismatch, decline: see anthropic_citations.py."""
+        if mode not in citations.CITATION_MODES:
+            raise ValueError(f"citation mode must be one of {citations.CITATION_MODES}")
+        self.citation_mode = mode
+
     def set_rate_limit(
         self, kind: str, *, limit: int | None = None, remaining: int | None = None
     ) -> None:
@@ -100,6 +113,7 @@ class FakeAnthropic:
     def reset(self) -> None:
         self.faults.clear()
         self.reply = self._initial_reply
+        self.citation_mode = self._initial_citation_mode
         self.rate_limits = RateLimits()
         self.prompt_cache = text.PromptCache(self._min_cacheable_tokens)
         self._total = 0
@@ -132,6 +146,7 @@ class FakeAnthropic:
         self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_route("*", "/_fake/{action}", self._control)
         # handler_cancellation: a hanging handler ends when the client hangs up.
         self._runner = web.AppRunner(
@@ -224,6 +239,13 @@ class FakeAnthropic:
         self._outcome(request, "ok")
         return self._message_reply(model, max_tokens, body)
 
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        """What `messages.count_tokens` answers: the input tokens, nothing cached, no charge."""
+        body = await request.json()
+        usage = text.PromptCache(min_cacheable_tokens=10**12).usage(str(body.get("model")),
+                                                                  body, 0)
+        return web.json_response({"input_tokens": usage["input_tokens"]})
+
     async def _trickle(self, request: web.Request) -> web.StreamResponse:
         """200 and headers at once, then a byte of body every 0.1 s, never finishing: a read
         timeout that restarts on every byte never fires, only a total deadline ends it."""
@@ -242,6 +264,7 @@ class FakeAnthropic:
                 "model": body["model"],
                 "max_tokens": body["max_tokens"],
                 "system": body.get("system"),
+                "tools": body.get("tools"),
                 "messages": body["messages"],
                 "anthropic_version": request.headers.get("anthropic-version"),
                 "retry_count": request.headers.get("x-stainless-retry-count"),
@@ -256,10 +279,28 @@ class FakeAnthropic:
             headers["retry-after"] = str(fault.retry_after)
         return error_response(fault.status, fault.message, headers=headers)
 
+    def _content(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        """The reply's content blocks and, when decided here, its stop_reason."""
+        docs = citations.documents(body)
+        if self.reply is not None or not docs:
+            system = text.system_text(body.get("system"))
+            answer = self.reply if self.reply is not None else text.cited_answer(system, body)
+            return [{"type": "text", "text": answer}], None
+        if self.citation_mode == "decline" and citations.offers_tool(body, "no_answer"):
+            return citations.decline_blocks(), "tool_use"
+        if self.citation_mode == "decline":
+            return [{"type": "text", "text": citations.REWORDED_REFUSAL}], None
+        question = " ".join(text.messages_text(body["messages"]).split())
+        question = question.removeprefix("<question> ").removesuffix(" </question>")
+        return citations.cited_blocks(docs, question, self.citation_mode), None
+
     def _message_reply(self, model: str, max_tokens: int, body: dict[str, Any]) -> web.Response:
-        system = text.system_text(body.get("system"))
-        answer = self.reply if self.reply is not None else text.cited_answer(system, body)
-        answer, output_tokens, stop_reason = text.clip(answer, max_tokens)
+        content, stop_reason = self._content(body)
+        whole = "".join(str(b.get("text", "")) for b in content)
+        clipped, output_tokens, clip_reason = text.clip(whole, max_tokens)
+        if clip_reason == "max_tokens":  # cut mid-answer: one uncited block, as far as it got
+            content, stop_reason = [{"type": "text", "text": clipped}], clip_reason
+        stop_reason = stop_reason or clip_reason
         usage = self.prompt_cache.usage(model, body, output_tokens)
         self.rate_limits.spend(
             usage["input_tokens"] + usage["cache_creation_input_tokens"], output_tokens
@@ -269,7 +310,7 @@ class FakeAnthropic:
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": answer}],
+            "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": usage,
@@ -292,6 +333,8 @@ class FakeAnthropic:
                 self.reset()
             elif (action, method) == ("reply", "POST"):
                 self.set_reply((await request.json()).get("text"))
+            elif (action, method) == ("citations", "POST"):
+                self.set_citation_mode(str((await request.json()).get("mode")))
             elif (action, method) == ("ratelimits", "POST"):
                 for kind, values in (await request.json()).items():
                     self.set_rate_limit(kind.replace("_", "-"), **values)
@@ -315,6 +358,7 @@ async def _serve(args: argparse.Namespace) -> None:
         api_key=args.api_key,
         reply=args.reply,
         min_cacheable_tokens=args.min_cacheable_tokens,
+        citation_mode=args.citation_mode,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -338,6 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", help="refuse any other x-api-key (default: any key)")
     parser.add_argument("--reply", help="canned answer instead of citing the runbooks")
     parser.add_argument("--min-cacheable-tokens", type=int, default=0)
+    parser.add_argument("--citation-mode", default="cite", choices=citations.CITATION_MODES)
     asyncio.run(_serve(parser.parse_args(argv)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -26,6 +27,29 @@ def _block_text(block: Any) -> str:
     return ""
 
 
+def _billed_text(block: Any) -> str:
+    """What a block adds to the input: a document's title, context and text too."""
+    if isinstance(block, dict) and block.get("type") == "document":
+        source = block.get("source") or {}
+        return "".join(str(block.get(k) or "") for k in ("title", "context")) + str(
+            source.get("data", ""))
+    return _block_text(block)
+
+
+def _content_blocks(body: dict[str, Any]) -> list[Any]:
+    """Every block the model reads, in the API's cache order: system, then the messages."""
+    system = body.get("system")
+    blocks: list[Any] = list(system) if isinstance(system, list) else [system or ""]
+    for m in body.get("messages", []):
+        content = m.get("content") if isinstance(m, dict) else None
+        blocks.extend(content if isinstance(content, list) else [content or ""])
+    return blocks
+
+
+def tools_text(body: dict[str, Any]) -> str:
+    return json.dumps(body.get("tools") or "") if body.get("tools") else ""
+
+
 def system_text(system: Any) -> str:
     """The system prompt as text: a string or a list of text blocks."""
     if isinstance(system, list):
@@ -33,13 +57,12 @@ def system_text(system: Any) -> str:
     return _block_text(system)
 
 
-def cacheable_prefix(system: Any) -> tuple[str, str]:
-    """(text up to and including the last block with cache_control, its ttl) or ("", "")."""
-    if not isinstance(system, list):
-        return "", ""
-    prefix, ttl, seen = "", "", ""
-    for block in system:
-        seen += _block_text(block)
+def cacheable_prefix(body: dict[str, Any]) -> tuple[str, str]:
+    """(tools, system and message text up to and including the last block with
+    cache_control, its ttl) or ("", "")."""
+    prefix, ttl, seen = "", "", tools_text(body)
+    for block in _content_blocks(body):
+        seen += _billed_text(block)
         control = block.get("cache_control") if isinstance(block, dict) else None
         if isinstance(control, dict) and control.get("type") == "ephemeral":
             prefix, ttl = seen, str(control.get("ttl", "5m"))
@@ -99,9 +122,9 @@ class PromptCache:
 
     def usage(self, model: str, body: dict[str, Any], output_tokens: int) -> dict[str, Any]:
         """The Message `usage` object for this request: input_tokens excludes cached tokens."""
-        system = body.get("system")
-        input_tokens = tokens(system_text(system)) + tokens(messages_text(body["messages"]))
-        prefix, ttl = cacheable_prefix(system)
+        input_tokens = tokens(tools_text(body)) + sum(
+            tokens(_billed_text(b)) for b in _content_blocks(body))
+        prefix, ttl = cacheable_prefix(body)
         read = write_5m = write_1h = 0
         prefix_tokens = tokens(prefix)
         if prefix and prefix_tokens >= self.min_cacheable_tokens:

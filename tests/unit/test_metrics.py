@@ -1,6 +1,7 @@
 from prometheus_client import CollectorRegistry
 
-from app.metric_labels import CACHE_RESULTS, DEGRADED_MODES
+from app.llm.offline import OFFLINE_MODEL
+from app.metric_labels import CACHE_RESULTS, DEGRADED_MODES, OFFLINE_MODEL_LABEL
 from app.metrics import Metrics
 
 
@@ -89,3 +90,44 @@ def test_alert_delivery_series_start_at_zero() -> None:
     for result in ("success", "retryable", "rejected"):
         assert r.get_sample_value("ai_alert_delivery_attempts_total", {"result": result}) == 0
     assert r.get_sample_value("ai_alert_delivery_queue_depth") == 0
+
+
+def test_answer_quality_series_start_at_zero_for_each_policy_model_and_offline() -> None:
+    # Issue 18's contract with the answer pipeline: these names, labels and buckets. The alert
+    # AIUngroundedAnswerRatioHigh and the dashboard read them; rate() works from the first
+    # scrape because every known label set exists at 0.
+    m = _m()
+    m.init_model("claude-x")
+    r = m.registry
+    for model in ("claude-x", OFFLINE_MODEL):
+        labels = {"model": model}
+        assert r.get_sample_value("ai_answers_graded_total", labels) == 0
+        assert r.get_sample_value("ai_ungrounded_answers_total", labels) == 0
+        assert r.get_sample_value("ai_answer_grounded_ratio_count", labels) == 0
+        for le in ("0.0", "0.1", "0.25", "0.5", "0.6", "0.7", "0.8", "0.9", "0.95", "1.0", "+Inf"):
+            assert r.get_sample_value("ai_answer_grounded_ratio_bucket",
+                                      {**labels, "le": le}) == 0, le
+    for reason in ("outside_documents", "text_mismatch"):
+        assert r.get_sample_value("ai_citations_rejected_total", {"reason": reason}) == 0
+    # A model the policy does not name has no series until something observes it.
+    assert r.get_sample_value("ai_answers_graded_total", {"model": "claude-y"}) is None
+
+
+def test_answer_quality_instruments_are_the_contracts_attributes() -> None:
+    m = _m()
+    m.grounded_ratio.labels(model="claude-x").observe(0.3)
+    m.answers_graded.labels(model="claude-x").inc()
+    m.ungrounded_answers.labels(model="claude-x").inc()
+    m.citations_rejected.labels(reason="text_mismatch").inc()
+    r = m.registry
+    assert r.get_sample_value("ai_answer_grounded_ratio_bucket",
+                              {"model": "claude-x", "le": "0.25"}) == 0
+    assert r.get_sample_value("ai_answer_grounded_ratio_bucket",
+                              {"model": "claude-x", "le": "0.5"}) == 1
+    assert r.get_sample_value("ai_answers_graded_total", {"model": "claude-x"}) == 1
+    assert r.get_sample_value("ai_ungrounded_answers_total", {"model": "claude-x"}) == 1
+    assert r.get_sample_value("ai_citations_rejected_total", {"reason": "text_mismatch"}) == 1
+
+
+def test_the_offline_label_is_the_offline_rungs_model_name() -> None:
+    assert OFFLINE_MODEL_LABEL == OFFLINE_MODEL

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from app.budget.pricing import NANO_PER_USD, cost_nano, usd_to_nano
 from app.config import (
+    DEFAULT_POLICY_FILE,
     MAX_PER_REQUEST_USD,
     MAX_WINDOW_USD,
     ModelPrice,
@@ -137,3 +138,26 @@ def test_model_names_are_bounded_identifiers() -> None:
 def test_settings_refuse_infinite_durations(name: str) -> None:
     with pytest.raises(ValidationError, match="finite number"):
         Settings.model_validate({name: "inf"})
+
+
+# ---------------------------------------------------------------- answer quality (issue 18)
+
+
+def test_the_grounded_share_threshold_defaults_to_half_from_the_builtin_policy() -> None:
+    assert parse_policy("").quality.min_grounded_share == 0.5
+    assert parse_policy("quality: {}").quality.min_grounded_share == 0.5
+    builtin = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    assert builtin["quality"] == {"min_grounded_share": 0.5}
+    assert parse_policy("quality: {min_grounded_share: 0.8}").quality.min_grounded_share == 0.8
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.01, "most"])
+def test_a_grounded_share_outside_zero_to_one_is_rejected_naming_the_field(value: object) -> None:
+    detail = rejection(yaml.safe_dump({"quality": {"min_grounded_share": value}}))
+    assert detail.startswith("quality.min_grounded_share: "), detail
+
+
+def test_the_grounded_share_bounds_are_inclusive() -> None:
+    for value in (0, 1):
+        doc = yaml.safe_dump({"quality": {"min_grounded_share": value}})
+        assert parse_policy(doc).quality.min_grounded_share == value

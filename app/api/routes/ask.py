@@ -11,7 +11,14 @@ from fastapi.responses import PlainTextResponse
 from app.api.deps import ClientDep, RuntimeDep
 from app.api.plain_text import TEXT_PLAIN, prefers_text, render_answer
 from app.logs import add_log_fields
-from app.schemas import AskRequest, AskResponse, DegradedInfo, ErrorResponse, TokenUsage
+from app.schemas import (
+    AskRequest,
+    AskResponse,
+    CitationOut,
+    DegradedInfo,
+    ErrorResponse,
+    TokenUsage,
+)
 
 router = APIRouter()
 
@@ -45,6 +52,12 @@ async def ask(body: AskRequest, request: Request, http_response: Response,
         cost_usd=round(result.cost_usd, 9),
         cost_estimated=result.cost_estimated,
         truncated=result.truncated,
+        no_answer=result.no_answer,
+        citations=[CitationOut(runbook_id=c.runbook_id, section=c.section, quote=c.quote,
+                               text=c.text) for c in result.citations],
+        grounded_share=None if result.grounded_share is None
+        else round(result.grounded_share, 4),
+        grounded=result.grounded,
         request_id=request.scope["state"]["request_id"],
     )
     runtime.metrics.answers.labels(model=result.model).inc()

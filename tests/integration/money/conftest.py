@@ -28,10 +28,11 @@ import redis
 import yaml
 from aiohttp import web
 
-from app.budget.pricing import estimate_input_tokens
 from app.config import parse_policy
+from app.llm.base import Document
+from app.services.paid_call import estimate_request_tokens
+from tests.fakes.anthropic_citations import request_parts
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.anthropic_text import messages_text, system_text
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.redis_server import RedisServer
 from tests.fakes.service_process import ServiceProcess, wait_until
@@ -104,13 +105,21 @@ def price_usage(model: str, usage: Mapping[str, Any]) -> Decimal:
     return femto_usd.quantize(NANO, rounding=ROUND_CEILING)
 
 
+def estimated_input_tokens(body: Mapping[str, Any]) -> int:
+    """The service's own input estimate for a request the fake received (system, question and
+    the runbook documents)."""
+    system, prompt, docs = request_parts(dict(body))
+    documents = tuple(Document(title=t, context=c, text=x) for t, c, x in docs)
+    return estimate_request_tokens(system, prompt, documents)
+
+
 def worst_case(model: str, call: Mapping[str, Any]) -> Decimal:
     """The ledger's worst case for a call the fake received: estimated input tokens at the
-    dearest input rate (the system block is cacheable, so a token may bill as a 1h cache write)
+    dearest input rate (the context is cacheable, so a token may bill as a 1h cache write)
     plus all of max_tokens at the output price."""
     p = PRICES[model]
     input_rate = Decimal(repr(max(p["input"], p["cache_write_5m"], p["cache_write_1h"])))
-    tokens_in = estimate_input_tokens(call["system"] + call["question"])
+    tokens_in = call["estimated_tokens"]
     usd = (tokens_in * input_rate + call["max_tokens"] * Decimal(repr(p["output"]))) / 1_000_000
     return usd.quantize(NANO, rounding=ROUND_CEILING)
 
@@ -132,8 +141,7 @@ class GatedFake(FakeAnthropic):
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.arrived.append({"model": body["model"], "max_tokens": body["max_tokens"],
-                             "system": system_text(body.get("system")),
-                             "question": messages_text(body["messages"])})
+                             "estimated_tokens": estimated_input_tokens(body)})
         self.held += 1
         try:
             await self.gate.wait()

@@ -20,9 +20,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from app.budget.pricing import estimate_input_tokens, nano_to_usd, usd_to_nano, worst_case_usd
+from app.budget.pricing import nano_to_usd, usd_to_nano, worst_case_usd
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.anthropic_text import messages_text, system_text
+from tests.integration.money.conftest import estimated_input_tokens
 from tests.integration.resilience.conftest import (
     FALLBACK,
     PRIMARY,
@@ -59,7 +59,7 @@ def reserved_worst_case(svc: InProcessService, model: str) -> float:
     """What the ledger reserved for the (last) call the fake received for `model`."""
     call = [r for r in svc.fake.requests if r["model"] == model][-1]
     price = svc.runtime.policies.current.policy.models[model]
-    tokens_in = estimate_input_tokens(system_text(call["system"]) + messages_text(call["messages"]))
+    tokens_in = estimated_input_tokens(call)
     usd = worst_case_usd(tokens_in, call["max_tokens"], price, prompt_caching=True)
     return nano_to_usd(usd_to_nano(usd))
 

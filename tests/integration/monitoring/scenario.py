@@ -6,6 +6,8 @@ Phases, in order:
   answers   paid answers, cache hits, no-answers; a reworded question served by the semantic
             cache, its opposite vetoed by the guard, semantic entries evicted; the fake's
             request quota runs low
+  ungrounded  the fake answers with a canned reply that cites nothing: every answer is
+            ungrounded, more than 20% of the graded ones
   outage    the primary model returns 529: its breaker opens, the fallback model answers
   reload    an invalid policy is rejected (the last good one stays)
   budget    a tiny hourly budget: spend until paid calls are refused, degraded to offline
@@ -46,6 +48,12 @@ TOPICS = (
 ASKED = "postgres refusing connections: too many clients already"
 REWORDED = "postgres says too many clients already and refuses connections"
 SCALE_OUT, SCALE_IN = "hpa won't scale out the workers", "hpa won't scale in the workers"
+# A canned reply carries no citations: grounded share 0, below any min_grounded_share > 0.
+UNCITED_REPLY = ("Restart the deployment and double its memory limit; if that does not help, "
+                 "delete the namespace and redeploy everything from scratch.")
+# AIUngroundedAnswerRatioHigh needs at least 10 graded answers in 30 minutes; with the grounded
+# answers of the answers phase (9), 12 ungrounded ones are well over 20%.
+UNGROUNDED_ANSWERS = 12
 UNANSWERABLE = (
     "what is the capital of France",
     "best pizza recipe with basil",
@@ -184,6 +192,18 @@ class LiveRun:
         self.wait_scraped('sum(ai_cache_evictions_total{tier="semantic"})', 1,
                           "semantic evictions scraped")
 
+    def phase_ungrounded(self) -> None:
+        """Answers the model wrote without citing the runbooks: graded, ungrounded, counted.
+        Waits for the alert without failing the run: test_live asserts on what happened."""
+        self.fake.set_reply(UNCITED_REPLY)
+        try:
+            for _ in range(UNGROUNDED_ANSWERS):
+                a = self.ask(self.new_question())
+                assert a["_status"] == 200 and a["model"] == PRIMARY and not a["cached"], a
+        finally:
+            self.fake.set_reply(None)  # back to answers that cite the documents they were sent
+        self.wait_firing("AIUngroundedAnswerRatioHigh")
+
     def phase_outage(self) -> None:
         self.fake.fail(529, until_cleared=True, model=PRIMARY)
 
@@ -235,6 +255,7 @@ class LiveRun:
     def run(self) -> None:
         self.fake.set_rate_limit("requests", limit=1000, remaining=60)
         self.phase_answers()
+        self.phase_ungrounded()
         self.phase_outage()
         self.phase_reload()
         self.phase_budget()

@@ -16,7 +16,7 @@ REQUIRED_ALERTS = {
     "AIServiceDown", "AIAskLatencyP99High", "AICostBurnRateHigh", "AIBudgetNearlyExhausted",
     "AIBudgetExhausted", "AICircuitBreakerOpen", "AIUpstreamErrorRatioHigh",
     "AIUpstreamRateLimitHeadroomLow", "AINoAnswerRatioHigh", "AICacheHitRatioCollapse",
-    "AIConfigReloadFailing", "AIClientKeysMissing",
+    "AIConfigReloadFailing", "AIClientKeysMissing", "AIUngroundedAnswerRatioHigh",
 }
 RUNBOOK_URL = re.compile(
     r"^https://github\.com/sre-ai-platform/sre-ai-platform/blob/main/runbooks/([a-z0-9-]+)\.md$")
@@ -179,7 +179,7 @@ def test_dashboards_show_what_an_operator_needs() -> None:
                    "Budget remaining per window", "Cache hit rate", "No-answer rate",
                    "Circuit breaker state", "Upstream errors by outcome", "Rate-limit headroom",
                    "Degraded answers by mode", "Active requests",
-                   "Config reloads by kind and result"):
+                   "Config reloads by kind and result", "Grounded share / ungrounded answers"):
         assert needed in titles
 
 

@@ -15,7 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.monitoring import assets
 from tests.integration.monitoring.prometheus_process import finite
-from tests.integration.monitoring.scenario import FALLBACK, JOB, PRIMARY, LiveRun
+from tests.integration.monitoring.scenario import (
+    FALLBACK,
+    JOB,
+    PRIMARY,
+    UNGROUNDED_ANSWERS,
+    LiveRun,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -96,6 +102,19 @@ def test_upstream_alerts_fire_for_the_outage_and_the_low_quota(live: LiveRun) ->
                                 lambda a: a.get("kind") == "requests")
     assert headroom, live.prometheus.alerts()
     assert {a.get("kind") for a in headroom} == {"requests"}, "token quotas were never low"
+
+
+def test_ungrounded_answer_alert_fires_for_uncited_answers(live: LiveRun) -> None:
+    """Issue 18: answers the model wrote without citations (the fake's canned reply) are graded
+    ungrounded, and over 20% of graded answers page."""
+    ungrounded = live.metric(f'sum(ai_ungrounded_answers_total{{model="{PRIMARY}"}})')
+    assert ungrounded >= UNGROUNDED_ANSWERS, "the uncited answers were not counted ungrounded"
+    graded = live.metric("sum(ai_answers_graded_total)")
+    assert graded >= ungrounded + 1, "the cited answers were not graded"
+    fired = live.fired.get("AIUngroundedAnswerRatioHigh", [])
+    assert fired, live.prometheus.alerts()
+    assert {a.get("job") for a in fired} == {JOB}
+    assert all("model" not in a and "instance" not in a for a in fired), fired  # summed by job
 
 
 def test_the_service_is_not_reported_down(live: LiveRun) -> None:

@@ -25,7 +25,7 @@ from app.errors import (
     UnknownModelError,
     UpstreamError,
 )
-from app.llm.base import Completion, CompletionRequest, Usage
+from app.llm.base import Cited, Completion, CompletionRequest, TextPart, Usage
 from app.metrics import Metrics
 from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
 from app.runbooks.loader import load_runbooks
@@ -51,7 +51,10 @@ class FakeProvider:
         self.calls.append(request)
         if request.model in self.failures:
             raise self.failures[request.model]
-        return Completion(self.reply, request.model, Usage(input_tokens=1000, output_tokens=200))
+        # cites the first document it was sent, as the citations API does
+        quote = request.documents[0].text[:40] if request.documents else ""
+        return Completion(self.reply, request.model, Usage(input_tokens=1000, output_tokens=200),
+                          parts=(TextPart(self.reply, (Cited(0, quote),) if quote else ()),))
 
     async def aclose(self) -> None:
         pass
