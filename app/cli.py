@@ -88,9 +88,9 @@ def check_main(argv: list[str]) -> int:
                         help="also ask the Anthropic API whether it accepts ANTHROPIC_API_KEY "
                              "(one free authenticated call; needs the network)")
     args = parser.parse_args(argv)
-    # Only the checks' own lines on stdout: other loggers' chatter (the runbook indexer) is
-    # kept to warnings, in the configured format.
-    configure_logging("WARNING", fallback_log_format())
+    # Only the checks' own lines on stdout: other loggers' lines (the runbook indexer's) go to
+    # stderr, warnings and up, in the configured format.
+    configure_logging("WARNING", fallback_log_format(), stream=sys.stderr)
     return run_checks(with_key=args.check_key)
 
 
