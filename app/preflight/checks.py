@@ -5,10 +5,11 @@ binds its port; `sre-ai-platform check` runs them all (app/preflight/command.py)
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+from pathlib import Path
 
 from app.budget.ledger import open_ledger
-from app.budget.spool import SettleSpool
 from app.clock import Clock
 from app.config import Settings
 from app.config_watch.initial import initial_policy
@@ -42,36 +43,39 @@ def check_policy(settings: Settings, clock: Clock) -> ActivePolicy:
 
 
 def check_sqlite_ledger(settings: Settings, clock: Clock) -> str:
-    """The SQLite ledger file and the settle spool beside it can be created and written."""
-    async def ledger_probe() -> None:
+    """The SQLite ledger file can be created (or opened) and written."""
+    async def probe() -> None:
         ledger = open_ledger(settings, clock)
         try:
             await ledger.ping()
         finally:
             await ledger.aclose()
 
-    async def spool_probe() -> None:
-        spool = SettleSpool(settings.settle_spool_dir)
-        try:
-            await spool.depth()
-        finally:
-            spool.close()
+    try:
+        asyncio.run(probe())
+    except (OSError, sqlite3.Error, LedgerUnavailableError) as exc:
+        detail = exc.detail if isinstance(exc, LedgerUnavailableError) else str(exc)
+        raise ConfigurationError(
+            f"cannot open the SQLite ledger at {settings.ledger_path}: {detail}",
+            setting="SRE_AI_LEDGER_PATH",
+            fix="point SRE_AI_LEDGER_PATH at a file in a directory this process can create and "
+                "write (the chart mounts one at ledger.path), or set SRE_AI_REDIS_URL",
+        ) from None
+    return f"sqlite {settings.ledger_path}"
 
-    where = {"SRE_AI_LEDGER_PATH": (ledger_probe, f"the SQLite ledger at {settings.ledger_path}"),
-             "SRE_AI_SPOOL_DIR": (spool_probe, f"the settle spool in {settings.settle_spool_dir}")}
-    for setting, (probe, what) in where.items():
-        try:
-            asyncio.run(probe())
-        except (OSError, sqlite3.Error, LedgerUnavailableError) as exc:
-            detail = exc.detail if isinstance(exc, LedgerUnavailableError) else str(exc)
-            if setting == "SRE_AI_SPOOL_DIR" and settings.spool_dir is None:
-                setting = "SRE_AI_LEDGER_PATH"  # the default spool is next to the ledger
-            raise ConfigurationError(
-                f"cannot open {what}: {detail}", setting=setting,
-                fix=f"point {setting} at a place in a directory this process can create and "
-                    "write (the chart mounts one at ledger.path), or set SRE_AI_REDIS_URL",
-            ) from None
-    return f"sqlite {settings.ledger_path} (spool {settings.settle_spool_dir})"
+
+def check_spool(settings: Settings) -> str:
+    """The settle spool's directory could be created and written. Nothing is created: a pod
+    that never spooled never touches its disk (app/budget/spool.py)."""
+    problem = _unwritable_dir(settings.settle_spool_dir)
+    if problem is not None:
+        setting = "SRE_AI_SPOOL_DIR" if settings.spool_dir is not None else "SRE_AI_LEDGER_PATH"
+        raise ConfigurationError(
+            f"the settle spool in {settings.settle_spool_dir} cannot be written: {problem}",
+            setting=setting,
+            fix=f"point {setting} at a writable place (the spool defaults to spool/ next to "
+                "SRE_AI_LEDGER_PATH)")
+    return f"spool {settings.settle_spool_dir}"
 
 
 async def check_redis_ledger(settings: Settings, clock: Clock) -> str:
@@ -123,8 +127,26 @@ async def check_key(settings: Settings) -> str:
 
 
 def serving_checks(settings: Settings, clock: Clock) -> None:
-    """What must hold before the server binds its port: the policy, and a SQLite ledger's
-    file. (An unreachable Redis is not fatal: it is a WARN at start-up, app/runtime.py.)"""
+    """What must hold before the server binds its port: the policy, a SQLite ledger's file,
+    the settle spool's directory. (An unreachable Redis is not fatal: it is a WARN at
+    start-up, app/runtime.py.)"""
     check_policy(settings, clock)
     if not settings.redis_url:
         check_sqlite_ledger(settings, clock)
+    check_spool(settings)
+
+
+def _unwritable_dir(directory: Path) -> str | None:
+    """Why `directory` could not be created and written (None: it could), without creating it."""
+    if directory.exists():
+        if not directory.is_dir():
+            return f"{directory} exists and is not a directory"
+        return None if os.access(directory, os.W_OK | os.X_OK) else f"{directory} is not writable"
+    parent = directory.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    return None

@@ -19,6 +19,7 @@ from app.preflight.checks import (
     check_policy,
     check_redis_ledger,
     check_runbooks,
+    check_spool,
     check_sqlite_ledger,
 )
 
@@ -61,10 +62,12 @@ def run_checks(*, with_key: bool, emit: Callable[[str], None] = print) -> int:
 
     attempt("policy", policy)
     attempt("runbooks", lambda: check_runbooks(s))
-    if s.redis_url:
-        attempt("ledger", lambda: asyncio.run(check_redis_ledger(s, clock)))
-    else:
-        attempt("ledger", lambda: check_sqlite_ledger(s, clock))
+    def ledger() -> str:
+        where = (asyncio.run(check_redis_ledger(s, clock)) if s.redis_url
+                 else check_sqlite_ledger(s, clock))
+        return f"{where}, {check_spool(s)}"
+
+    attempt("ledger", ledger)
     if with_key:
         attempt("key", lambda: asyncio.run(check_key(s)))
     else:

@@ -48,8 +48,9 @@ def test_a_good_configuration_passes_every_check_without_serving(tmp_path: Path)
     assert lines["environment"].startswith("ok ")
     assert lines["policy"].startswith("ok built-in default")
     assert lines["runbooks"].startswith("ok ") and "runbooks from" in lines["runbooks"]
-    assert lines["ledger"] == (f"ok sqlite {tmp_path / 'ledger.sqlite3'} "
-                               f"(spool {tmp_path / 'spool'})")
+    assert lines["ledger"] == (f"ok sqlite {tmp_path / 'ledger.sqlite3'}, "
+                               f"spool {tmp_path / 'spool'}")
+    assert not (tmp_path / "spool").exists()  # checked, not created
     assert lines["key"].startswith("skip ")  # no network unless asked
 
 

@@ -76,6 +76,10 @@ CASES = {
                                  ["File exists"]),
     "ledger path is a directory": (lambda w: {"SRE_AI_LEDGER_PATH": str(w)},
                                    "SRE_AI_LEDGER_PATH", ["unable to open database file"]),
+    "spool dir under a file": (
+        lambda w: {**_ledger_under_a_file(w), "SRE_AI_LEDGER_PATH": str(w / "l.sqlite3"),
+                   "SRE_AI_SPOOL_DIR": str(w / "a-file" / "spool")},
+        "SRE_AI_SPOOL_DIR", ["a-file is not a directory"]),
     "not a number": (lambda w: {"SRE_AI_MAX_BODY_BYTES": "16k"}, "SRE_AI_MAX_BODY_BYTES",
                      ["'16k'", "integer"]),
 }
