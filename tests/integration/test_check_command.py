@@ -20,6 +20,7 @@ from tests.fakes.redis_server import (
     redis_server,  # noqa: F401 - fixture
 )
 from tests.fakes.service_process import REPO_ROOT
+from tests.integration.kube_api_server import FakeKubeAPI, configmap
 
 pytestmark = pytest.mark.integration
 EX_CONFIG = 78
@@ -122,3 +123,29 @@ def test_a_misspelled_variable_is_a_warning_not_a_failure(tmp_path: Path) -> Non
     code, lines = check({"SRE_AI_RUNBOOK_DIR": "/nowhere"}, tmp_path)
     assert code == 0
     assert "did you mean SRE_AI_RUNBOOKS_DIR?" in lines["warn:SRE_AI_RUNBOOK_DIR"]
+
+
+def _kubeconfig(workdir: Path, server: str) -> str:
+    path = workdir / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+        f"clusters:\n- name: fake\n  cluster:\n    server: {server}\n"
+        "users:\n- name: fake\n  user: {}\n"
+        "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n")
+    return str(path)
+
+
+def test_the_kubernetes_source_is_checked_by_reading_the_configmap(tmp_path: Path) -> None:
+    good = "budgets:\n  hourly_usd: 2\n"
+    with FakeKubeAPI(configmap("ops", "sre-ai-policy", good, "7")) as kube:
+        env = {"SRE_AI_POLICY_SOURCE": "kubernetes", "SRE_AI_POLICY_CONFIGMAP":
+               "ops/sre-ai-policy", "KUBECONFIG": _kubeconfig(tmp_path, kube.url)}
+        code, lines = check(env, tmp_path)
+        assert code == 0, lines
+        assert lines["policy"].startswith("ok configmap:ops/sre-ai-policy@7")
+        kube.current = configmap("ops", "sre-ai-policy", "budgets:\n  hourly_usd: -1\n", "8")
+        code, lines = check(env, tmp_path)
+    assert code == EX_CONFIG
+    assert lines["policy"].startswith(
+        "FAIL SRE_AI_POLICY_CONFIGMAP: invalid policy from configmap:ops/sre-ai-policy@8: "
+        "budgets.hourly_usd:"), lines
