@@ -33,12 +33,13 @@ def check_policy(settings: Settings, clock: Clock) -> ActivePolicy:
                 fix=f"correct the named field(s) in ConfigMap {settings.policy_configmap} "
                     "(key policy.yaml), or check that it exists and the pod may read it",
             ) from None
-        setting = "SRE_AI_POLICY_FILE"
+        fix = (f"correct the named field(s) in {settings.policy_file} (every field and its "
+               "default: app/default_policy.yaml)")
+        if exc.detail.startswith("cannot read"):
+            fix = "point SRE_AI_POLICY_FILE at a readable policy YAML file"
         raise ConfigurationError(
-            exc.detail, setting=setting,
-            fix=f"correct the named field(s) in {settings.policy_file} (every field and its "
-                "default: app/default_policy.yaml), or unset SRE_AI_POLICY_FILE to start on "
-                "the built-in policy",
+            exc.detail, setting="SRE_AI_POLICY_FILE",
+            fix=fix + ", or unset SRE_AI_POLICY_FILE to start on the built-in policy",
         ) from None
 
 

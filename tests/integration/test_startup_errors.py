@@ -72,6 +72,8 @@ CASES = {
         ["'namespace/name'"]),
     "invalid policy": (_bad_policy, "SRE_AI_POLICY_FILE",
                        ["budgets.hourly_usd", "llm.timeout_secs: unknown field"]),
+    "missing policy file": (lambda w: {"SRE_AI_POLICY_FILE": str(w / "nope.yaml")},
+                            "SRE_AI_POLICY_FILE", ["cannot read policy file", "readable"]),
     "ledger path under a file": (_ledger_under_a_file, "SRE_AI_LEDGER_PATH",
                                  ["File exists"]),
     "ledger path is a directory": (lambda w: {"SRE_AI_LEDGER_PATH": str(w)},
@@ -95,7 +97,7 @@ def test_a_configuration_error_is_one_line_naming_the_setting(
     msg = str(record["msg"])
     assert setting in msg
     for detail in details:
-        assert detail in msg
+        assert detail in msg, msg
 
 
 def test_the_error_line_follows_the_console_format(tmp_path: Path, taken_port: int) -> None:
