@@ -101,3 +101,15 @@ class PolicyError(DomainError):
     """A policy document failed validation; the message names the field and the problem."""
 
     code = "invalid_policy"
+
+
+class ConfigurationError(Exception):
+    """The process cannot start with its configuration. Not a DomainError: it never reaches
+    HTTP. `setting` names what to change (an environment variable, or a policy field path) and
+    `fix` says how; the CLI prints the three as ONE log line and exits with EX_CONFIG."""
+
+    def __init__(self, detail: str, *, setting: str, fix: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.setting = setting
+        self.fix = fix

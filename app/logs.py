@@ -75,9 +75,10 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Install one stdout handler on the root logger (idempotent; called from create_app)."""
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(level: str = "INFO", fmt: str = "json", *, stream: Any = None) -> None:
+    """Install one stdout handler on the root logger (idempotent; called from create_app).
+    `stream`: another stream (`sre-ai-platform check` keeps stdout for its own lines)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     handler.set_name("sre-ai-platform")
     root = logging.getLogger()

@@ -15,6 +15,7 @@ from app.api.middleware import RequestContextMiddleware
 from app.api.routes import alerts, ask, health, ops
 from app.clock import Clock, SystemClock
 from app.config import Settings
+from app.config.environment import load_settings
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.runtime import VERSION, Runtime
@@ -26,7 +27,7 @@ def create_app(
     clock: Clock | None = None,
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or load_settings()  # a bad variable is named (ConfigurationError)
     clock = clock or SystemClock()
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     configure_logging(settings.log_level, settings.log_format)

@@ -38,8 +38,9 @@ from app.llm.base import Provider
 from app.metrics import Metrics
 from app.policy_source import ActivePolicy, PolicyManager
 from app.resilience.dependency import DependencyGuard
-from app.resilience.redis_dependency import redis_client, redis_guard
+from app.resilience.redis_dependency import redact_redis_url, redis_client, redis_guard
 from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
+from app.resilience.upstream_auth import UpstreamAuthTracker
 from app.runbooks.holder import RunbookHolder
 from app.services.alert_gate import AlertGate
 from app.services.alert_records import AlertRecords
@@ -76,6 +77,7 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     semantic: SemanticCache | None = None
     flight: SingleFlight | None = None
+    upstream_auth: UpstreamAuthTracker | None = None
     alerts: AlertReceiver = field(init=False)
     alerts_records: AlertRecords = field(init=False)
     delivery: Delivery | None = field(init=False, default=None)
@@ -116,11 +118,14 @@ class Runtime:
                                  interval_seconds=settings.spool_replay_interval_seconds)
         provider: Provider | None = None
         paid: PaidCaller | None = None
+        upstream_auth: UpstreamAuthTracker | None = None
         if settings.anthropic_api_key is not None:
+            upstream_auth = UpstreamAuthTracker(clock)
             provider = AnthropicProvider(settings.anthropic_api_key.get_secret_value(),
                                          base_url=settings.anthropic_base_url, clock=clock)
             paid = PaidCaller(provider=provider, ledger=ledger, breakers=breakers,
-                              metrics=metrics, clock=clock, recorder=recorder)
+                              metrics=metrics, clock=clock, recorder=recorder,
+                              auth=upstream_auth)
         answers = AnswerService(policy=lambda: policies.current.policy,
                                 index=lambda: runbooks.current, cache=cache, metrics=metrics,
                                 clock=clock, paid=paid, semantic=semantic, flight=flight)
@@ -130,7 +135,7 @@ class Runtime:
         runtime = cls(settings, clock, metrics, policies, runbooks, ledger,
                       "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
                       answers, api_keys, spool, recorder, redis, guard, semantic=semantic,
-                      flight=flight)
+                      flight=flight, upstream_auth=upstream_auth)
         # The Alertmanager receiver answers through the same AnswerService as /ask.
         def alert_policy() -> AlertsPolicy:
             return policies.current.policy.alerts
@@ -170,6 +175,7 @@ class Runtime:
         self.alerts.start()
         if self.delivery is not None:
             self.delivery.start()
+        ledger_reachable = await self._check_shared_ledger()
         await self._replay_spool()  # spend spooled before a crash or restart goes in first
         self.tasks.append(asyncio.create_task(self.recorder.run(), name="SettleSpoolReplay"))
         if self.api_keys.status().state == "open":
@@ -177,7 +183,30 @@ class Runtime:
                         "open to anyone who can reach this port (set SRE_AI_API_KEYS)")
         log.info("started", extra={"fields": {
             "provider": self.provider_name, "ledger": self.ledger_kind,
+            "ledger_reachable": ledger_reachable,
             "policy_hash": self.policies.current.digest, "runbooks": len(self.runbooks.current)}})
+
+    async def _check_shared_ledger(self) -> bool:
+        """A Redis ledger is reached lazily; one ping here turns a typo in SRE_AI_REDIS_URL
+        into a WARN at start-up instead of a quiet `started ledger=redis`. Not fatal: Redis may
+        start after us (compose, a Helm install), and the pod serves cached answers and runbook
+        excerpts meanwhile (see app/api/routes/health.py)."""
+        if self.ledger_kind != "redis":
+            return True
+        try:
+            async with asyncio.timeout(LEDGER_TIMEOUT_SECONDS * 2):
+                await self.ledger.ping()
+        except (LedgerUnavailableError, TimeoutError) as exc:
+            why = exc.detail if isinstance(exc, LedgerUnavailableError) else "no answer in time"
+            log.warning(
+                "SRE_AI_REDIS_URL is unreachable at start-up: paid answers are refused (the "
+                "ledger fails closed) and caches are this pod's own until Redis answers; check "
+                "the host, port and password in SRE_AI_REDIS_URL",
+                extra={"fields": {"setting": "SRE_AI_REDIS_URL",
+                                  "redis_url": redact_redis_url(self.settings.redis_url or ""),
+                                  "error": why}})
+            return False
+        return True
 
     async def _replay_spool(self) -> None:
         """Bounded: a ledger that hangs must not hold the start-up (the loop retries)."""

@@ -9,10 +9,12 @@ from pydantic import (
     AliasChoices,
     Field,
     SecretStr,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 BUNDLED_RUNBOOKS = Path(__file__).resolve().parent.parent.parent / "runbooks"
 
 
@@ -82,6 +84,15 @@ class Settings(BaseSettings):
     @property
     def settle_spool_dir(self) -> Path:
         return self.spool_dir or self.ledger_path.parent / "spool"
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        level = "WARNING" if level == "WARN" else level
+        if level not in LOG_LEVELS:
+            raise ValueError(f"not a log level: use one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @model_validator(mode="after")
     def _check_alert_webhook(self) -> Settings:

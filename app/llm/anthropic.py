@@ -144,8 +144,33 @@ class AnthropicProvider:
         )
 
     def _scrub(self, text: str) -> str:
-        text = text.replace(self._api_key, "[redacted]")
-        return text[:_MAX_DETAIL_CHARS]
+        return scrub(text, self._api_key)
+
+
+def scrub(text: str, api_key: str) -> str:
+    """An error detail fit for logs and clients: never the key, and bounded."""
+    return text.replace(api_key, "[redacted]")[:_MAX_DETAIL_CHARS]
+
+
+async def verify_key(api_key: str, *, base_url: str | None = None,
+                     timeout_seconds: float = 10.0) -> int:
+    """One authenticated call that costs nothing (GET /v1/models, limit 1): does the API accept
+    the key? Returns how many models it listed; raises UpstreamError (kind `auth` for a refused
+    key). For `sre-ai-platform check --check-key`, never on the serving path."""
+    client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0,
+                                      timeout=timeout_seconds)
+    try:
+        page = await client.models.list(limit=1)
+        return len(page.data)
+    except anthropic.APIStatusError as exc:
+        kind = _kind_for_status(exc.status_code, exc)
+        raise UpstreamError(scrub(f"Anthropic API {exc.status_code}: {exc.message}", api_key),
+                            kind=kind, status=exc.status_code) from exc
+    except anthropic.APIError as exc:
+        raise UpstreamError(scrub(f"cannot reach the Anthropic API: {exc}", api_key),
+                            kind="connection") from exc
+    finally:
+        await client.close()
 
 
 # Transport errors that mean the request never left: no connection was established.

@@ -41,6 +41,8 @@ from a live server and is left to the caller.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -103,3 +105,18 @@ def redis_guard(
 ) -> DependencyGuard:
     """The breaker for one Redis server: build ONE per server and give it to every client."""
     return DependencyGuard(DEPENDENCY, policy, clock, REDIS_FAILURES, metrics)
+
+
+def redact_redis_url(url: str) -> str:
+    """SRE_AI_REDIS_URL fit for a log line: the password (in the userinfo or the query) is
+    replaced by `***`; scheme, user, host, port and database stay, so a typo shows."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            userinfo, _, hostport = netloc.rpartition("@")
+            netloc = f"{userinfo.partition(':')[0]}:***@{hostport}"
+        query = "***" if parts.query else ""
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:  # not a URL at all (e.g. a bad port): show nothing that may be secret
+        return "<unparseable URL>"

@@ -32,6 +32,7 @@ from app.logs import add_log_fields, log_fields
 from app.metrics import Metrics
 from app.resilience.breaker import Permit
 from app.resilience.registry import BreakerRegistry
+from app.resilience.upstream_auth import UpstreamAuthTracker
 
 log = logging.getLogger("app.paid_call")
 # A call given less than this share of llm.timeout_seconds (earlier rungs used the rest) was cut
@@ -73,6 +74,7 @@ class PaidCaller:
         metrics: Metrics,
         clock: Clock,
         recorder: SpendRecorder,
+        auth: UpstreamAuthTracker | None = None,
     ) -> None:
         self._provider = provider
         self._ledger = ledger
@@ -80,6 +82,8 @@ class PaidCaller:
         self._metrics = metrics
         self._clock = clock
         self._recorder = recorder
+        # 401/403: not the breaker's business (the API is up), but loud (upstream_auth.py).
+        self.auth = auth if auth is not None else UpstreamAuthTracker(clock)
 
     async def call(
         self, model: str, system: str, prompt: str, policy: Policy,
@@ -165,6 +169,8 @@ class PaidCaller:
                 permit.failure(elapsed, exc.retry_after_seconds)
             else:
                 permit.ignore()
+            if exc.kind == "auth":
+                self.auth.failure(model, exc.status, exc.detail)
             self._metrics.upstream_requests.labels(model=model, outcome=exc.kind).inc()
             self._metrics.upstream_seconds.labels(model=model).observe(elapsed)
             raise
@@ -173,6 +179,7 @@ class PaidCaller:
             raise
         elapsed = self._clock.monotonic() - started
         permit.success(elapsed)
+        self.auth.success(model)
         self._metrics.upstream_requests.labels(model=model, outcome="success").inc()
         self._metrics.upstream_seconds.labels(model=model).observe(elapsed)
         return completion

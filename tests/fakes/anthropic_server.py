@@ -147,6 +147,7 @@ class FakeAnthropic:
         app = web.Application()
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
+        app.router.add_get("/v1/models", self._models)
         app.router.add_route("*", "/_fake/{action}", self._control)
         # handler_cancellation: a hanging handler ends when the client hangs up.
         self._runner = web.AppRunner(
@@ -191,6 +192,16 @@ class FakeAnthropic:
         """Count the call's outcome as soon as it is known (a hang's before the client quits)."""
         request[_OUTCOME] = outcome
         self._by_outcome[outcome] += 1
+
+    async def _models(self, request: web.Request) -> web.Response:
+        """GET /v1/models: free and authenticated (`sre-ai-platform check --check-key`)."""
+        key = credential(request)
+        if not key or (self.api_key is not None and key != self.api_key):
+            return error_response(401, "invalid x-api-key")
+        model = {"type": "model", "id": "claude-sonnet-4-6", "display_name": "Claude Sonnet 4.6",
+                 "created_at": "2025-01-01T00:00:00Z"}
+        return web.json_response({"data": [model], "has_more": False,
+                                  "first_id": model["id"], "last_id": model["id"]})
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         key = credential(request)

@@ -30,7 +30,8 @@ TIERS: list[tuple[str, frozenset[str]]] = [
                               "policy_source", "config_watch", "api_keys"})),
     # alerts: the Alertmanager receiver and its outbound delivery (issue 15).
     ("services", frozenset({"services", "alerts"})),
-    ("runtime", frozenset({"runtime"})),
+    # preflight: the start-up checks and `sre-ai-platform check` (issue 19).
+    ("runtime", frozenset({"runtime", "preflight"})),
     ("api", frozenset({"api"})),
     ("roots", frozenset({"main", "cli"})),
 ]

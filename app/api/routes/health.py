@@ -18,6 +18,14 @@ is what makes a rollout with a wrong `auth.existingSecretKey` stall on its first
 the old pods keep serving, instead of replacing working pods with locked ones. Keys that are
 in effect while the file has become unreadable (the last good keys are kept) only REPORT
 `api_keys.last_error`: the pod still serves correctly.
+
+An Anthropic API key the API refuses (401/403: `upstream_auth.state: failing`, the models and
+the last error) is REPORTED but does not make the pod unready, like the LLM itself: the key
+comes from one Secret, so every replica would go unready at once, and the Service would stop
+serving the cached answers and runbook excerpts that still work. Loud instead: an ERROR line
+per model and minute, `auth_failing` in /circuit-breaker, and the AIUpstreamAuthFailing alert
+(critical). `upstream_auth.state` is `ok` until a call is refused, `not_configured` without a
+key (the offline provider).
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import RuntimeDep
 from app.errors import LedgerUnavailableError
+from app.resilience.upstream_auth import FIX
+from app.runtime import Runtime
 
 router = APIRouter()
 MAX_SKIPPED_SHOWN = 20
@@ -74,5 +84,19 @@ async def ready(runtime: RuntimeDep) -> JSONResponse:
         name: snap.state for name, snap in runtime.breakers.snapshots().items()
     }
     checks["provider"] = runtime.provider_name
+    checks["upstream_auth"] = _upstream_auth(runtime)
     body = {"status": "ready" if ok else "not_ready", **checks}
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _upstream_auth(runtime: Runtime) -> dict[str, Any]:
+    tracker = runtime.upstream_auth
+    if tracker is None:
+        return {"state": "not_configured"}
+    failing = tracker.failing_models()
+    if not failing:
+        return {"state": "ok"}
+    last = tracker.snapshot(failing[0])
+    return {"state": "failing", "models": failing, "last_status": last.last_status,
+            "last_error": last.last_error, "last_failure_at": last.last_failure_at,
+            "message": FIX}

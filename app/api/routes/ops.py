@@ -40,5 +40,16 @@ async def cost(runtime: RuntimeDep, _client: ClientDep) -> dict[str, Any]:
 
 @router.get("/circuit-breaker")
 async def circuit_breaker(runtime: RuntimeDep, _client: ClientDep) -> dict[str, Any]:
+    """Each model's breaker, and whether the API refuses our key for it (`auth_failing`: a
+    401/403 never opens the breaker, so its state alone would say all is well)."""
     snaps = runtime.breakers.snapshots()
-    return {"breakers": {name: asdict(s) for name, s in snaps.items()}}
+    auth = runtime.upstream_auth
+    out: dict[str, Any] = {}
+    for name, snap in snaps.items():
+        out[name] = asdict(snap)
+        if auth is not None:
+            a = auth.snapshot(name)
+            out[name].update(auth_failing=a.failing, auth_failures=a.failures,
+                             last_auth_failure_at=a.last_failure_at,
+                             last_auth_error=a.last_error)
+    return {"breakers": out}
