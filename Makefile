@@ -16,20 +16,48 @@ help: ## Show this help.
 
 ##@ Development
 
-$(BIN)/python: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	@touch $@
+# Every venv installs pinned, hash-checked versions from a lock file (requirements/*.lock, made by
+# `make lock`), then the package itself with --no-deps: what was tested is what runs, and a
+# package replaced on the index fails the install instead of running. A venv is rebuilt from
+# scratch when its lock changes. `make run` uses .venv-run, the service's dependencies only;
+# everything else uses .venv, which adds the test and lint tools.
+RUN_VENV ?= .venv-run
+RUNTIME_LOCK := requirements/runtime.lock
+DEV_LOCK := requirements/dev.lock
+
+# locked_venv DIR,LOCK,PYTHON: a fresh venv at DIR with exactly LOCK's packages and this package.
+define locked_venv
+	@command -v $(3) >/dev/null || { echo "$(3) not found: install Python 3.11, 3.12 or 3.13 (PYTHON=...)"; exit 1; }
+	rm -rf $(1)
+	$(3) -m venv $(1)
+	$(1)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r $(2)
+	$(1)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(1)/.installed
+endef
+
+$(VENV)/.installed: $(DEV_LOCK) pyproject.toml
+	$(call locked_venv,$(VENV),$(DEV_LOCK),$(PYTHON))
+
+$(RUN_VENV)/.installed: $(RUNTIME_LOCK) pyproject.toml
+	$(call locked_venv,$(RUN_VENV),$(RUNTIME_LOCK),$(PYTHON))
 
 .PHONY: venv
-venv: $(BIN)/python ## Create the virtualenv with the service and dev tools.
+venv: $(VENV)/.installed ## Create .venv: the service and the dev tools, from requirements/dev.lock.
 
 .PHONY: run
-run: venv ## Run the service on the offline default (no API key needed) at http://$(HOST):$(PORT).
+run: $(RUN_VENV)/.installed ## Run the service on the offline default (no API key needed) at http://$(HOST):$(PORT).
 	mkdir -p var
-	$(BIN)/sre-ai-platform --host $(HOST) --port $(PORT)
+	$(RUN_VENV)/bin/sre-ai-platform --host $(HOST) --port $(PORT)
+
+# One resolution for every supported Python (uv's universal mode: markers where versions differ),
+# with the hashes of every wheel and sdist. setuptools (requirements/build.in) is in both: the
+# package is installed without build isolation, so nothing unhashed is fetched.
+.PHONY: lock
+lock: venv ## Re-resolve requirements/runtime.lock and dev.lock from pyproject.toml (uv, with hashes).
+	$(BIN)/uv pip compile pyproject.toml $(dir $(RUNTIME_LOCK))build.in --universal \
+	  --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock" -o $(RUNTIME_LOCK)
+	$(BIN)/uv pip compile pyproject.toml $(dir $(DEV_LOCK))build.in --extra dev --universal \
+	  --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock" -o $(DEV_LOCK)
 
 .PHONY: lint
 lint: venv ## ruff + mypy (strict on app/).
@@ -45,8 +73,42 @@ test-deps: ## Install Redis, Prometheus, promtool (Debian packages), helm and th
 	tools/build-crds.sh >/dev/null
 
 .PHONY: test
-test: venv test-deps lint ## Lint, unit, integration, chart and monitoring tests (the e2e suite is `make e2e`).
+test: venv test-deps lint ## Lint, unit, integration, chart and monitoring tests, and the unit suite on 3.12/3.13.
 	PATH="$(HELM_DIR):$$PATH" $(BIN)/pytest -q -m "not e2e"
+	$(MAKE) --no-print-directory test-pythons
+
+# The package supports Python 3.11 to 3.13: `make test` runs the full suite on PYTHON (3.11, the
+# image's) and the unit suite on each of these, in .venv-<version> from the same dev lock. An
+# interpreter is found on PATH or in pyenv's versions; a missing one is skipped with a banner,
+# never silently (REQUIRE_ALL_PYTHONS=1 makes it an error).
+EXTRA_PYTHONS ?= 3.12 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+# python_for VERSION: the first interpreter for VERSION that runs (pyenv's shims exist for
+# versions that are not enabled, and fail).
+python_for = $(firstword $(foreach c,$(shell command -v python$(1) 2>/dev/null) $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python$(1)),$(if $(shell $(c) -c 'print(1)' 2>/dev/null),$(c))))
+
+.venv-%/.installed: $(DEV_LOCK) pyproject.toml
+	$(call locked_venv,.venv-$*,$(DEV_LOCK),$(call python_for,$*))
+
+.PHONY: test-pythons
+test-pythons: ## The unit suite on each of EXTRA_PYTHONS (3.12 3.13); a missing interpreter is skipped LOUDLY.
+	@for v in $(EXTRA_PYTHONS); do \
+	  py="$$($(MAKE) --no-print-directory -s python-path-$$v)"; \
+	  if [ -z "$$py" ]; then \
+	    printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n'; \
+	    printf '!!! SKIPPED: python%s not found (PATH, %s/versions): the unit suite\n' $$v '$(PYENV_ROOT)'; \
+	    printf '!!! did NOT run on Python %s. Install it (pyenv install %s).\n' $$v $$v; \
+	    printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n'; \
+	    if [ "$(REQUIRE_ALL_PYTHONS)" = 1 ]; then exit 1; fi; continue; \
+	  fi; \
+	  echo "unit suite on $$py"; \
+	  $(MAKE) --no-print-directory .venv-$$v/.installed || exit 1; \
+	  .venv-$$v/bin/pytest -q -p no:cacheprovider tests/unit || exit 1; \
+	done
+
+.PHONY: python-path-%
+python-path-%:
+	@echo $(call python_for,$*)
 
 # The calendar must never break a test: the whole unit + integration suite again, with the test
 # process's clock a year ahead (libfaketime). Servers the tests start (redis-server) keep the real
