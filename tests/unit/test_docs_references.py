@@ -1,9 +1,9 @@
 """Documentation points at documents that are in the repository.
 
 The architecture document is docs/architecture.md. An old design document that lived outside the
-repository was cited as "DESIGN" plus a section sign, and a sibling folder of the checkout
-(`../shared`); a new user has neither, so no tracked file may cite them. Relative links in the
-README and docs/ must resolve to files that exist.
+repository was cited by its name in capitals plus a section sign, and a sibling folder of the
+checkout was cited by a relative path; a new user has neither, so no tracked file may cite them.
+Relative links in the README and docs/ must resolve to files that exist.
 """
 
 from __future__ import annotations
