@@ -60,16 +60,17 @@ lock: venv ## Re-resolve requirements/runtime.lock and dev.lock from pyproject.t
 	  --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock" -o $(DEV_LOCK)
 
 .PHONY: lint
-lint: venv ## ruff + mypy (strict on app/).
+lint: venv workflow-lint ## ruff + mypy (strict on app/) + actionlint (.github/workflows).
 	$(BIN)/ruff check app tests bench tools eval
 	$(BIN)/mypy app
 
 ##@ Tests
 
 .PHONY: test-deps
-test-deps: ## Install Redis, Prometheus, promtool (Debian packages), helm and the monitoring CRDs, if missing.
+test-deps: ## Install Redis, Prometheus, promtool (Debian packages), helm, actionlint and the monitoring CRDs, if missing.
 	tools/install-test-deps.sh
 	tools/install-helm.sh >/dev/null
+	tools/install-actionlint.sh >/dev/null
 	tools/build-crds.sh >/dev/null
 
 .PHONY: test
