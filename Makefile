@@ -51,13 +51,22 @@ run: $(RUN_VENV)/.installed ## Run the service on the offline default (no API ke
 
 # One resolution for every supported Python (uv's universal mode: markers where versions differ),
 # with the hashes of every wheel and sdist. setuptools (requirements/build.in) is in both: the
-# package is installed without build isolation, so nothing unhashed is fetched.
+# package is installed without build isolation, so nothing unhashed is fetched. uv keeps the
+# current pins where pyproject.toml still allows them; UPGRADE=1 moves every pin to the newest.
+LOCK_FLAGS = --universal --python-version 3.11 --generate-hashes --quiet \
+  --custom-compile-command "make lock" $(if $(filter 1,$(UPGRADE)),--upgrade)
+
+# compile_lock LOCK,EXTRA_FLAGS: an unchanged lock keeps its mtime (the venvs are not rebuilt).
+define compile_lock
+	@cp $(1) $(1).new 2>/dev/null || true
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in $(2) $(LOCK_FLAGS) -o $(1).new
+	@if cmp -s $(1) $(1).new; then rm $(1).new; echo "$(1) unchanged"; else mv $(1).new $(1); echo "$(1) updated"; fi
+endef
+
 .PHONY: lock
-lock: venv ## Re-resolve requirements/runtime.lock and dev.lock from pyproject.toml (uv, with hashes).
-	$(BIN)/uv pip compile pyproject.toml $(dir $(RUNTIME_LOCK))build.in --universal \
-	  --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock" -o $(RUNTIME_LOCK)
-	$(BIN)/uv pip compile pyproject.toml $(dir $(DEV_LOCK))build.in --extra dev --universal \
-	  --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock" -o $(DEV_LOCK)
+lock: venv ## Re-resolve requirements/runtime.lock and dev.lock from pyproject.toml (uv, with hashes; UPGRADE=1).
+	$(call compile_lock,$(RUNTIME_LOCK),)
+	$(call compile_lock,$(DEV_LOCK),--extra dev)
 
 .PHONY: lint
 lint: venv workflow-lint ## ruff + mypy (strict on app/) + actionlint (.github/workflows).
