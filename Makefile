@@ -88,37 +88,27 @@ test: venv test-deps lint ## Lint, unit, integration, chart and monitoring tests
 	$(MAKE) --no-print-directory test-pythons
 
 # The package supports Python 3.11 to 3.13: `make test` runs the full suite on PYTHON (3.11, the
-# image's) and the unit suite on each of these, in .venv-<version> from the same dev lock. An
-# interpreter is found on PATH or in pyenv's versions; a missing one is skipped with a banner,
-# never silently (REQUIRE_ALL_PYTHONS=1 makes it an error).
+# image's) and the unit suite on each of these, in a venv from the same dev lock that
+# tools/cached-venv.sh keeps outside the checkout (built once per lock; app/ is imported from
+# this tree). An interpreter is found on PATH or in pyenv's versions; a missing one is skipped
+# with a banner, never silently (REQUIRE_ALL_PYTHONS=1 makes it an error).
 EXTRA_PYTHONS ?= 3.12 3.13
-PYENV_ROOT ?= $(HOME)/.pyenv
-# python_for VERSION: the first interpreter for VERSION that runs (pyenv's shims exist for
-# versions that are not enabled, and fail).
-python_for = $(firstword $(foreach c,$(shell command -v python$(1) 2>/dev/null) $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python$(1)),$(if $(shell $(c) -c 'print(1)' 2>/dev/null),$(c))))
-
-.venv-%/.installed: $(DEV_LOCK) pyproject.toml
-	$(call locked_venv,.venv-$*,$(DEV_LOCK),$(call python_for,$*))
 
 .PHONY: test-pythons
 test-pythons: ## The unit suite on each of EXTRA_PYTHONS (3.12 3.13); a missing interpreter is skipped LOUDLY.
 	@for v in $(EXTRA_PYTHONS); do \
-	  py="$$($(MAKE) --no-print-directory -s python-path-$$v)"; \
-	  if [ -z "$$py" ]; then \
-	    printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n'; \
-	    printf '!!! SKIPPED: python%s not found (PATH, %s/versions): the unit suite\n' $$v '$(PYENV_ROOT)'; \
-	    printf '!!! did NOT run on Python %s. Install it (pyenv install %s).\n' $$v $$v; \
-	    printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n'; \
-	    if [ "$(REQUIRE_ALL_PYTHONS)" = 1 ]; then exit 1; fi; continue; \
+	  venv="$$(tools/cached-venv.sh $$v $(DEV_LOCK))" || rc=$$?; \
+	  if [ -z "$$venv" ] && [ "$${rc:-0}" = 3 ]; then \
+	    printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' >&2; \
+	    printf '!!! SKIPPED: no python%s (PATH, pyenv versions): the unit suite did\n' $$v >&2; \
+	    printf '!!! NOT run on Python %s. Install it (pyenv install %s).\n' $$v $$v >&2; \
+	    printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' >&2; \
+	    if [ "$(REQUIRE_ALL_PYTHONS)" = 1 ]; then exit 1; fi; rc=0; continue; \
 	  fi; \
-	  echo "unit suite on $$py"; \
-	  $(MAKE) --no-print-directory .venv-$$v/.installed || exit 1; \
-	  .venv-$$v/bin/pytest -q -p no:cacheprovider tests/unit || exit 1; \
+	  [ -n "$$venv" ] || exit 1; \
+	  echo "unit suite on Python $$v ($$venv)"; \
+	  PYTHONPATH="$(CURDIR)" $$venv/bin/python -m pytest -q -p no:cacheprovider tests/unit || exit 1; \
 	done
-
-.PHONY: python-path-%
-python-path-%:
-	@echo $(call python_for,$*)
 
 # The calendar must never break a test: the whole unit + integration suite again, with the test
 # process's clock a year ahead (libfaketime). Servers the tests start (redis-server) keep the real
