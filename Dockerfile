@@ -1,7 +1,8 @@
-# sre-ai-platform service image.
+# sre-ai-platform service image. Build it with `make image` (tagged with the chart's appVersion,
+# the tag the chart deploys by default), or by hand:
 #
-#   docker build -t sre-ai-platform:0.1.0 .
-#   docker build --build-arg BASE_IMAGE=<local debian+python3.11 image> -t sre-ai-platform:0.1.0 .
+#   docker build --build-arg VERSION=$(make -s app-version) -t sre-ai-platform:$(make -s app-version) .
+#   make image BASE_IMAGE=<local debian+python3.11 image>
 #
 # BASE_IMAGE must provide Python 3.11 as `python3` with the venv module: the official
 # python:3.11-slim-bookworm, or a Debian bookworm image with python3 + python3-venv. Both stages
@@ -15,28 +16,31 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/venv
 WORKDIR /src
-# Dependencies first, from metadata and an empty package, so this layer is reused while only
-# app code changes. pip trusts the base image's CA bundle when it has one (a base prepared for a
-# TLS-inspecting proxy then just works); otherwise pip's own bundle.
-COPY pyproject.toml README.md* ./
+# Dependencies first, exactly the versions of requirements/runtime.lock (`make lock`), each checked
+# against its hash: what was tested is what runs, and a package replaced on the index fails the
+# build. This layer is reused while only app code changes. pip trusts the base image's CA bundle
+# when it has one (a base prepared for a TLS-inspecting proxy then just works); otherwise pip's own.
+COPY requirements/runtime.lock ./requirements/
 RUN if [ -f /etc/ssl/certs/ca-certificates.crt ]; then \
       export PIP_CERT=/etc/ssl/certs/ca-certificates.crt; fi \
- && mkdir -p app && touch app/__init__.py README.md \
- && /opt/venv/bin/pip install --quiet "setuptools>=69" . \
- && /opt/venv/bin/pip uninstall --quiet --yes sre-ai-platform
+ && /opt/venv/bin/pip install --quiet --require-hashes -r requirements/runtime.lock
+COPY pyproject.toml README.md ./
 COPY app ./app
-# Offline from here. pip compiles the .pyc files once, at build time: the running container
-# never writes bytecode (PYTHONDONTWRITEBYTECODE, read-only root filesystem).
+# Offline from here: the package itself, with no dependency resolution and the locked setuptools
+# (no build isolation, so nothing unhashed is fetched). pip compiles the .pyc files once, at build
+# time: the running container never writes bytecode (PYTHONDONTWRITEBYTECODE, read-only root
+# filesystem).
 # The retrieval model's weights are files of the `wordllama` wheel: loading it here proves the
 # image carries them (nothing is downloaded at run time; there is no network in this step's
 # contract and the loader never asks for one).
-RUN /opt/venv/bin/pip install --quiet --no-deps --no-build-isolation . \
+RUN /opt/venv/bin/pip install --quiet --no-deps --no-build-isolation --no-index . \
  && /opt/venv/bin/pip uninstall --quiet --yes setuptools \
  && /opt/venv/bin/python -c "import app.main, app.cli" \
  && /opt/venv/bin/python -c "from app.runbooks.embedder import WordLlamaEmbedder as E; E().embed(['ok'])"
 
 FROM ${BASE_IMAGE}
-ARG VERSION=0.1.0
+# `make image` and the release workflow pass the chart's appVersion.
+ARG VERSION=dev
 LABEL org.opencontainers.image.title="sre-ai-platform" \
       org.opencontainers.image.description="SRE assistant answering from runbooks with Claude: bounded cost, circuit breaker, metrics" \
       org.opencontainers.image.version="${VERSION}"

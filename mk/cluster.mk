@@ -13,7 +13,6 @@ TOOLS_DIR ?=
 CRDS_DIR ?=
 # Base for the images built here; empty = the Dockerfile's default (python:3.11-slim-bookworm).
 BASE_IMAGE ?=
-E2E_APP_IMAGE ?= sre-ai-platform:e2e
 E2E_REDIS_IMAGE ?= sre-ai-platform/redis:e2e
 # Image with redis-server on PATH, re-tagged as E2E_REDIS_IMAGE.
 REDIS_IMAGE_BASE ?= redis:7-bookworm
@@ -57,10 +56,6 @@ kind-down: ## Delete the kind cluster KIND_CLUSTER (idempotent).
 	@command -v $(KIND) >/dev/null || { echo "kind not found: nothing to delete"; exit 0; }
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
 
-.PHONY: image
-image: ## Build the service image E2E_APP_IMAGE from ./Dockerfile (BASE_IMAGE=... on machines without Docker Hub).
-	$(DOCKER_BUILD) -t $(E2E_APP_IMAGE) .
-
 .PHONY: e2e-smoke-image
 e2e-smoke-image: ## Build the cluster smoke test's HTTP server image (tests/e2e/smoke).
 	$(DOCKER_BUILD) -t $(E2E_SMOKE_IMAGE) tests/e2e/smoke
@@ -71,11 +66,11 @@ e2e-redis-image: ## Tag an image with redis-server as the e2e release's Redis (R
 	docker tag $(REDIS_IMAGE_BASE) $(E2E_REDIS_IMAGE)
 
 .PHONY: e2e-images
-e2e-images: image e2e-redis-image e2e-smoke-image ## Build every image the e2e suite runs: service, Redis, smoke server.
+e2e-images: image e2e-redis-image e2e-smoke-image ## Build every image the e2e suite runs: service (IMAGE: the chart's default), Redis, smoke server.
 
 .PHONY: kind-load
 kind-load: check-kind e2e-images ## Load the e2e images into the cluster's nodes (kind load docker-image: no registry).
-	$(KIND) load docker-image --name $(KIND_CLUSTER) $(E2E_APP_IMAGE) $(E2E_REDIS_IMAGE) $(E2E_SMOKE_IMAGE)
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(IMAGE) $(E2E_REDIS_IMAGE) $(E2E_SMOKE_IMAGE)
 
 .PHONY: e2e-install
 e2e-install: check-kind ## helm install the chart into the cluster with tests/e2e/values-e2e.yaml and wait for it.

@@ -23,7 +23,8 @@ the fresh-cache lookup missed:
 `in_flight(key)` (this process) and `in_flight_anywhere(key)` (any replica) let the pipeline
 follow a semantically matching question that is in flight instead of leading its own.
 
-Semantics, and the decisions DESIGN left open:
+Semantics, and the decisions behind them (docs/architecture.md, "One paid call per question in
+flight"):
 - The leader runs `lead()` in its own task; whatever it returns is given to every waiter. If
   `lead()` raises, the leader re-raises and the waiters get payload None at once (not after
   their timeout): a failing upstream is not asked again by each waiter, they take the ladder.

@@ -63,4 +63,23 @@ def test_dockerignore_keeps_secrets_and_the_venv_out() -> None:
     first_rule = next(line for line in ignore if not line.startswith("#"))
     assert first_rule == "*"
     allowed = {line[1:] for line in ignore if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "app/", "runbooks/"}
+    assert allowed == {
+        "requirements/runtime.lock", "pyproject.toml", "README.md", "app/", "runbooks/"
+    }
+
+
+def test_dependencies_come_from_the_runtime_lock_with_hashes() -> None:
+    """What was tested is what runs: the image installs requirements/runtime.lock, hash-checked,
+    and the package itself with no dependency resolution and nothing fetched."""
+    runs = instructions("RUN")
+    lock = [r for r in runs if "-r requirements/runtime.lock" in r]
+    assert len(lock) == 1 and "--require-hashes" in lock[0]
+    assert "COPY requirements/runtime.lock ./requirements/" in INSTRUCTIONS
+    package = [r for r in runs if re.search(r"pip install [^&]*\s\.(\s|$)", r)]
+    assert len(package) == 1
+    assert all(flag in package[0] for flag in ("--no-deps", "--no-build-isolation", "--no-index"))
+    # no other pip install: every dependency is in the lock
+    installs = [r for r in runs if "pip install" in r]
+    assert len(installs) == 2
+    ignored = (REPO / ".dockerignore").read_text().splitlines()
+    assert "!requirements/runtime.lock" in ignored

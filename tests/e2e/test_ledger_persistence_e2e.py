@@ -59,10 +59,16 @@ def helm(kube: Kubectl, namespace: str, *args: str) -> str:
 
 
 def e2e_image() -> dict[str, str]:
-    """The service image the suite loaded into the nodes (tests/e2e/values-e2e.yaml)."""
-    image: dict[str, str] = yaml.safe_load(
+    """The service image the suite loaded into the nodes: the chart's default repository and
+    tag (its appVersion, what `make image` builds), unless tests/e2e/values-e2e.yaml overrides
+    them."""
+    chart = REPO_ROOT / "charts" / "sre-ai-platform"
+    defaults = yaml.safe_load((chart / "values.yaml").read_text())["image"]
+    overrides = yaml.safe_load(
         (REPO_ROOT / "tests" / "e2e" / "values-e2e.yaml").read_text())["image"]
-    return image
+    image = {**defaults, **overrides}
+    tag = image["tag"] or yaml.safe_load((chart / "Chart.yaml").read_text())["appVersion"]
+    return {"repository": str(image["repository"]), "tag": str(tag)}
 
 
 def hardened(container: dict[str, Any]) -> dict[str, Any]:
