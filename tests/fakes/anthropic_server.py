@@ -31,12 +31,8 @@ Loopback only.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
-import signal
-import time
 import uuid
 from collections import Counter, deque
 from types import TracebackType
@@ -46,6 +42,7 @@ from aiohttp import web
 
 from tests.fakes import anthropic_citations as citations
 from tests.fakes import anthropic_text as text
+from tests.fakes.anthropic_admin import control
 from tests.fakes.anthropic_faults import Fault, FaultQueue
 from tests.fakes.anthropic_wire import RateLimits, abort, credential, error_response
 
@@ -331,71 +328,10 @@ class FakeAnthropic:
     # ------------------------------------------------------------ control API over HTTP
 
     async def _control(self, request: web.Request) -> web.Response:
-        action, method = request.match_info["action"], request.method
-        try:
-            if (action, method) == ("faults", "POST"):
-                raw = await request.json()
-                self.faults.add(
-                    *[Fault.from_json(r) for r in (raw if isinstance(raw, list) else [raw])]
-                )
-            elif (action, method) == ("faults", "DELETE"):
-                self.clear_faults()
-            elif (action, method) == ("reset", "POST"):
-                self.reset()
-            elif (action, method) == ("reply", "POST"):
-                self.set_reply((await request.json()).get("text"))
-            elif (action, method) == ("citations", "POST"):
-                self.set_citation_mode(str((await request.json()).get("mode")))
-            elif (action, method) == ("ratelimits", "POST"):
-                for kind, values in (await request.json()).items():
-                    self.set_rate_limit(kind.replace("_", "-"), **values)
-            elif (action, method) == ("requests", "GET"):
-                return web.json_response(self.requests)
-            elif (action, method) == ("health", "GET"):
-                return web.json_response({"ok": True})
-            elif action not in {"faults", "stats"} or method != "GET":
-                return web.json_response({"error": f"no {method} /_fake/{action}"}, status=404)
-        except (ValueError, TypeError, AttributeError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        if action == "faults":
-            return web.json_response({"pending": self.faults.pending()})
-        return web.json_response(self.stats)
-
-
-async def _serve(args: argparse.Namespace) -> None:
-    fake = FakeAnthropic(
-        host=args.host,
-        port=args.port,
-        api_key=args.api_key,
-        reply=args.reply,
-        min_cacheable_tokens=args.min_cacheable_tokens,
-        citation_mode=args.citation_mode,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with fake:
-        print(f"fake-anthropic listening on {fake.url}", flush=True)
-        started = time.monotonic()
-        await stop.wait()
-        print(
-            f"fake-anthropic stopping after {time.monotonic() - started:.0f}s: "
-            f"{json.dumps(fake.stats)}",
-            flush=True,
-        )
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
-    parser.add_argument("--api-key", help="refuse any other x-api-key (default: any key)")
-    parser.add_argument("--reply", help="canned answer instead of citing the runbooks")
-    parser.add_argument("--min-cacheable-tokens", type=int, default=0)
-    parser.add_argument("--citation-mode", default="cite", choices=citations.CITATION_MODES)
-    asyncio.run(_serve(parser.parse_args(argv)))
+        return await control(self, request)
 
 
 if __name__ == "__main__":
+    from tests.fakes.anthropic_admin import main
+
     main()
