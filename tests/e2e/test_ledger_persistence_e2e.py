@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from tests.e2e.kube import Kubectl
+from tests.fakes.anthropic_control import STANDALONE_MODULES
 from tests.fakes.service_process import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -44,8 +45,7 @@ API_PODS = (f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=sre-ai
             "app.kubernetes.io/component=api")
 FAKE = "fake-anthropic"
 FAKE_PORT = 8080
-FAKE_MODULES = ("__init__.py", "anthropic_server.py", "anthropic_wire.py", "anthropic_text.py",
-                "anthropic_faults.py")
+FAKE_MODULES = STANDALONE_MODULES  # every module the fake imports, found, not listed
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
 PV_ROOT = "/var/local-pv"
 

@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# What the fake needs to run on its own (e.g. in a pod from a ConfigMap): the package marker and
+# every anthropic_* module (stdlib and aiohttp only). A glob, so a new module cannot be left out.
+STANDALONE_MODULES = ("__init__.py", *sorted(
+    p.name for p in Path(__file__).resolve().parent.glob("anthropic_*.py")))
 _BANNER = "fake-anthropic listening on "
 
 
