@@ -31,7 +31,6 @@ from app.errors import (
     DomainError,
     InvalidQuestionError,
     LedgerUnavailableError,
-    ServiceUnavailableError,
     UnknownModelError,
     UpstreamError,
 )
@@ -50,6 +49,7 @@ from app.runbooks.results import SearchResult
 from app.runbooks.search import RunbookIndex
 from app.services.answer_types import Answer, AnswerSink, Citation, Degraded
 from app.services.coalesce import Coalescer
+from app.services.final_error import final_error
 from app.services.grounding import Grader
 from app.services.paid_call import PaidCaller
 from app.services.reuse import AFTER_SEARCH, AnswerReuse
@@ -229,7 +229,7 @@ class AnswerService:
             offline = replace(_offline(question, index, result),
                               degraded=Degraded("offline", first.code, first.detail))
             return _plus_estimated(offline, failures)
-        raise _final_error(failures)
+        raise final_error(failures)
 
     async def _offline_default(self, question: str, index: RunbookIndex, result: SearchResult,
                                policy: Policy) -> Answer:
@@ -290,24 +290,3 @@ def _plus_estimated(answer: Answer, failures: list[DomainError]) -> Answer:
     if not estimated:
         return answer
     return replace(answer, cost_usd=answer.cost_usd + estimated, cost_estimated=True)
-
-
-def _final_error(failures: list[DomainError]) -> DomainError:
-    """No rung could answer: report the most actionable failure."""
-    for exc in failures:
-        if isinstance(exc, BudgetExceededError):
-            return exc
-    for exc in failures:
-        if isinstance(exc, LedgerUnavailableError):
-            return exc
-    opens = [e for e in failures if isinstance(e, CircuitOpenError)]
-    if opens and len(opens) == len(failures):
-        wait = min(e.retry_after_seconds for e in opens)
-        return ServiceUnavailableError(
-            "the LLM API is failing (circuit open) and no cached or offline answer is "
-            "allowed", retry_after_seconds=wait,
-        )
-    for exc in failures:
-        if isinstance(exc, UpstreamError):
-            return exc
-    return failures[0]
