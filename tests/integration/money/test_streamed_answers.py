@@ -234,3 +234,32 @@ async def test_an_upstream_cut_mid_stream_settles_the_worst_case_and_a_lower_run
         again = (await svc.ask(q)).json()
         assert again["model"] == PRIMARY and again["cached"] is False
         assert svc.upstream_calls(PRIMARY) == before + 1
+
+
+async def test_a_declined_answer_replaces_the_streamed_refusal(
+    in_process: InProcessFactory,
+) -> None:
+    """The model writes a refusal, then calls no_answer: the answer is the no-answer text."""
+    async with in_process() as svc:
+        svc.fake.set_citation_mode("decline")
+        _, events = await stream_ask(svc, {"question": question(5), "stream": True})
+        names = kinds(events)
+        assert names[0] == "sources" and names[-3:] == ["reset", "delta", "done"]
+        done = events[-1][1]
+        assert done["no_answer"] is True and events[-2][1]["text"] == done["answer"]
+
+
+async def test_an_error_after_the_stream_started_is_an_error_event(
+    in_process: InProcessFactory,
+) -> None:
+    """No rung answers (both models drop the connection, no free rung allowed): the sources were
+    sent, so the error comes as an event with the problem body; both calls are in the ledger."""
+    async with in_process(degradation={"offline": False, "stale_cache": False}) as svc:
+        svc.fake.fail(reset=True, count=2)
+        status, events = await stream_ask(svc, {"question": question(6), "stream": True})
+        assert status == 200 and kinds(events) == ["sources", "error"]
+        problem = events[1][1]
+        assert problem["error"] == "upstream_error" and problem["status"] == 502
+        assert problem["request_id"] and problem["detail"]
+        both = reserved_worst_case(svc, PRIMARY) + reserved_worst_case(svc, FALLBACK)
+        await assert_nothing_reserved(svc, both)
