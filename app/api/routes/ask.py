@@ -32,8 +32,11 @@ router = APIRouter()
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 502, 503)
 }
-_ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}}},
-                "description": "The answer: JSON, or plain text for `Accept: text/plain`."}
+_ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}},
+                            "text/event-stream": {"schema": {"type": "string"}}},
+                "description": "The answer: JSON, plain text for `Accept: text/plain`, or "
+                "server-sent events (sources, delta, reset, done, error) for `\"stream\": "
+                "true` or `Accept: text/event-stream`."}
 # The format depends on Accept: a shared cache must not serve one client's format to another.
 _VARY = {"Vary": "Accept"}
 

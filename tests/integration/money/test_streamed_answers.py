@@ -154,6 +154,19 @@ async def test_an_offline_answer_streams_as_one_delta(in_process: InProcessFacto
         assert events[2][1]["model"] == "offline"
 
 
+async def test_a_degraded_offline_answer_streams_as_one_delta(
+    in_process: InProcessFactory,
+) -> None:
+    """Both models drop the connection before any delta: the offline rung answers, whole."""
+    async with in_process() as svc:
+        svc.fake.fail(reset=True, count=2)
+        _, events = await stream_ask(svc, {"question": question(8), "stream": True})
+        assert kinds(events) == ["sources", "delta", "done"]
+        done = events[2][1]
+        assert done["degraded"]["mode"] == "offline" and done["cost_estimated"] is True
+        assert events[1][1]["text"] == done["answer"]
+
+
 async def test_bad_input_is_a_json_error_before_any_event(in_process: InProcessFactory) -> None:
     async with in_process() as svc:
         r = await svc.client.post("/ask", json={"question": "q", "model": "gpt-4",
