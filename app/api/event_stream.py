@@ -23,7 +23,6 @@ a partial answer is never cached.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -114,8 +113,11 @@ class EventStreamResponse(Response):
         finally:
             watcher.cancel()
             self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            # Wait for the cancelled call's settle (shielded) without swallowing our own
+            # cancellation; its error, if any, was sent as an event or nobody is listening.
+            await asyncio.wait([self._task])
+            if not self._task.cancelled():
+                self._task.exception()
 
     async def _until_disconnect(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
