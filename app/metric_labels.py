@@ -10,6 +10,9 @@ from __future__ import annotations
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60)
 RETRIEVAL_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 45, 60)
+# The OpenTelemetry GenAI semantic conventions' advised buckets for time to first chunk.
+FIRST_CHUNK_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24,
+                       20.48, 40.96, 81.92)
 
 TOKEN_DIRECTIONS = ("input", "output", "cache_read", "cache_write")
 CACHE_RESULTS = ("hit", "stale_hit", "miss", "store", "error")

@@ -10,6 +10,8 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, description="The operator's question.")
     model: str | None = Field(default=None, description="A model from the policy's allowlist.")
+    stream: bool = Field(default=False, description="Answer as server-sent events while the "
+                         "model writes (as `Accept: text/event-stream` does).")
 
 
 class TokenUsage(BaseModel):

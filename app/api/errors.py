@@ -43,6 +43,14 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def problem_body(exc: DomainError) -> dict[str, object]:
+    """The JSON problem body of a DomainError, with the status it would have had (the
+    `error` event of a streamed answer, whose HTTP status was already 200)."""
+    detail = f"{exc.window}: {exc.detail}" if isinstance(exc, BudgetExceededError) else exc.detail
+    return {"error": exc.code, "detail": detail, "request_id": request_id_var.get(),
+            "status": _status_for(exc)}
+
+
 def _retry_after(seconds: float | None) -> dict[str, str]:
     if seconds is None:
         return {}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -32,6 +32,7 @@ from anthropic.types import Message
 from app.clock import Clock, SystemClock
 from app.errors import UpstreamError
 from app.llm.anthropic_message import declined, request_params, text_parts
+from app.llm.anthropic_stream import DeltaSink, StreamBrokenError, read_stream
 from app.llm.base import Completion, CompletionRequest, RateLimitReading, Usage
 
 RATE_LIMIT_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
@@ -64,32 +65,52 @@ class AnthropicProvider:
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:
+        async def fetch() -> tuple[object, Mapping[str, str]]:
+            raw = await self._client.messages.with_raw_response.create(
+                model=request.model,
+                max_tokens=request.max_tokens,
+                timeout=request.timeout_seconds,
+                **request_params(request),
+            )
+            return await raw.parse(), raw.headers
+
+        return await self._run(request, fetch)
+
+    async def stream(self, request: CompletionRequest, on_delta: DeltaSink) -> Completion:
+        """The same call streamed: each text delta to `on_delta` as Claude writes it, then the
+        same Completion as `complete` (usage from the stream's cumulative totals)."""
+        async def fetch() -> tuple[object, Mapping[str, str]]:
+            return await read_stream(self._client, request, on_delta)
+
+        return await self._run(request, fetch)
+
+    async def _run(self, request: CompletionRequest,
+                   fetch: Callable[[], Awaitable[tuple[object, Mapping[str, str]]]]
+                   ) -> Completion:
         try:
             async with asyncio.timeout(request.timeout_seconds + self._margin):
-                raw = await self._client.messages.with_raw_response.create(
-                    model=request.model,
-                    max_tokens=request.max_tokens,
-                    timeout=request.timeout_seconds,
-                    **request_params(request),
-                )
-                message = await raw.parse()
+                message, headers = await fetch()
         except TimeoutError as exc:
             raise UpstreamError(
                 f"no answer from the Anthropic API within {request.timeout_seconds:g}s",
                 kind="timeout", maybe_billed=not _never_connected(exc),
             ) from exc
+        except StreamBrokenError as exc:
+            raise UpstreamError(self._scrub(str(exc)),
+                                kind="timeout" if exc.timed_out else "connection",
+                                maybe_billed=True) from exc
         except anthropic.APIError as exc:
             raise self._to_upstream_error(exc, request) from exc
         try:
             if not isinstance(message, Message):
-                raise TypeError(f"content-type {raw.headers.get('content-type')!r}")
+                raise TypeError(f"content-type {headers.get('content-type')!r}")
             parts = text_parts(message)
             return Completion(
                 text="".join(part.text for part in parts),
                 model=message.model,
                 usage=usage_from(message),
                 stop_reason=message.stop_reason,
-                rate_limits=parse_rate_limits(raw.headers),
+                rate_limits=parse_rate_limits(headers),
                 parts=parts,
                 declined=declined(message),
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -88,5 +89,10 @@ class Provider(Protocol):
     """A paid LLM. Raises app.errors.UpstreamError (with a bounded `kind`) on any failure."""
 
     async def complete(self, request: CompletionRequest) -> Completion: ...
+
+    async def stream(self, request: CompletionRequest,
+                     on_delta: Callable[[str], None]) -> Completion:
+        """`complete`, streamed: each text delta to `on_delta` as it arrives."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from app.metric_labels import (
     BREAKER_STATES,
     ESTIMATE_REASONS,
+    FIRST_CHUNK_BUCKETS,
     TOKEN_DIRECTIONS,
     UPSTREAM_BUCKETS,
     UPSTREAM_OUTCOMES,
@@ -49,6 +50,14 @@ class UpstreamMetrics:
         self.upstream_seconds = Histogram(
             "ai_upstream_request_seconds", "LLM API call latency by model.",
             ["model"], buckets=UPSTREAM_BUCKETS, registry=r,
+        )
+        # OpenTelemetry GenAI `gen_ai.client.operation.time_to_first_chunk`, in Prometheus form
+        # (dots to underscores, the unit suffixed): a streamed paid call, from sending to its
+        # first text delta.
+        self.first_chunk_seconds = Histogram(
+            "gen_ai_client_operation_time_to_first_chunk_seconds",
+            "Time from sending a streamed LLM API call to its first text delta, by model.",
+            ["model"], buckets=FIRST_CHUNK_BUCKETS, registry=r,
         )
         self.ratelimit_remaining = Gauge(
             "ai_upstream_ratelimit_remaining",
@@ -95,6 +104,7 @@ class UpstreamMetrics:
         for outcome in UPSTREAM_OUTCOMES:
             self.upstream_requests.labels(model=model, outcome=outcome)
         self.breaker_not_permitted.labels(model=model)
+        self.first_chunk_seconds.labels(model=model)
         self.breaker_hold.labels(model=model)
 
 

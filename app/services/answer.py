@@ -9,6 +9,10 @@ A paid rung that failed after sending may still cost money (settled at its worst
 PaidCaller): that cost is added to the answer's `cost_usd`, with `cost_estimated` set, whichever
 rung answers in the end. An answer cut at max_tokens (stop_reason "max_tokens") is served marked
 `truncated` and never cached: a cached truncated answer would be served, whole-looking, for a day.
+
+Streaming (`ask(..., sink=...)`) is this same pipeline: the sink hears the sources after
+retrieval and the paid call's text deltas; caches, single-flight, grading and the ladder do not
+change. A stream cut anywhere raises out of the paid call, so a partial answer is never cached.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from app.errors import (
     DomainError,
     InvalidQuestionError,
     LedgerUnavailableError,
-    ServiceUnavailableError,
     UnknownModelError,
     UpstreamError,
 )
@@ -44,14 +47,15 @@ from app.logs import add_log_fields
 from app.metrics import Metrics
 from app.runbooks.results import SearchResult
 from app.runbooks.search import RunbookIndex
-from app.services.answer_types import Answer, Citation, Degraded
+from app.services.answer_types import Answer, AnswerSink, Citation, Degraded
 from app.services.coalesce import Coalescer
+from app.services.final_error import final_error
 from app.services.grounding import Grader
 from app.services.paid_call import PaidCaller
 from app.services.reuse import AFTER_SEARCH, AnswerReuse
 
 log = logging.getLogger("app.answer")
-__all__ = ["Answer", "AnswerService", "Degraded"]
+__all__ = ["Answer", "AnswerService", "AnswerSink", "Degraded"]
 
 
 class AnswerService:
@@ -77,7 +81,9 @@ class AnswerService:
         self._paid = paid
         self._grader = Grader(metrics)
 
-    async def ask(self, question: str, model: str | None = None) -> Answer:
+    async def ask(self, question: str, model: str | None = None,
+                  sink: AnswerSink | None = None) -> Answer:
+        """`sink`: a streamed ask (answer_types.AnswerSink); the pipeline is the same."""
         policy = self._policy()  # one snapshot: a reload mid-request does not mix policies
         question = self._validate(question, model, policy)
         index = self._index()  # one index for the whole request, as for the policy
@@ -92,6 +98,8 @@ class AnswerService:
         result = await self._search(index, question, policy.llm.context_chunks)
         if not result.answerable:
             return self._no_answer()
+        if sink is not None:  # the sources first, before any model call
+            sink.sources(result.sources)
         if fresh is AFTER_SEARCH:
             fresh = await self._reuse.exact(question, primary, index, result, allow_stale=False)
             if isinstance(fresh, Answer):
@@ -104,7 +112,7 @@ class AnswerService:
             return self._hit("semantic", similar)
 
         async def ladder() -> Answer:
-            return await self._ladder(question, primary, index, result, policy)
+            return await self._ladder(question, primary, index, result, policy, sink)
 
         if self._coalescer is None or not policy.cache.single_flight_enabled:
             self._metrics.cache_lookups.labels(outcome="miss").inc()
@@ -129,7 +137,7 @@ class AnswerService:
         return [primary, fallback] if fallback and fallback != primary else [primary]
 
     async def _ladder(self, question: str, primary: str, index: RunbookIndex,
-                      result: SearchResult, policy: Policy) -> Answer:
+                      result: SearchResult, policy: Policy, sink: AnswerSink | None) -> Answer:
         """The paid rungs in order, then the free ones."""
         chain = self._chain(primary, policy)
         failures: list[DomainError] = []
@@ -148,7 +156,7 @@ class AnswerService:
             if left <= 0:
                 break  # no time for another paid call: the free rungs answer
             try:
-                answer = await self._ask_model(name, question, result, policy, left)
+                answer = await self._ask_model(name, question, result, policy, left, sink)
             except (BudgetExceededError, LedgerUnavailableError, CircuitOpenError,
                     UpstreamError) as exc:
                 failures.append(exc)
@@ -165,12 +173,15 @@ class AnswerService:
 
     async def _ask_model(
         self, model: str, question: str, result: SearchResult, policy: Policy,
-        timeout_seconds: float,
+        timeout_seconds: float, sink: AnswerSink | None = None,
     ) -> Answer:
         assert self._paid is not None
+        if sink is not None:
+            sink.restart()
         paid = await self._paid.call(model, SYSTEM_PROMPT, build_question(question), policy,
                                      timeout_seconds=timeout_seconds,
-                                     documents=build_documents(result))
+                                     documents=build_documents(result),
+                                     on_delta=sink.delta if sink is not None else None)
         completion, sources = paid.completion, result.sources
         # The structured signal first; the phrase only for a model that did not use the tool.
         signal = "tool" if completion.declined is not None else (
@@ -218,7 +229,7 @@ class AnswerService:
             offline = replace(_offline(question, index, result),
                               degraded=Degraded("offline", first.code, first.detail))
             return _plus_estimated(offline, failures)
-        raise _final_error(failures)
+        raise final_error(failures)
 
     async def _offline_default(self, question: str, index: RunbookIndex, result: SearchResult,
                                policy: Policy) -> Answer:
@@ -279,24 +290,3 @@ def _plus_estimated(answer: Answer, failures: list[DomainError]) -> Answer:
     if not estimated:
         return answer
     return replace(answer, cost_usd=answer.cost_usd + estimated, cost_estimated=True)
-
-
-def _final_error(failures: list[DomainError]) -> DomainError:
-    """No rung could answer: report the most actionable failure."""
-    for exc in failures:
-        if isinstance(exc, BudgetExceededError):
-            return exc
-    for exc in failures:
-        if isinstance(exc, LedgerUnavailableError):
-            return exc
-    opens = [e for e in failures if isinstance(e, CircuitOpenError)]
-    if opens and len(opens) == len(failures):
-        wait = min(e.retry_after_seconds for e in opens)
-        return ServiceUnavailableError(
-            "the LLM API is failing (circuit open) and no cached or offline answer is "
-            "allowed", retry_after_seconds=wait,
-        )
-    for exc in failures:
-        if isinstance(exc, UpstreamError):
-            return exc
-    return failures[0]

@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from app.llm.base import Usage
+
+
+class AnswerSink(Protocol):
+    """Where a streamed ask reports as it goes (POST /ask with stream): the sources once
+    retrieval is done, then the text deltas of a paid call as the model writes them. The Answer
+    returned at the end is authoritative: an answer from a cache, the offline rung or a
+    no-answer comes whole, and a paid call that broke mid-stream may have sent deltas of a text
+    that a lower rung then replaced."""
+
+    def sources(self, sources: list[str]) -> None: ...
+
+    def delta(self, text: str) -> None: ...
+
+    def restart(self) -> None:
+        """A paid call is about to start: the deltas of an earlier one (broken mid-stream)
+        are void."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.budget.ledger import Ledger, Reservation
@@ -35,6 +36,7 @@ from app.resilience.registry import BreakerRegistry
 from app.resilience.upstream_auth import UpstreamAuthTracker
 
 log = logging.getLogger("app.paid_call")
+DeltaSink = Callable[[str], None]
 # A call given less than this share of llm.timeout_seconds (earlier rungs used the rest) was cut
 # short by the request's deadline: its timeout says little about the upstream, so the breaker
 # does not count it.
@@ -88,8 +90,13 @@ class PaidCaller:
     async def call(
         self, model: str, system: str, prompt: str, policy: Policy,
         *, timeout_seconds: float | None = None, documents: tuple[Document, ...] = (),
+        on_delta: DeltaSink | None = None,
     ) -> PaidAnswer:
-        """`timeout_seconds`: what is left of the request's deadline (default: the policy's)."""
+        """`timeout_seconds`: what is left of the request's deadline (default: the policy's).
+        `on_delta`: stream the call, each text delta to it as it arrives. The money is the same
+        either way: a stream cut by the client (cancelled), the upstream (a dropped connection)
+        or the deadline ended without the final usage, so it settles at the reserved worst case
+        (the tokens billed so far are not knowable); a completed stream settles its usage."""
         price = policy.models[model]
         timeout = policy.llm.timeout_seconds
         if timeout_seconds is not None and timeout_seconds < timeout:
@@ -120,7 +127,7 @@ class PaidCaller:
                 completion = await self._invoke(permit, model, CompletionRequest(
                     model=model, system=system, prompt=prompt, max_tokens=max_tokens,
                     timeout_seconds=timeout, documents=documents,
-                ), cut_short=cut_short)
+                ), cut_short=cut_short, on_delta=on_delta)
             except UpstreamError as exc:
                 if exc.maybe_billed:
                     settled = True
@@ -158,11 +165,16 @@ class PaidCaller:
         await asyncio.shield(self._recorder.record(reservation, amount, estimated=True))
 
     async def _invoke(
-        self, permit: Permit, model: str, request: CompletionRequest, *, cut_short: bool
+        self, permit: Permit, model: str, request: CompletionRequest, *, cut_short: bool,
+        on_delta: DeltaSink | None = None,
     ) -> Completion:
         started = self._clock.monotonic()
         try:
-            completion = await self._provider.complete(request)
+            if on_delta is None:
+                completion = await self._provider.complete(request)
+            else:
+                completion = await self._provider.stream(
+                    request, self._first_chunk_timer(model, started, on_delta))
         except UpstreamError as exc:
             elapsed = self._clock.monotonic() - started
             if exc.counts_as_failure and not (cut_short and exc.kind == "timeout"):
@@ -183,6 +195,20 @@ class PaidCaller:
         self._metrics.upstream_requests.labels(model=model, outcome="success").inc()
         self._metrics.upstream_seconds.labels(model=model).observe(elapsed)
         return completion
+
+    def _first_chunk_timer(self, model: str, started: float, on_delta: DeltaSink) -> DeltaSink:
+        """`on_delta` that also observes the time to the first text delta."""
+        first = True
+
+        def sink(text: str) -> None:
+            nonlocal first
+            if first:
+                first = False
+                self._metrics.first_chunk_seconds.labels(model=model).observe(
+                    self._clock.monotonic() - started)
+            on_delta(text)
+
+        return sink
 
     async def _release(self, reservation: Reservation) -> None:
         # A failure is counted by the ledger; the reservation then lapses at its expiry.

@@ -11,6 +11,8 @@ A fault is a JSON object (the control API) or keyword arguments (the in-process 
     {"reset": true}                          close the connection abruptly (TCP RST)
     {"trickle": true}                        200 + headers, then a body byte every 0.1 s, forever
     {"garbage": true}                        200 with an HTML body (a proxy's error page)
+    {"drop_after_deltas": 2}                 streamed: 2 text deltas, then the connection drops
+    {"hang_after_deltas": 2}                 a streamed call: 2 text deltas, then nothing, forever
     {"model": "claude-haiku-4-5-20251001", ...}  only calls for that model (others pass by)
 
 Faults are consumed in order: a call takes the first queued fault whose `model` matches.
@@ -46,6 +48,8 @@ class Fault:
     reset: bool = False
     trickle: bool = False
     garbage: bool = False
+    drop_after_deltas: int | None = None  # streamed calls only (a plain call answers normally)
+    hang_after_deltas: int | None = None
     count: int = 1
     until_cleared: bool = False
     model: str | None = None
@@ -60,9 +64,11 @@ class Fault:
             raise ValueError("delay_seconds must be >= 0")
         if self.status is None and not (
             self.hang or self.reset or self.trickle or self.garbage or self.delay_seconds
+            or self.drop_after_deltas is not None or self.hang_after_deltas is not None
         ):
             raise ValueError(
-                "a fault needs one of: status, hang, reset, trickle, garbage, delay_seconds"
+                "a fault needs one of: status, hang, reset, trickle, garbage, delay_seconds, "
+                "drop_after_deltas, hang_after_deltas"
             )
 
     @classmethod

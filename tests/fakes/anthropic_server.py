@@ -1,7 +1,8 @@
 """A local fake of the Anthropic Messages API, for integration tests and benchmarks.
 
 It speaks enough of `POST /v1/messages` for the real `anthropic` SDK: headers are checked,
-replies are realistic Message JSON with deterministic usage (about 4 characters per token),
+replies are realistic Message JSON with deterministic usage (about 4 characters per token), or
+with `"stream": true` the same Message as server-sent events (anthropic_stream.py),
 prompt caching is simulated (the first call with a cacheable system prefix writes the cache,
 identical later ones read it), and `anthropic-ratelimit-*` headers count down per call.
 With runbook documents in the message, the answer quotes them with real `char_location`
@@ -41,6 +42,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import anthropic_citations as citations
+from tests.fakes import anthropic_stream
 from tests.fakes import anthropic_text as text
 from tests.fakes.anthropic_admin import control
 from tests.fakes.anthropic_faults import Fault, FaultQueue
@@ -245,7 +247,13 @@ class FakeAnthropic:
                 self._outcome(request, str(fault.status))
                 return self._fault_reply(fault)
         self._outcome(request, "ok")
-        return self._message_reply(model, max_tokens, body)
+        message, headers = self._message(model, max_tokens, body)
+        if body.get("stream") is True:
+            return await anthropic_stream.send(
+                request, message, headers, closing=self._closing,
+                drop_after=fault.drop_after_deltas if fault else None,
+                hang_after=fault.hang_after_deltas if fault else None)
+        return web.json_response(message, headers=headers)
 
     async def _count_tokens(self, request: web.Request) -> web.Response:
         """What `messages.count_tokens` answers: the input tokens, nothing cached, no charge."""
@@ -302,7 +310,8 @@ class FakeAnthropic:
         question = question.removeprefix("<question> ").removesuffix(" </question>")
         return citations.cited_blocks(docs, question, self.citation_mode), None
 
-    def _message_reply(self, model: str, max_tokens: int, body: dict[str, Any]) -> web.Response:
+    def _message(self, model: str, max_tokens: int,
+                 body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         content, stop_reason = self._content(body)
         whole = "".join(str(b.get("text", "")) for b in content)
         clipped, output_tokens, clip_reason = text.clip(whole, max_tokens)
@@ -323,7 +332,7 @@ class FakeAnthropic:
             "stop_sequence": None,
             "usage": usage,
         }
-        return web.json_response(message, headers=self.rate_limits.headers())
+        return message, self.rate_limits.headers()
 
     # ------------------------------------------------------------ control API over HTTP
 

@@ -25,6 +25,8 @@ def test_init_model_creates_token_cost_and_outcome_series() -> None:
     assert r.get_sample_value("ai_cost_usd_total", {"model": "claude-x"}) == 0
     labels = {"model": "claude-x", "outcome": "timeout"}
     assert r.get_sample_value("ai_upstream_requests_total", labels) == 0
+    assert r.get_sample_value("gen_ai_client_operation_time_to_first_chunk_seconds_count",
+                              {"model": "claude-x"}) == 0
 
 
 def test_breaker_state_is_one_hot() -> None:

@@ -1,16 +1,22 @@
 """POST /ask: JSON by default, the answer as plain text for `Accept: text/plain`
-(app/api/plain_text.py says how the format is chosen)."""
+(app/api/plain_text.py says how the format is chosen), server-sent events for `"stream": true`
+or `Accept: text/event-stream` (app/api/event_stream.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from app.api.deps import ClientDep, RuntimeDep
+from app.api.errors import problem_body
+from app.api.event_stream import AnswerEvents, EventStreamResponse, start, wants_events
 from app.api.plain_text import TEXT_PLAIN, prefers_text, render_answer
 from app.logs import add_log_fields
+from app.runtime import Runtime
 from app.schemas import (
     AskRequest,
     AskResponse,
@@ -19,23 +25,48 @@ from app.schemas import (
     ErrorResponse,
     TokenUsage,
 )
+from app.services.answer import Answer
 
 router = APIRouter()
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 502, 503)
 }
-_ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}}},
-                "description": "The answer: JSON, or plain text for `Accept: text/plain`."}
+_ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}},
+                            "text/event-stream": {"schema": {"type": "string"}}},
+                "description": "The answer: JSON, plain text for `Accept: text/plain`, or "
+                "server-sent events (sources, delta, reset, done, error) for `\"stream\": "
+                "true` or `Accept: text/event-stream`."}
 # The format depends on Accept: a shared cache must not serve one client's format to another.
 _VARY = {"Vary": "Accept"}
 
 
 @router.post("/ask", response_model=AskResponse, responses=_ERRORS)
 async def ask(body: AskRequest, request: Request, http_response: Response,
-              runtime: RuntimeDep, _client: ClientDep) -> AskResponse | PlainTextResponse:
+              runtime: RuntimeDep, _client: ClientDep
+              ) -> AskResponse | PlainTextResponse | EventStreamResponse:
     started = time.perf_counter()
+    request_id = request.scope["state"]["request_id"]
+    if wants_events(body.stream, request.headers.get("accept")):
+        events = AnswerEvents()
+        task = asyncio.create_task(runtime.answers.ask(body.question, body.model, sink=events))
+        await start(task, events)
+
+        def finish(result: Answer) -> dict[str, Any]:
+            done = _response(result, runtime, started, request_id)
+            return done.model_dump(mode="json")
+
+        return EventStreamResponse(task, events, finish, problem_body)
     result = await runtime.answers.ask(body.question, body.model)
+    response = _response(result, runtime, started, request_id)
+    if prefers_text(request.headers.get("accept")):
+        return PlainTextResponse(render_answer(response), media_type=TEXT_PLAIN, headers=_VARY)
+    http_response.headers.update(_VARY)
+    return response
+
+
+def _response(result: Answer, runtime: Runtime, started: float, request_id: str) -> AskResponse:
+    """The reply (the JSON body, or the final event of a stream), counted and logged."""
     u = result.usage
     degraded = result.degraded
     response = AskResponse(
@@ -58,14 +89,11 @@ async def ask(body: AskRequest, request: Request, http_response: Response,
         grounded_share=None if result.grounded_share is None
         else round(result.grounded_share, 4),
         grounded=result.grounded,
-        request_id=request.scope["state"]["request_id"],
+        request_id=request_id,
     )
     runtime.metrics.answers.labels(model=result.model).inc()
     add_log_fields(model=result.model, cached=result.cached, tokens=u.total_tokens,
                    cost_usd=response.cost_usd, sources=result.sources,
                    degraded=degraded.mode if degraded else None, no_answer=result.no_answer,
                    cost_estimated=result.cost_estimated, truncated=result.truncated)
-    if prefers_text(request.headers.get("accept")):
-        return PlainTextResponse(render_answer(response), media_type=TEXT_PLAIN, headers=_VARY)
-    http_response.headers.update(_VARY)
     return response

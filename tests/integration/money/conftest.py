@@ -11,7 +11,6 @@ so the tests price the spend on their own, from the policy's prices, in Decimal.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping
@@ -149,11 +148,11 @@ class GatedFake(FakeAnthropic):
             self.held -= 1
         return await super()._answer(request)
 
-    def _message_reply(self, model: str, max_tokens: int, body: dict[str, Any]) -> web.Response:
-        response = super()._message_reply(model, max_tokens, body)
-        assert isinstance(response.body, bytes)
-        self.billed.append({"model": model, "usage": json.loads(response.body)["usage"]})
-        return response
+    def _message(self, model: str, max_tokens: int,
+                 body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        message, headers = super()._message(model, max_tokens, body)
+        self.billed.append({"model": model, "usage": message["usage"]})
+        return message, headers
 
     def reset(self) -> None:
         super().reset()

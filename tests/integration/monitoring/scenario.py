@@ -121,6 +121,14 @@ class LiveRun:
         answer["_status"] = r.status_code
         return answer
 
+    def ask_streamed(self, question: str) -> list[str]:
+        """POST /ask with stream: the names of the server-sent events received."""
+        with httpx.stream("POST", self.service.url + "/ask", timeout=30,
+                          json={"question": question, "stream": True}) as r:
+            self.statuses.append(r.status_code)
+            return [line.removeprefix("event: ") for line in r.iter_lines()
+                    if line.startswith("event: ")]
+
     def new_question(self) -> str:
         """A question the runbooks answer that was never asked before (so: no cache hit)."""
         n = next(self._questions)
@@ -172,6 +180,10 @@ class LiveRun:
             a = self.ask(q)
             assert a["_status"] == 200 and a["sources"] == [], a
         self.phase_semantic()
+        events = self.ask_streamed(self.new_question())  # time to first token on the dashboard
+        assert events[0] == "sources" and "delta" in events and events[-1] == "done", events
+        self.wait_scraped("sum(gen_ai_client_operation_time_to_first_chunk_seconds_count)", 1,
+                          "time to first token scraped")
         self.wait_scraped('sum(ai_cache_ops_total{result="hit"})', 6, "cache hits scraped")
         self.wait_scraped("sum(ai_no_answer_total)", len(UNANSWERABLE), "no-answers scraped")
         self.wait_scraped(f'sum(ai_cost_usd_total{{model="{PRIMARY}"}})', 1e-9, "spend scraped")
