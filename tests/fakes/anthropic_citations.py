@@ -15,6 +15,8 @@ import re
 import uuid
 from typing import Any
 
+from tests.fakes.anthropic_text import messages_text, system_text
+
 CITATION_MODES = ("cite", "uncited", "outside", "mismatch", "decline")
 _RUNBOOK_IN_CONTEXT = re.compile(r"runbook\s+([A-Za-z0-9][\w.-]*)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s|\n")
@@ -73,8 +75,6 @@ def decline_blocks() -> list[dict[str, Any]]:
 def request_parts(body: dict[str, Any]) -> tuple[str, str, list[tuple[str, str, str]]]:
     """(system text, prompt text, [(title, context, text)] per document) of a request body:
     what the service sent, to recompute its reservation estimate."""
-    from tests.fakes.anthropic_text import messages_text, system_text
-
     docs = [(str(d.get("title") or ""), str(d.get("context") or ""),
              str((d.get("source") or {}).get("data", ""))) for d in documents(body)]
     return system_text(body.get("system")), messages_text(body["messages"]), docs

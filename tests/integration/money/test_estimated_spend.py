@@ -29,6 +29,7 @@ from tests.integration.resilience.conftest import (
     InProcessFactory,
     InProcessService,
     question,
+    summary_line,
 )
 
 pytestmark = pytest.mark.integration
@@ -68,14 +69,6 @@ async def hourly(svc: InProcessService) -> dict[str, Any]:
     body = (await svc.client.get("/cost")).json()
     found: dict[str, Any] = next(w for w in body["windows"] if w["window"] == "hourly")
     return found
-
-
-def summary_line(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
-    lines = [r for r in caplog.records if r.name == "app.access" and r.getMessage() == "request"
-             and r.__dict__.get("fields", {}).get("endpoint") == "/ask"]
-    assert lines, "no summary line for /ask"
-    fields: dict[str, Any] = lines[-1].__dict__["fields"]
-    return fields
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from app.runbooks.loader import load_runbooks
-from tests.integration.resilience.conftest import PRIMARY, TOPICS, InProcessFactory, question
+from tests.integration.resilience.conftest import (
+    PRIMARY,
+    TOPICS,
+    InProcessFactory,
+    question,
+    summary_line,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -162,16 +168,8 @@ async def test_the_summary_log_line_says_whether_the_answer_is_grounded(
     async with in_process() as svc:
         svc.fake.set_citation_mode("uncited")
         await svc.ask(question(8))
-        assert _summary(caplog)["grounded"] is False
+        assert summary_line(caplog)["grounded"] is False
         svc.fake.set_citation_mode("cite")
         await svc.ask(question(9))
-        line = _summary(caplog)
+        line = summary_line(caplog)
         assert line["grounded"] is True and line["citations"] >= 1
-
-
-def _summary(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
-    lines = [r for r in caplog.records if r.name == "app.access" and r.getMessage() == "request"
-             and r.__dict__.get("fields", {}).get("endpoint") == "/ask"]
-    assert lines, "no summary line for /ask"
-    fields: dict[str, Any] = lines[-1].__dict__["fields"]
-    return fields

@@ -139,6 +139,15 @@ class InProcessService:
         return i
 
 
+def summary_line(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
+    """The fields of the last /ask request's summary log line (app.access "request")."""
+    lines = [r for r in caplog.records if r.name == "app.access" and r.getMessage() == "request"
+             and r.__dict__.get("fields", {}).get("endpoint") == "/ask"]
+    assert lines, "no summary line for /ask"
+    fields: dict[str, Any] = lines[-1].__dict__["fields"]
+    return fields
+
+
 InProcessFactory = Callable[..., AbstractAsyncContextManager[InProcessService]]
 
 
