@@ -1,4 +1,5 @@
-"""Client API keys (SRE_AI_API_KEYS / SRE_AI_API_KEYS_FILE): `name=key` pairs.
+"""Client API keys (SRE_AI_API_KEYS / SRE_AI_API_KEYS_FILE): `name=key` pairs, or
+`team:name=key` to put the key in a team (its budgets: app/config/teams.py).
 
 Three states, exported as `ai_auth_state{state}` with `ai_api_keys_loaded`:
 
@@ -36,24 +37,35 @@ LOG_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
+class KeyIdentity:
+    """Who presented a key: its name, and its team when the entry names one (`team:name=key`).
+    A key without a team prefix may still be in a team through the policy's `teams.*.keys`."""
+
+    name: str
+    team: str | None = None
+
+
+@dataclass(frozen=True)
 class KeysStatus:
     state: AuthState
     loaded: int
     last_error: str | None  # why the configured source is not (fully) in effect; None when it is
 
 
-def parse_keys(text: str, *, separator: str) -> dict[str, str]:
-    """Return {key: name}. Malformed entries are skipped with a warning naming the entry index."""
-    keys: dict[str, str] = {}
+def parse_keys(text: str, *, separator: str) -> dict[str, KeyIdentity]:
+    """Return {key: identity}. Malformed entries are skipped with a warning naming the entry
+    index (never its text: it holds a key)."""
+    keys: dict[str, KeyIdentity] = {}
     for index, raw in enumerate(text.split(separator)):
         entry = raw.strip()
         if not entry or entry.startswith("#"):
             continue
-        name, sep, key = entry.partition("=")
-        if not sep or not name.strip() or not key.strip():
+        label, sep, key = entry.partition("=")
+        team, colon, name = label.strip().rpartition(":")
+        if not sep or not name.strip() or not key.strip() or (colon and not team.strip()):
             log.warning("ignoring malformed API key entry", extra={"fields": {"entry": index}})
             continue
-        keys[key.strip()] = name.strip()
+        keys[key.strip()] = KeyIdentity(name.strip(), team.strip() or None)
     return keys
 
 
@@ -68,7 +80,7 @@ class ApiKeys:
         self._clock = clock
         self._metrics = metrics
         self._recheck = recheck_seconds
-        self._from_file: dict[str, str] = {}
+        self._from_file: dict[str, KeyIdentity] = {}
         self._file_sig: tuple[int, int] | None = None
         self._file_error: str | None = None
         self._content_error: str | None = None  # what the content at _file_sig says
@@ -82,13 +94,13 @@ class ApiKeys:
         self._maybe_refresh()
         return self._status()
 
-    def identify(self, presented: str) -> str | None:
-        """The key's name, or None. Every configured key is compared (constant time)."""
+    def identify(self, presented: str) -> KeyIdentity | None:
+        """The key's identity, or None. Every configured key is compared (constant time)."""
         self._maybe_refresh()
         found = None
-        for key, name in (self._inline | self._from_file).items():
+        for key, identity in (self._inline | self._from_file).items():
             if hmac.compare_digest(key.encode(), presented.encode()):
-                found = name
+                found = identity
         return found
 
     def _status(self) -> KeysStatus:

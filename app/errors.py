@@ -26,10 +26,12 @@ class BudgetExceededError(DomainError):
 
     code = "budget_exhausted"
 
-    def __init__(self, detail: str, *, window: str, retry_after_seconds: float) -> None:
+    def __init__(self, detail: str, *, window: str, retry_after_seconds: float,
+                 scope: str = "global") -> None:
         super().__init__(detail)
         self.window = window
         self.retry_after_seconds = retry_after_seconds
+        self.scope = scope  # "global" or the team whose limit refused
 
 
 class LedgerUnavailableError(DomainError):

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from app.callers import OPEN_CALLER, Caller, resolve_caller
 from app.errors import AuthUnavailableError
 from app.logs import add_log_fields
 from app.runtime import Runtime
@@ -19,8 +20,9 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def require_api_key(request: Request, runtime: RuntimeDep) -> str | None:
-    """None when no key source is configured (open); the key's name when it matches.
+def require_api_key(request: Request, runtime: RuntimeDep) -> Caller:
+    """The anonymous caller when no key source is configured (open); the key's caller (name,
+    team, admin) when it matches.
 
     A key source that is configured but yields no keys answers 503 `auth_unavailable`, not
     401: no client key can be right, the fault is the server's (a missing or empty Secret),
@@ -28,18 +30,19 @@ def require_api_key(request: Request, runtime: RuntimeDep) -> str | None:
     keys = runtime.api_keys
     status = keys.status()
     if status.state == "open":
-        return None
+        return OPEN_CALLER
     if status.state == "deny_all":
         raise AuthUnavailableError(
             "client API keys are configured but none is loaded, so every protected request "
             "is refused; the operator must fix the key Secret (see /health/ready)")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    name = keys.identify(token.strip()) if scheme.lower() == "bearer" and token else None
-    if name is None:
+    identity = keys.identify(token.strip()) if scheme.lower() == "bearer" and token else None
+    if identity is None:
         raise HTTPException(401, "missing or wrong API key (Authorization: Bearer <key>)",
                             headers={"WWW-Authenticate": "Bearer"})
-    add_log_fields(client=name)
-    return name
+    caller = resolve_caller(identity, runtime.policies.current.policy)
+    add_log_fields(client=caller.key_name, team=caller.team)
+    return caller
 
 
-ClientDep = Annotated[str | None, Depends(require_api_key)]
+ClientDep = Annotated[Caller, Depends(require_api_key)]

@@ -1,7 +1,9 @@
 """The spend ledger: reserve before a paid call, settle after (docs/architecture.md).
 
 `reserve` holds the worst case against every calendar window at once, in one atomic store step,
-so N replicas x M concurrent requests can never push settled spend past a limit. A reservation
+so N replicas x M concurrent requests can never push settled spend past a limit. The windows
+are those of every scope that applies: the global ones and, for a caller in a team, the team's
+(app/config/teams.py); one step checks and holds them all, in every store. A reservation
 lapses after `reservation_ttl_seconds`, so a killed process never holds budget for long.
 `settle` records the actual cost against the periods the reservation was admitted in (so a call
 that straddles a window boundary or a policy change is still accounted where it was allowed)
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -24,6 +26,7 @@ from app.budget.stores.sqlite import SqliteStore
 from app.budget.windows import WindowKey, current_windows
 from app.clock import Clock
 from app.config import Budgets, Settings
+from app.config.teams import GLOBAL_SCOPE, Limits
 from app.errors import BudgetExceededError, LedgerUnavailableError
 from app.metrics import Metrics
 from app.resilience.dependency import DependencyGuard
@@ -37,13 +40,15 @@ SETTLED_MEMORY = timedelta(days=2)
 
 @dataclass(frozen=True)
 class Reservation:
-    """Budget held for one paid call, with the periods and limits it was admitted under."""
+    """Budget held for one paid call, with the periods and limits it was admitted under;
+    `scopes[i]` is the scope ("global" or a team) of `windows[i]`."""
 
     id: str
     amount_usd: float
     windows: tuple[WindowKey, ...]
     expires_at: datetime
     limits_usd: tuple[float, ...] = ()
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,45 @@ class WindowState:
     reserved_usd: float
     remaining_usd: float
     resets_at: datetime
+    scope: str = GLOBAL_SCOPE
 
 
-def _slots(windows: tuple[WindowKey, ...], limits_nano: tuple[int, ...]) -> list[Slot]:
+def as_limits(scopes: Budgets | Limits | Sequence[Limits]) -> tuple[Limits, ...]:
+    """Budgets alone are the global scope without break-glass (tests, benches)."""
+    if isinstance(scopes, Budgets):
+        return (Limits(GLOBAL_SCOPE, scopes.per_request_usd, scopes.window_limits(), False),)
+    if isinstance(scopes, Limits):
+        return (scopes,)
+    return tuple(scopes)
+
+
+def slot_key(scope: str, window: WindowKey) -> str:
+    """The global windows keep their historical keys (`hourly:2026-11-27T06`), so an upgrade
+    reads the spend already recorded; a team's are `team:<name>:hourly:...`."""
+    if scope == GLOBAL_SCOPE:
+        return window.storage_key
+    return f"team:{scope}:{window.storage_key}"
+
+
+def _slots(
+    scopes: tuple[str, ...], windows: tuple[WindowKey, ...], limits_nano: tuple[int, ...]
+) -> list[Slot]:
     return [
-        Slot(w.storage_key, limit, w.keep_until.timestamp())
-        for w, limit in zip(windows, limits_nano, strict=True)
+        Slot(slot_key(scope, w), limit, w.keep_until.timestamp())
+        for scope, w, limit in zip(scopes, windows, limits_nano, strict=True)
     ]
+
+
+def _periods(
+    scopes: tuple[Limits, ...], now: datetime
+) -> tuple[tuple[str, ...], tuple[WindowKey, ...], tuple[float, ...]]:
+    names, periods, limits = [], [], []
+    for scope in scopes:
+        for window in current_windows(now, tuple(scope.windows)):
+            names.append(scope.scope)
+            periods.append(window)
+            limits.append(scope.windows[window.window])
+    return tuple(names), tuple(periods), tuple(limits)
 
 
 class Ledger:
@@ -97,40 +134,47 @@ class Ledger:
             self._metrics.reservations_outstanding.set(len(self._outstanding))
 
     async def reserve(
-        self, amount_usd: float, budgets: Budgets, *, hold_seconds: float = 0.0
+        self,
+        amount_usd: float,
+        scopes: Budgets | Limits | Sequence[Limits],
+        *,
+        hold_seconds: float = 0.0,
     ) -> Reservation:
-        """Hold `amount_usd` in every window, or raise BudgetExceededError naming the smallest
-        window that would go over and the seconds until it resets. The hold lapses after the
-        reservation TTL or `hold_seconds` (how long the paid call may run), whichever is
-        longer: a live call must never lose its hold to the TTL."""
+        """Hold `amount_usd` in every window of every scope (global first, then the team's),
+        or raise BudgetExceededError naming the scope and window that would go over (the first
+        in that order) and the seconds until it resets. The hold lapses after the reservation
+        TTL or `hold_seconds` (how long the paid call may run), whichever is longer: a live
+        call must never lose its hold to the TTL."""
         now = self._clock.now()
-        limits = budgets.window_limits()
-        windows = current_windows(now, tuple(limits))
-        limits_nano = tuple(usd_to_nano(limits[w.window]) for w in windows)
+        names, windows, limits = _periods(as_limits(scopes), now)
+        limits_nano = tuple(usd_to_nano(limit) for limit in limits)
         amount_nano = usd_to_nano(amount_usd)
         reservation = Reservation(
             id=uuid.uuid4().hex,
             amount_usd=nano_to_usd(amount_nano),
             windows=windows,
             expires_at=now + max(self._ttl, timedelta(seconds=hold_seconds)),
-            limits_usd=tuple(limits[w.window] for w in windows),
+            limits_usd=limits,
+            scopes=names,
         )
         step = self.store.reserve(
             reservation.id,
             amount_nano,
-            _slots(windows, limits_nano),
+            _slots(names, windows, limits_nano),
             now.timestamp(),
             reservation.expires_at.timestamp(),
         )
         overflow = await self._guard("reserve", step)
         if overflow is not None:
-            window = windows[overflow]
+            window, scope = windows[overflow], names[overflow]
+            owner = "" if scope == GLOBAL_SCOPE else f"team {scope}'s "
             raise BudgetExceededError(
-                f"{window.window} budget of ${limits[window.window]:.2f} cannot cover "
+                f"{owner}{window.window} budget of ${limits[overflow]:.2f} cannot cover "
                 f"${reservation.amount_usd:.4f} more; it resets at "
                 f"{window.resets_at:%Y-%m-%dT%H:%M}Z",
                 window=window.window,
                 retry_after_seconds=window.seconds_until_reset(now),
+                scope=scope,
             )
         self._track(reservation.id, True)
         return reservation
@@ -139,7 +183,8 @@ class Ledger:
         """Replace the hold with the actual spend. Safe to repeat; still records the spend if
         the reservation already expired. Shielded: a cancelled request does not lose its spend."""
         now = self._clock.now()
-        slots = _slots(reservation.windows, tuple(0 for _ in reservation.windows))
+        slots = _slots(_scopes_of(reservation), reservation.windows,
+                       tuple(0 for _ in reservation.windows))
         step = self.store.settle(
             reservation.id,
             usd_to_nano(reservation.amount_usd),
@@ -153,18 +198,18 @@ class Ledger:
 
     async def release(self, reservation: Reservation) -> None:
         """The call failed before costing anything: drop the hold."""
-        slots = _slots(reservation.windows, tuple(0 for _ in reservation.windows))
+        slots = _slots(_scopes_of(reservation), reservation.windows,
+                       tuple(0 for _ in reservation.windows))
         step = self.store.release(reservation.id, usd_to_nano(reservation.amount_usd), slots)
         await self._guard("release", asyncio.shield(step))
         self._track(reservation.id, False)
 
-    async def snapshot(self, budgets: Budgets) -> list[WindowState]:
-        """The current period of each window under `budgets`; expired reservations excluded."""
+    async def snapshot(self, scopes: Budgets | Limits | Sequence[Limits]) -> list[WindowState]:
+        """The current period of each window of each scope; expired reservations excluded."""
         now = self._clock.now()
-        limits = budgets.window_limits()
-        windows = current_windows(now, tuple(limits))
-        limits_nano = tuple(usd_to_nano(limits[w.window]) for w in windows)
-        step = self.store.snapshot(_slots(windows, limits_nano), now.timestamp())
+        names, windows, limits = _periods(as_limits(scopes), now)
+        limits_nano = tuple(usd_to_nano(limit) for limit in limits)
+        step = self.store.snapshot(_slots(names, windows, limits_nano), now.timestamp())
         usage = await self._guard("snapshot", step)
         return [
             WindowState(
@@ -174,8 +219,9 @@ class Ledger:
                 reserved_usd=nano_to_usd(u.reserved_nano),
                 remaining_usd=nano_to_usd(max(0, limit - u.spent_nano - u.reserved_nano)),
                 resets_at=w.resets_at,
+                scope=scope,
             )
-            for w, limit, u in zip(windows, limits_nano, usage, strict=True)
+            for scope, w, limit, u in zip(names, windows, limits_nano, usage, strict=True)
         ]
 
     async def ping(self) -> None:
@@ -183,6 +229,10 @@ class Ledger:
 
     async def aclose(self) -> None:
         await self.store.aclose()
+
+
+def _scopes_of(reservation: Reservation) -> tuple[str, ...]:
+    return reservation.scopes or tuple(GLOBAL_SCOPE for _ in reservation.windows)
 
 
 def open_ledger(

@@ -1,9 +1,7 @@
 """Settings (the process environment, `settings.py`) and Policy (the budget ConfigMap,
 `policy.py`); docs/architecture.md."""
 
-from app.config.policy import (
-    CACHE_PRICE_MULTIPLIERS,
-    DEFAULT_POLICY_FILE,
+from app.config.bounds import (
     MAX_MODELS,
     MAX_PER_REQUEST_USD,
     MAX_PRICE_USD_PER_MTOK,
@@ -13,22 +11,26 @@ from app.config.policy import (
     ONE_DAY_SECONDS,
     ONE_WEEK_SECONDS,
     ONE_YEAR_SECONDS,
+    CachePriceUSD,
+    ModelName,
+    PerRequestUSD,
+    PriceUSD,
+    WindowUSD,
+)
+from app.config.policy import (
+    CACHE_PRICE_MULTIPLIERS,
+    DEFAULT_POLICY_FILE,
     AlertsPolicy,
     BreakerPolicy,
     Budgets,
     CachePolicy,
-    CachePriceUSD,
     DegradationPolicy,
     LimitsPolicy,
     LLMPolicy,
-    ModelName,
     ModelPrice,
-    PerRequestUSD,
     Policy,
-    PriceUSD,
     QualityPolicy,
     Routing,
-    WindowUSD,
     describe_validation_error,
     parse_policy,
 )

@@ -6,45 +6,49 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
     model_validator,
 )
 
+from app.config.bounds import (
+    MAX_MODELS,
+    MAX_WINDOW_SIZE,
+    ONE_DAY_SECONDS,
+    ONE_WEEK_SECONDS,
+    ONE_YEAR_SECONDS,
+    CachePriceUSD,
+    ModelName,
+    PerRequestUSD,
+    PriceUSD,
+    Strict,
+    WindowUSD,
+)
+from app.config.teams import (
+    GLOBAL_SCOPE,
+    MAX_BREAK_GLASS,
+    MAX_TEAMS,
+    BreakGlass,
+    KeyName,
+    Limits,
+    Team,
+    TeamName,
+    apply_break_glass,
+    limits_from_fields,
+    validate_teams,
+)
 from app.errors import PolicyError
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "default_policy.yaml"
-
-# ---- bounds of the policy's numbers (ours: see docs/architecture.md, Money)
-#
-# Every number in a policy is finite (no .inf/.nan: _Strict below) and bounded. The ledger counts
-# integer nano-USD, and the Redis store compares them as Lua doubles, which are exact only below
-# 2**53 nano-USD (~9.007 million USD). One window may hold at most MAX_WINDOW_USD (1e15 nano-USD);
-# even the three windows' limits summed plus a full window of in-flight reservations stay below
-# 2**53. A price above MAX_PRICE_USD_PER_MTOK is a typo (list prices are two orders lower).
-MAX_WINDOW_USD = 1_000_000.0
-MAX_PER_REQUEST_USD = 10_000.0
-MAX_PRICE_USD_PER_MTOK = 10_000.0
-# The ledger's unit: a smaller per-request limit would round to zero and refuse every call.
-MIN_PER_REQUEST_USD = 1e-9
-ONE_DAY_SECONDS = 86_400.0
-ONE_YEAR_SECONDS = 365 * ONE_DAY_SECONDS
-ONE_WEEK_SECONDS = 7 * ONE_DAY_SECONDS
-# Count windows are a list of this many slots, time windows one bucket per second: bounded memory.
-MAX_WINDOW_SIZE = 10_000
-# Model names become metric labels and breakers: a bounded set of plain identifiers.
-MAX_MODELS = 50
-ModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")]
 
 # Anthropic's published prompt-caching multipliers of the base input price: a 5-minute cache
 # write costs 1.25x input, a 1-hour cache write 2x, a cache read 0.1x. A policy that prices a
@@ -55,23 +59,11 @@ CACHE_PRICE_MULTIPLIERS = {
     "cache_read": Decimal("0.1"),
 }
 
-WindowUSD = Annotated[float, Field(ge=0, le=MAX_WINDOW_USD)]
-PerRequestUSD = Annotated[float, Field(ge=MIN_PER_REQUEST_USD, le=MAX_PER_REQUEST_USD)]
-PriceUSD = Annotated[float, Field(ge=0, le=MAX_PRICE_USD_PER_MTOK)]
-# A cache write may cost twice the dearest input price (the 1-hour multiplier).
-CachePriceUSD = Annotated[float, Field(ge=0, le=2 * MAX_PRICE_USD_PER_MTOK)]
 _PRICE = TypeAdapter(PriceUSD)
 
 
 
-class _Strict(BaseModel):
-    # A typo in a ConfigMap must be an error, not a silently ignored key.
-    # Infinities and NaN are refused everywhere: `hourly_usd: .inf` validated, then broke every
-    # route that turned it into nano-USD.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Budgets(_Strict):
+class Budgets(Strict):
     per_request_usd: PerRequestUSD = 0.50
     hourly_usd: WindowUSD = 10.0
     daily_usd: WindowUSD = 50.0
@@ -82,7 +74,7 @@ class Budgets(_Strict):
         return {"hourly": self.hourly_usd, "daily": self.daily_usd, "monthly": self.monthly_usd}
 
 
-class ModelPrice(_Strict):
+class ModelPrice(Strict):
     """USD per million tokens. Cache prices left out are derived from `input` with Anthropic's
     multipliers (CACHE_PRICE_MULTIPLIERS); explicit values win."""
 
@@ -109,12 +101,12 @@ class ModelPrice(_Strict):
         return {**data, **derived}
 
 
-class Routing(_Strict):
+class Routing(Strict):
     default_model: str
     fallback_model: str | None = None
 
 
-class BreakerPolicy(_Strict):
+class BreakerPolicy(Strict):
     """resilience4j vocabulary; rates are percentages.
 
     As in resilience4j, a count window smaller than `minimum_calls` judges rates once the window
@@ -141,14 +133,14 @@ class BreakerPolicy(_Strict):
         return self.minimum_calls
 
 
-class LLMPolicy(_Strict):
+class LLMPolicy(Strict):
     max_tokens: int = Field(default=1024, ge=16, le=64000)
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Runbook chunks put into the prompt.
     context_chunks: int = Field(default=4, ge=1, le=20)
 
 
-class CachePolicy(_Strict):
+class CachePolicy(Strict):
     max_entries: int = Field(default=1024, ge=0, le=1_000_000)
     ttl_seconds: float = Field(default=3600.0, gt=0, le=ONE_YEAR_SECONDS)
     # How long past its TTL an entry may still be served when nothing better is available.
@@ -168,18 +160,18 @@ class CachePolicy(_Strict):
     single_flight_wait_seconds: float = Field(default=30.0, ge=0, le=600.0)
 
 
-class DegradationPolicy(_Strict):
+class DegradationPolicy(Strict):
     """Which free rungs of the ladder may answer when the paid models cannot."""
 
     stale_cache: bool = True
     offline: bool = True
 
 
-class LimitsPolicy(_Strict):
+class LimitsPolicy(Strict):
     max_question_chars: int = Field(default=2000, ge=1, le=100_000)
 
 
-class AlertsPolicy(_Strict):
+class AlertsPolicy(Strict):
     """The Alertmanager receiver (POST /alerts): storm caps on PAID answers, beyond which an
     alert gets runbook excerpts ($0); how long a (fingerprint, startsAt) stays answered; how many
     alert records GET /alerts/recent keeps."""
@@ -193,7 +185,7 @@ class AlertsPolicy(_Strict):
     recent_max: int = Field(default=500, ge=1, le=10_000)
 
 
-class QualityPolicy(_Strict):
+class QualityPolicy(Strict):
     """Answer quality (issue 18): an answer whose share of text backed by a runbook citation is
     below `min_grounded_share` is ungrounded: marked `grounded: false`, never cached, and
     counted in ai_ungrounded_answers_total. 0 marks nothing ungrounded; 1 everything not fully
@@ -222,7 +214,7 @@ def _default_quality() -> QualityPolicy:
     return QualityPolicy(**_builtin_document().get("quality", {}))
 
 
-class Policy(_Strict):
+class Policy(Strict):
     budgets: Budgets = Budgets()
     models: dict[ModelName, ModelPrice] = Field(
         default_factory=_default_models, max_length=MAX_MODELS
@@ -235,6 +227,10 @@ class Policy(_Strict):
     alerts: AlertsPolicy = AlertsPolicy()
     degradation: DegradationPolicy = DegradationPolicy()
     quality: QualityPolicy = Field(default_factory=_default_quality)
+    # Per-team budgets, break-glass raises and /cost admins: app/config/teams.py.
+    teams: dict[TeamName, Team] = Field(default_factory=dict, max_length=MAX_TEAMS)
+    break_glass: tuple[BreakGlass, ...] = Field(default=(), max_length=MAX_BREAK_GLASS)
+    admin_keys: tuple[KeyName, ...] = Field(default=(), max_length=100)
 
     @model_validator(mode="after")
     def _routing_names_known_models(self) -> Policy:
@@ -247,7 +243,28 @@ class Policy(_Strict):
         fb = self.routing.fallback_model
         if fb is not None and fb not in self.models:
             raise ValueError(f"routing.fallback_model {fb!r} has no price in models")
+        validate_teams(self.teams, self.break_glass, self.budgets.model_dump())
         return self
+
+    def scope_limits(self, scope: str, now: datetime) -> Limits | None:
+        """The limits of `scope` ("global" or a team) at `now`, break-glass applied; None for
+        a team the policy does not know (its callers are held by the global windows alone)."""
+        if scope == GLOBAL_SCOPE:
+            base = self.budgets.model_dump()
+        elif scope in self.teams:
+            base = self.teams[scope].budgets.set_fields()
+        else:
+            return None
+        fields, raised = apply_break_glass(scope, base, self.break_glass, now)
+        return limits_from_fields(scope, fields, raised)
+
+    def active_break_glass(self, now: datetime) -> tuple[BreakGlass, ...]:
+        return tuple(e for e in self.break_glass if e.active(now))
+
+    @cached_property
+    def key_teams(self) -> dict[str, str]:
+        """Key name -> team, from the teams' `keys` lists."""
+        return {key: name for name, team in self.teams.items() for key in team.keys}
 
     @property
     def allowed_models(self) -> frozenset[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from app.api_keys import LOG_EVERY_SECONDS, ApiKeys
+from app.api_keys import LOG_EVERY_SECONDS, ApiKeys, KeyIdentity
 from app.clock import ManualClock
 from app.metrics import Metrics
 
@@ -100,7 +100,7 @@ def test_file_fixed_later_is_picked_up(tmp_path: Path, metrics: Metrics) -> None
     clock.advance(1.0)
     status = keys.status()
     assert status.state == "enforced" and status.loaded == 1 and status.last_error is None
-    assert keys.identify("s3cret") == "oncall"
+    assert keys.identify("s3cret") == KeyIdentity("oncall")
     assert _state(metrics) == "enforced" and _sample(metrics, "ai_api_keys_loaded") == 1
     assert _sample(metrics, "ai_config_reloads_total", kind="api_keys", result="success") == 1
 
@@ -121,7 +121,7 @@ def test_unreadable_file_keeps_the_last_keys_and_reports_it(
     assert status.state == "enforced" and status.loaded == 2
     assert status.last_error is not None and "unreadable" in status.last_error
     assert "keeping the last 2 keys" in status.last_error
-    assert keys.identify("s3cret") == "oncall"
+    assert keys.identify("s3cret") == KeyIdentity("oncall")
     assert _errors(metrics) == 1 and len(_error_lines(caplog)) == 1
     assert "s3cret" not in caplog.text and "other" not in caplog.text
     _write(path, saved)
@@ -144,4 +144,4 @@ def test_inline_keys_still_work_while_the_file_fails(tmp_path: Path, metrics: Me
     keys = ApiKeys("ops=inline-key", tmp_path / "missing", ManualClock(), metrics)
     status = keys.status()
     assert status.state == "enforced" and status.last_error is not None
-    assert keys.identify("inline-key") == "ops"
+    assert keys.identify("inline-key") == KeyIdentity("ops")
