@@ -32,12 +32,19 @@ from app.config.policy import (
     describe_validation_error,
     parse_policy,
 )
+from app.config.rate_limits import (
+    ANONYMOUS_CALLER,
+    CallerLimits,
+    RateLimit,
+    RateLimitsPolicy,
+)
 from app.config.settings import (
     BUNDLED_RUNBOOKS,
     Settings,
 )
 
 __all__ = [
+    "ANONYMOUS_CALLER",
     "BUNDLED_RUNBOOKS",
     "CACHE_PRICE_MULTIPLIERS",
     "DEFAULT_POLICY_FILE",
@@ -55,6 +62,7 @@ __all__ = [
     "Budgets",
     "CachePolicy",
     "CachePriceUSD",
+    "CallerLimits",
     "DegradationPolicy",
     "LLMPolicy",
     "LimitsPolicy",
@@ -64,6 +72,8 @@ __all__ = [
     "Policy",
     "PriceUSD",
     "QualityPolicy",
+    "RateLimit",
+    "RateLimitsPolicy",
     "Routing",
     "Settings",
     "WindowUSD",

@@ -1,6 +1,6 @@
-"""Policy: the budget ConfigMap (budgets, prices, routing, breaker, cache, alerts, quality), parsed
-and bounded. Data that can change at runtime (app/policy_source.py reloads it); nothing here
-caches it. docs/architecture.md."""
+"""Policy: the budget ConfigMap (budgets, prices, routing, breaker, cache, alerts, quality, rate
+limits), parsed and bounded. Data that can change at runtime (app/policy_source.py reloads it);
+nothing here caches it. docs/architecture.md."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.config.rate_limits import RateLimitsPolicy
 from app.errors import PolicyError
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "default_policy.yaml"
@@ -235,6 +236,7 @@ class Policy(_Strict):
     alerts: AlertsPolicy = AlertsPolicy()
     degradation: DegradationPolicy = DegradationPolicy()
     quality: QualityPolicy = Field(default_factory=_default_quality)
+    rate_limits: RateLimitsPolicy = RateLimitsPolicy()  # app/config/rate_limits.py
 
     @model_validator(mode="after")
     def _routing_names_known_models(self) -> Policy:
