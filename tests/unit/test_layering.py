@@ -8,7 +8,8 @@ units' import graph has no cycle (so two units of one tier cannot import each ot
   api         HTTP: routes, dependencies, middleware, error mapping
   runtime     the object graph of one process, which the api reaches through app.state
   services    answering a question, the paid call
-  components  llm, runbooks, budget, resilience, cache, policy_source, config_watch, api_keys
+  components  llm, runbooks, budget, resilience, cache, policy_source, config_watch, api_keys,
+              ratelimit
   foundation  config, errors, clock, metrics, logs, schemas
 
 Inside components some arrows are real and allowed (cache -> llm -> runbooks, budget -> llm,
@@ -27,7 +28,7 @@ TIERS: list[tuple[str, frozenset[str]]] = [
     ("foundation", frozenset({"config", "errors", "clock", "metrics", "metric_labels", "logs",
                                "schemas"})),
     ("components", frozenset({"llm", "runbooks", "budget", "resilience", "cache",
-                              "policy_source", "config_watch", "api_keys"})),
+                              "policy_source", "config_watch", "api_keys", "ratelimit"})),
     # alerts: the Alertmanager receiver and its outbound delivery (issue 15).
     ("services", frozenset({"services", "alerts"})),
     # preflight: the start-up checks and `sre-ai-platform check` (issue 19).
