@@ -63,7 +63,8 @@ def rate_limit_headers(decision: Decision) -> dict[str, str]:
 def answer_tokens(answer: Answer) -> int:
     """What a finished answer charges to its caller's tokens per minute: the tokens the model
     processed (input, cache writes, output). Cache reads are left out, as Anthropic's own
-    input-tokens-per-minute limits leave them out; a cached answer costs nothing."""
+    input-tokens-per-minute limits leave them out. A cached (or coalesced) answer costs
+    nothing: the pipeline reports no usage for it, and this says so explicitly as well."""
     if answer.cached:
         return 0
     u = answer.usage
