@@ -43,8 +43,8 @@ _HEADER_DOCS = {
 OPENAPI_HEADERS = {name: {"description": text, "schema": {"type": "integer"}}
                    for name, text in _HEADER_DOCS.items()}
 OPENAPI_429 = {
-    "description": "Over a budget window (`budget_exhausted`, `X-Budget-Window`) or over the API "
-    "key's rate limit (`rate_limited`); `Retry-After` says when to retry (seconds).",
+    "description": "Over the API key's rate limit (`rate_limited`): nothing was done; "
+    "`Retry-After` says when to retry (seconds).",
     "headers": {"Retry-After": {"description": "Seconds to wait before retrying.",
                                 "schema": {"type": "integer"}}, **OPENAPI_HEADERS},
 }

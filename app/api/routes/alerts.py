@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from app.api.deps import ClientDep, RuntimeDep
-from app.api.rate_limit import OPENAPI_429, RateLimitDep
+from app.api.rate_limit import OPENAPI_429, OPENAPI_HEADERS, RateLimitDep
 from app.logs import add_log_fields
 from app.schemas import ErrorResponse
 from app.services.alert_payload import AlertRecord, AlertsAccepted, WebhookPayload
@@ -18,7 +18,8 @@ router = APIRouter()
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (401, 413, 422, 503)
 }
-_POST_ERRORS = {**_ERRORS, 429: {"model": ErrorResponse, **OPENAPI_429}}
+_POST_ERRORS: dict[int | str, dict[str, object]] = {
+    **_ERRORS, 429: {"model": ErrorResponse, **OPENAPI_429}, 200: {"headers": OPENAPI_HEADERS}}
 
 
 @router.post("/alerts", response_model=AlertsAccepted, responses=_POST_ERRORS)

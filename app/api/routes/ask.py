@@ -39,7 +39,10 @@ _ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}},
                 "server-sent events (sources, delta, reset, done, error) for `\"stream\": "
                 "true` or `Accept: text/event-stream`.",
                 "headers": OPENAPI_HEADERS}
-_ERRORS[429] = {"model": ErrorResponse, **OPENAPI_429}
+_ERRORS[429] = {"model": ErrorResponse, **OPENAPI_429,
+                "description": "Over the API key's rate limit (`rate_limited`), or over a budget "
+                "window with no free rung allowed (`budget_exhausted`, `X-Budget-Window`); "
+                "`Retry-After` says when to retry (seconds)."}
 # The format depends on Accept: a shared cache must not serve one client's format to another.
 _VARY = {"Vary": "Accept"}
 

@@ -187,3 +187,16 @@ async def test_a_new_policy_applies_at_once(service: ServiceFactory) -> None:
         assert svc.runtime.policies.current.digest == parse_policy(text).digest, outcome
         r = await svc.ask(q(3))
         assert r.status_code == 200 and "x-ratelimit-limit" not in r.headers
+
+
+async def test_the_openapi_document_lists_the_429_and_the_headers(service: ServiceFactory) -> None:
+    async with service(rate_limits={}) as svc:
+        paths = (await svc.client.get("/openapi.json")).json()["paths"]
+    for path in ("/ask", "/alerts"):
+        responses = paths[path]["post"]["responses"]
+        assert "rate_limited" in responses["429"]["description"], path
+        assert {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Reset-Tokens"} <= set(
+            responses["429"]["headers"]), path
+        assert "X-RateLimit-Remaining" in responses["200"]["headers"], path
+        assert responses["429"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/ErrorResponse")
