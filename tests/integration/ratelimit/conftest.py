@@ -64,13 +64,15 @@ ServiceFactory = Callable[..., AbstractAsyncContextManager[Service]]
 
 @pytest.fixture
 def service(tmp_path: Path, fake_anthropic: FakeAnthropic) -> ServiceFactory:
-    """`async with service(rate_limits={...}) as svc:`; `keys=False` runs in open mode."""
+    """`async with service(rate_limits={...}) as svc:`; `keys=False` runs in open mode; other
+    keyword arguments are further policy sections."""
 
     @asynccontextmanager
     async def start(*, rate_limits: dict[str, Any], keys: bool = True,
-                    redis_url: str | None = None) -> AsyncIterator[Service]:
+                    redis_url: str | None = None, **sections: Any) -> AsyncIterator[Service]:
         policy = tmp_path / "policy.yaml"
-        policy.write_text(yaml.safe_dump({"rate_limits": rate_limits}), encoding="utf-8")
+        policy.write_text(yaml.safe_dump({"rate_limits": rate_limits, **sections}),
+                          encoding="utf-8")
         settings = Settings(
             anthropic_api_key=FAKE_API_KEY,
             anthropic_base_url=fake_anthropic.url,

@@ -200,3 +200,15 @@ async def test_the_openapi_document_lists_the_429_and_the_headers(service: Servi
         assert "X-RateLimit-Remaining" in responses["200"]["headers"], path
         assert responses["429"]["content"]["application/json"]["schema"]["$ref"].endswith(
             "/ErrorResponse")
+
+
+async def test_budgets_still_apply_within_the_rate_limit(service: ServiceFactory) -> None:
+    """Rate limits protect the service, budgets the money: passing one is not passing both."""
+    async with service(rate_limits={"default": {"requests_per_minute": 10}},
+                       budgets={"hourly_usd": 0.0},
+                       degradation={"offline": False, "stale_cache": False}) as svc:
+        r = await svc.ask(q(1))
+        assert r.status_code == 429 and r.json()["error"] == "budget_exhausted", r.text
+        assert r.headers["x-budget-window"] == "hourly"
+        assert r.headers["x-ratelimit-remaining"] == "9"  # the request was counted
+        assert svc.upstream_calls() == 0
