@@ -141,7 +141,7 @@ class Runtime:
         # Per-key rate limits, shared through Redis when there is one (fail open: limiter.py).
         runtime.rate_limiter = RateLimiter(
             lambda: policies.current.policy.rate_limits, clock, metrics,
-            RedisRateStore(redis, guard) if redis is not None else None)
+            RedisRateStore(settings.redis_url, guard) if settings.redis_url else None)
         # The Alertmanager receiver answers through the same AnswerService as /ask.
         def alert_policy() -> AlertsPolicy:
             return policies.current.policy.alerts
@@ -242,6 +242,7 @@ class Runtime:
         if self.flight is not None:
             await self.flight.aclose()
         await self.ledger.aclose()
+        await self.rate_limiter.aclose()
         self.spool.close()
         if self.redis is not None:
             await self.redis.aclose()

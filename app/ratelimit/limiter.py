@@ -80,6 +80,10 @@ class RateLimiter:
                 self._fell_back("charge", exc)
         self._local.charge(caller, tpm, tokens)
 
+    async def aclose(self) -> None:
+        if self._shared is not None:
+            await self._shared.aclose()
+
     def _fell_back(self, what: str, exc: BaseException) -> None:
         self._metrics.rate_limit_local_decisions.inc()
         now = self._clock.monotonic()

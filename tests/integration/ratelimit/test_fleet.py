@@ -24,6 +24,7 @@ from tests.fakes.service_process import ServiceProcess, wait_until
 from tests.integration.money.conftest import (
     ThreadedFake,
     gated_fake,  # noqa: F401 - the module's fake Anthropic API
+    metric_sum,
     policy_yaml,
     service_env,
     start_all,
@@ -130,7 +131,12 @@ def test_each_keys_limit_holds_across_both_processes_and_refusals_cost_nothing(
     assert held == admitted_total == len(pair.fake.arrived)
     assert all(o.body.get("cost_usd", 0) > 0 for o in done if o.status == 200)
 
-    # The state is the fleet's: alpha, refused on one process, is refused on the other too.
+    # Redis decided every one of them (none fell back to a replica's own buckets)...
+    assert [metric_sum(s, "ai_rate_limit_local_decisions_total") for s in pair.replicas] == [0, 0]
+    assert sum(metric_sum(s, 'ai_rate_limited_total{limit="requests"}')
+               for s in pair.replicas) == sum(o.status == 429 for o in done)
+
+    # ...and the state is the fleet's: alpha, refused on one process, is refused on the other too.
     for svc in pair.replicas:
         r = httpx.post(svc.url + "/ask", json={"question": "node NotReady"}, timeout=60,
                        headers={"Authorization": f"Bearer {KEYS['alpha']}"})

@@ -34,9 +34,11 @@ async def client(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await redis.aclose()
 
 
-@pytest.fixture
-def store(client: Redis) -> RedisRateStore:
-    return RedisRateStore(client, None, prefix=f"test-{uuid.uuid4().hex}")
+@pytest_asyncio.fixture
+async def store(redis_server: RedisServer) -> AsyncIterator[RedisRateStore]:
+    shared = RedisRateStore(redis_server.url, None, prefix=f"test-{uuid.uuid4().hex}")
+    yield shared
+    await shared.aclose()
 
 
 async def test_a_burst_admits_exactly_the_limit_and_retry_after_is_one_interval(
@@ -94,10 +96,9 @@ async def test_with_redis_down_the_limiter_fails_open_to_its_own_buckets(
 ) -> None:
     clock = ManualClock()
     metrics = Metrics(CollectorRegistry())
-    redis = redis_client(private_redis_server.url)
     policy = RateLimitsPolicy.model_validate({"default": {"requests_per_minute": 2}})
     limiter = RateLimiter(lambda: policy, clock, metrics,
-                          RedisRateStore(redis, redis_guard(clock, metrics)))
+                          RedisRateStore(private_redis_server.url, redis_guard(clock, metrics)))
     try:
         assert (await limiter.admit("alice")) is not None
         assert metrics.registry.get_sample_value("ai_rate_limit_local_decisions_total") == 0
@@ -111,4 +112,4 @@ async def test_with_redis_down_the_limiter_fails_open_to_its_own_buckets(
         assert len(warnings) == 1  # once a minute, not once a request
         await limiter.charge("alice", 10)  # tokens: no limit here, and never raises
     finally:
-        await redis.aclose()
+        await limiter.aclose()
