@@ -34,6 +34,18 @@ class BudgetExceededError(DomainError):
         self.scope = scope  # "global" or the team whose limit refused
 
 
+class RateLimitedError(DomainError):
+    """The caller's API key is over its requests or tokens per minute (app/ratelimit/). Nothing
+    was done for the request; `limit` is "requests" or "tokens"."""
+
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, limit: str, retry_after_seconds: float) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
+
+
 class LedgerUnavailableError(DomainError):
     """The spend ledger cannot be reached: paid calls fail closed."""
 

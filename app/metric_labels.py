@@ -46,6 +46,8 @@ ESTIMATE_REASONS = ("timeout", "connection", "cancelled")
 SPOOL_WRITE_RESULTS = ("spooled", "failed")
 SPOOL_REPLAY_RESULTS = ("settled", "failed")
 RATELIMIT_KINDS = ("requests", "tokens", "input_tokens", "output_tokens")
+# Our own client rate limits (app/ratelimit/): the limit that refused a request.
+RATE_LIMITS = ("requests", "tokens")
 CONFIG_KINDS = ("policy", "runbooks", "api_keys")
 AUTH_STATES = ("open", "enforced", "deny_all")
 # Shared dependencies with a breaker of their own (app/resilience/dependency.py).

@@ -37,6 +37,7 @@ from app.llm.anthropic import AnthropicProvider
 from app.llm.base import Provider
 from app.metrics import Metrics
 from app.policy_source import ActivePolicy, PolicyManager
+from app.ratelimit import RateLimiter, RedisRateStore
 from app.resilience.dependency import DependencyGuard
 from app.resilience.redis_dependency import redact_redis_url, redis_client, redis_guard
 from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
@@ -81,6 +82,7 @@ class Runtime:
     alerts: AlertReceiver = field(init=False)
     alerts_records: AlertRecords = field(init=False)
     delivery: Delivery | None = field(init=False, default=None)
+    rate_limiter: RateLimiter = field(init=False)
 
     @property
     def provider_name(self) -> str:
@@ -136,6 +138,10 @@ class Runtime:
                       "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
                       answers, api_keys, spool, recorder, redis, guard, semantic=semantic,
                       flight=flight, upstream_auth=upstream_auth)
+        # Per-key rate limits, shared through Redis when there is one (fail open: limiter.py).
+        runtime.rate_limiter = RateLimiter(
+            lambda: policies.current.policy.rate_limits, clock, metrics,
+            RedisRateStore(settings.redis_url, guard) if settings.redis_url else None)
         # The Alertmanager receiver answers through the same AnswerService as /ask.
         def alert_policy() -> AlertsPolicy:
             return policies.current.policy.alerts
@@ -236,6 +242,7 @@ class Runtime:
         if self.flight is not None:
             await self.flight.aclose()
         await self.ledger.aclose()
+        await self.rate_limiter.aclose()
         self.spool.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -17,16 +17,19 @@ from app.errors import (
     InvalidQuestionError,
     LedgerUnavailableError,
     PolicyError,
+    RateLimitedError,
     ServiceUnavailableError,
     UnknownModelError,
     UpstreamError,
 )
 from app.logs import request_id_var
+from app.ratelimit.gcra import retry_after_header
 
 STATUS: dict[type[DomainError], int] = {
     InvalidQuestionError: 400,
     UnknownModelError: 400,
     BudgetExceededError: 429,
+    RateLimitedError: 429,
     UpstreamError: 502,
     CircuitOpenError: 503,
     ServiceUnavailableError: 503,
@@ -73,6 +76,9 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
         retry = None if exc.window == "per_request" else exc.retry_after_seconds
         headers = _retry_after(retry) | {"X-Budget-Window": exc.window}
         detail = f"{exc.window}: {exc.detail}"
+    elif isinstance(exc, RateLimitedError):
+        # X-RateLimit-* come from the gate (app/api/rate_limit.py) through the middleware.
+        headers = {"Retry-After": str(retry_after_header(exc.retry_after_seconds))}
     elif isinstance(exc, CircuitOpenError | ServiceUnavailableError):
         headers = _retry_after(exc.retry_after_seconds)
     elif isinstance(exc, LedgerUnavailableError):

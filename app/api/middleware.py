@@ -27,6 +27,8 @@ log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")
 
 REQUEST_ID_HEADER = "x-request-id"
+# Where the rate limit gate (app/api/rate_limit.py) leaves its headers in the request state.
+RATE_LIMIT_HEADERS = "rate_limit_headers"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Routes that probes and scrapers hit every few seconds: logged at DEBUG, not counted as active.
 _QUIET = frozenset({"/metrics", "/health/live", "/health/ready"})
@@ -88,6 +90,9 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
+                # A rate-limited route's X-RateLimit-* (app/api/rate_limit.py), on any answer.
+                for name, value in scope["state"].get(RATE_LIMIT_HEADERS, {}).items():
+                    headers.append((name.lower().encode(), value.encode()))
                 message["headers"] = headers
             await send(message)
 

@@ -34,12 +34,19 @@ from app.config.policy import (
     describe_validation_error,
     parse_policy,
 )
+from app.config.rate_limits import (
+    ANONYMOUS_CALLER,
+    CallerLimits,
+    RateLimit,
+    RateLimitsPolicy,
+)
 from app.config.settings import (
     BUNDLED_RUNBOOKS,
     Settings,
 )
 
 __all__ = [
+    "ANONYMOUS_CALLER",
     "BUNDLED_RUNBOOKS",
     "CACHE_PRICE_MULTIPLIERS",
     "DEFAULT_POLICY_FILE",
@@ -57,6 +64,7 @@ __all__ = [
     "Budgets",
     "CachePolicy",
     "CachePriceUSD",
+    "CallerLimits",
     "DegradationPolicy",
     "LLMPolicy",
     "LimitsPolicy",
@@ -66,6 +74,8 @@ __all__ = [
     "Policy",
     "PriceUSD",
     "QualityPolicy",
+    "RateLimit",
+    "RateLimitsPolicy",
     "Routing",
     "Settings",
     "WindowUSD",

@@ -1,6 +1,6 @@
-"""Policy: the budget ConfigMap (budgets, prices, routing, breaker, cache, alerts, quality), parsed
-and bounded. Data that can change at runtime (app/policy_source.py reloads it); nothing here
-caches it. docs/architecture.md."""
+"""Policy: the budget ConfigMap (budgets, prices, routing, breaker, cache, alerts, quality, rate
+limits), parsed and bounded. Data that can change at runtime (app/policy_source.py reloads it);
+nothing here caches it. docs/architecture.md."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from app.config.bounds import (
     Strict,
     WindowUSD,
 )
+from app.config.rate_limits import RateLimitsPolicy
 from app.config.teams import (
     GLOBAL_SCOPE,
     MAX_BREAK_GLASS,
@@ -231,6 +232,7 @@ class Policy(Strict):
     teams: dict[TeamName, Team] = Field(default_factory=dict, max_length=MAX_TEAMS)
     break_glass: tuple[BreakGlass, ...] = Field(default=(), max_length=MAX_BREAK_GLASS)
     admin_keys: tuple[KeyName, ...] = Field(default=(), max_length=100)
+    rate_limits: RateLimitsPolicy = RateLimitsPolicy()  # app/config/rate_limits.py
 
     @model_validator(mode="after")
     def _routing_names_known_models(self) -> Policy:

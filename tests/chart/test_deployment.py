@@ -258,9 +258,15 @@ def test_default_policy_is_the_documented_policy() -> None:
     }
     assert policy.llm.timeout_seconds == 30
     assert policy.quality.min_grounded_share == 0.5
+    assert policy.rate_limits.for_caller("anyone").unlimited  # no limits unless set
 
 
 def test_policy_overrides_reach_the_configmap() -> None:
     policy = policy_of(render("kubernetes-policy-values.yaml"))
     assert policy["budgets"]["daily_usd"] == 20
     assert policy["budgets"]["monthly_usd"] == 500  # untouched keys keep their defaults
+    limits = parse_policy(yaml.safe_dump(policy)).rate_limits
+    assert limits.for_caller("ci-bot").model_dump() == {"requests_per_minute": 10,
+                                                       "tokens_per_minute": 50000}
+    assert limits.for_caller("other").model_dump() == {"requests_per_minute": 60,
+                                                      "tokens_per_minute": 0}

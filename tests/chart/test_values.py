@@ -104,6 +104,8 @@ def test_schema_closes_every_object_it_describes() -> None:
         (["monitoring.serviceMonitor.enable=true"], "additional properties 'enable' not allowed"),
         (["policy.budgets.dayly_usd=5"], "additional properties 'dayly_usd' not allowed"),
         (["redis.persistance.enabled=true"], "additional properties 'persistance' not allowed"),
+        (["policy.rate_limits.keys.ci.request_per_minute=5"],
+         "additional properties 'request_per_minute' not allowed"),
     ],
 )
 def test_schema_rejects_a_typo(sets: list[str], expected: str) -> None:
@@ -124,6 +126,10 @@ def test_schema_rejects_a_typo(sets: list[str], expected: str) -> None:
         (["policy.breaker.window_size=100000000"], "/policy/breaker/window_size"),
         (["policy.breaker.max_retry_after_seconds=1e9"], "/policy/breaker/max_retry_after_seconds"),
         (["monitoring.serviceMonitor.interval=30"], "/monitoring/serviceMonitor/interval"),
+        (["policy.rate_limits.default.tokens_per_minute=-1"],
+         "/policy/rate_limits/default/tokens_per_minute"),
+        (["policy.rate_limits.keys.ci.requests_per_minute=1000001"],
+         "/policy/rate_limits/keys/ci/requests_per_minute"),
     ],
 )
 def test_schema_rejects_a_wrong_type_or_value(sets: list[str], where: str) -> None:

@@ -9,7 +9,7 @@ units' import graph has no cycle (so two units of one tier cannot import each ot
   runtime     the object graph of one process, which the api reaches through app.state
   services    answering a question, the paid call
   components  llm, runbooks, budget, resilience, cache, policy_source, config_watch, api_keys,
-              callers (who is asking: key, team, admin)
+              callers (who is asking: key, team, admin), ratelimit
   foundation  config, errors, clock, metrics, logs, schemas
 
 Inside components some arrows are real and allowed (cache -> llm -> runbooks, budget -> llm,
@@ -28,7 +28,8 @@ TIERS: list[tuple[str, frozenset[str]]] = [
     ("foundation", frozenset({"config", "errors", "clock", "metrics", "metric_labels", "logs",
                                "schemas"})),
     ("components", frozenset({"llm", "runbooks", "budget", "resilience", "cache",
-                              "policy_source", "config_watch", "api_keys", "callers"})),
+                              "policy_source", "config_watch", "api_keys", "callers",
+                              "ratelimit"})),
     # alerts: the Alertmanager receiver and its outbound delivery (issue 15).
     ("services", frozenset({"services", "alerts"})),
     # preflight: the start-up checks and `sre-ai-platform check` (issue 19).

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from app.api.deps import ClientDep, RuntimeDep
+from app.api.rate_limit import OPENAPI_429, OPENAPI_HEADERS, RateLimitDep
 from app.logs import add_log_fields
 from app.schemas import ErrorResponse
 from app.services.alert_payload import AlertRecord, AlertsAccepted, WebhookPayload
@@ -17,11 +18,16 @@ router = APIRouter()
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (401, 413, 422, 503)
 }
+_POST_ERRORS: dict[int | str, dict[str, object]] = {
+    **_ERRORS, 429: {"model": ErrorResponse, **OPENAPI_429}, 200: {"headers": OPENAPI_HEADERS}}
 
 
-@router.post("/alerts", response_model=AlertsAccepted, responses=_ERRORS)
+@router.post("/alerts", response_model=AlertsAccepted, responses=_POST_ERRORS)
 async def receive_alerts(body: WebhookPayload, runtime: RuntimeDep,
-                         _client: ClientDep) -> AlertsAccepted:
+                         _limit: RateLimitDep) -> AlertsAccepted:
+    """Rate limited per key like /ask (requests per minute, and refused while the key's tokens
+    are in debt). The answers' tokens are not charged to the key: they are made later by the
+    receiver's workers, under the alert storm caps (policy `alerts`) and the budgets."""
     result = await runtime.alerts.receive(body)
     add_log_fields(receiver=body.receiver, alerts=len(body.alerts), **result.model_dump())
     return result

@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import ClientDep, RuntimeDep
+from app.api.deps import RuntimeDep
 from app.api.errors import problem_body
 from app.api.event_stream import AnswerEvents, EventStreamResponse, start, wants_events
 from app.api.plain_text import TEXT_PLAIN, prefers_text, render_answer
+from app.api.rate_limit import OPENAPI_429, OPENAPI_HEADERS, RateLimitDep
 from app.logs import add_log_fields
 from app.runtime import Runtime
 from app.schemas import (
@@ -36,20 +37,26 @@ _ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}},
                             "text/event-stream": {"schema": {"type": "string"}}},
                 "description": "The answer: JSON, plain text for `Accept: text/plain`, or "
                 "server-sent events (sources, delta, reset, done, error) for `\"stream\": "
-                "true` or `Accept: text/event-stream`."}
+                "true` or `Accept: text/event-stream`.",
+                "headers": OPENAPI_HEADERS}
+_ERRORS[429] = {"model": ErrorResponse, **OPENAPI_429,
+                "description": "Over the API key's rate limit (`rate_limited`), or over a budget "
+                "window with no free rung allowed (`budget_exhausted`, `X-Budget-Window`); "
+                "`Retry-After` says when to retry (seconds)."}
 # The format depends on Accept: a shared cache must not serve one client's format to another.
 _VARY = {"Vary": "Accept"}
 
 
 @router.post("/ask", response_model=AskResponse, responses=_ERRORS)
 async def ask(body: AskRequest, request: Request, http_response: Response,
-              runtime: RuntimeDep, _client: ClientDep
+              runtime: RuntimeDep, ticket: RateLimitDep
               ) -> AskResponse | PlainTextResponse | EventStreamResponse:
     started = time.perf_counter()
     request_id = request.scope["state"]["request_id"]
     if wants_events(body.stream, request.headers.get("accept")):
         events = AnswerEvents()
-        task = asyncio.create_task(runtime.answers.ask(body.question, body.model, sink=events))
+        task = asyncio.create_task(
+            ticket.charged(runtime.answers.ask(body.question, body.model, sink=events)))
         await start(task, events)
 
         def finish(result: Answer) -> dict[str, Any]:
@@ -57,7 +64,7 @@ async def ask(body: AskRequest, request: Request, http_response: Response,
             return done.model_dump(mode="json")
 
         return EventStreamResponse(task, events, finish, problem_body)
-    result = await runtime.answers.ask(body.question, body.model)
+    result = await ticket.charged(runtime.answers.ask(body.question, body.model))
     response = _response(result, runtime, started, request_id)
     if prefers_text(request.headers.get("accept")):
         return PlainTextResponse(render_answer(response), media_type=TEXT_PLAIN, headers=_VARY)
