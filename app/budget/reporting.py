@@ -28,15 +28,15 @@ def policy_scopes(policy: Policy, now: datetime) -> list[Limits]:
 def set_limit_metrics(scopes: Sequence[Limits], now: datetime, metrics: Metrics) -> None:
     """ai_budget_limit_usd{window} and ai_team_budget_{limit_usd,resets_at_timestamp_seconds}
     from the policy alone (no ledger)."""
+    resets_at = {key.window: key.resets_at.timestamp() for key in current_windows(now)}
     team_limits: dict[tuple[str, str], tuple[float, float]] = {}
     for scope in scopes:
         if scope.scope == GLOBAL_SCOPE:
             for window, limit in scope.windows.items():
                 metrics.budget_limit.labels(window=window).set(limit)
             continue
-        for key in current_windows(now, tuple(scope.windows)):
-            team_limits[(scope.scope, key.window)] = (scope.windows[key.window],
-                                                     key.resets_at.timestamp())
+        for window, limit in scope.windows.items():
+            team_limits[(scope.scope, window)] = (limit, resets_at[window])
     metrics.set_team_limits(team_limits)
 
 
