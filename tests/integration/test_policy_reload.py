@@ -16,8 +16,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from app.clock import SystemClock
+from app.clock import ManualClock, SystemClock
 from app.config import parse_policy
+from app.config_watch.break_glass import BreakGlassEvents
 from app.config_watch.events import EventRecorder, ObjectRef
 from app.config_watch.kube_watch import ConfigMapChange, KubernetesPolicyWatcher
 from app.metrics import Metrics
@@ -280,3 +281,34 @@ async def test_run_applies_within_seconds_and_stops_its_watch_on_cancel(
     for thread in [t for t in threading.enumerate() if t.name == f"policy-watch:{NS}/{CM}"]:
         await asyncio.to_thread(thread.join, 5)
         assert not thread.is_alive()
+
+
+async def test_break_glass_events_over_the_wire_once_for_two_replicas(
+        kube_api: FakeKubeAPI) -> None:
+    """The real client: the uid is read from the API, the second replica's create gets a real
+    409 (AlreadyExists) and takes the Event as recorded; the expiry follows the clock."""
+    from kubernetes import client
+
+    until = datetime(2026, 11, 30, 10, tzinfo=UTC)
+    policy = parse_policy(policy_yaml(10) + (
+        f"break_glass:\n  - {{scope: global, until: '{until.isoformat()}', reason: INC-7, "
+        "budgets: {hourly_usd: 20}}\n"))
+    clock = ManualClock(until - timedelta(hours=1))
+    replicas = []
+    for pod in ("pod-0", "pod-1"):
+        api = client.CoreV1Api(client.ApiClient(client.Configuration(host=kube_api.url)))
+        replicas.append(BreakGlassEvents(EventRecorder(api, clock, instance=pod),
+                                         ObjectRef(NS, CM), lambda: policy, clock, 15))
+    for replica in replicas:
+        await replica.check()
+    clock.set(until)
+    for replica in replicas:
+        await replica.check()
+    reasons = sorted((e["reason"], e["type"]) for e in kube_api.events.values())
+    assert reasons == [("BreakGlassActive", "Warning"), ("BreakGlassExpired", "Normal")]
+    posts = [path for method, path in kube_api.requests if method == "POST"]
+    assert len(posts) == 4  # each replica asked once per Event; the 409s were not retried
+    uid = kube_api.current["metadata"]["uid"]
+    assert all(e["involvedObject"]["uid"] == uid for e in kube_api.events.values())
+    assert "global budgets (hourly_usd 20)" in next(
+        e["message"] for e in kube_api.events.values() if e["reason"] == "BreakGlassActive")

@@ -255,3 +255,16 @@ async def test_spooled_team_spend_replays_into_the_team_windows(
     assert [(s.scope, s.window, s.spent_usd) for s in payments][-2:] == [
         ("payments", "hourly", 0.4), ("payments", "daily", 0.4)]
     assert sample(metrics, "ai_team_spend_usd_total", team="payments") == 0.4
+
+
+def test_a_global_break_glass_raises_the_global_limit_gauge(metrics: Metrics) -> None:
+    raised = parse_policy(POLICY_TEXT + """\
+  - {scope: global, until: "2026-11-27T08:00:00Z", reason: INC-2, budgets: {daily_usd: 25}}
+""")
+    set_limit_metrics(policy_scopes(raised, START), START, metrics)
+    set_break_glass_metrics(raised, START, metrics)
+    assert sample(metrics, "ai_budget_limit_usd", window="daily") == 25
+    assert sample(metrics, "ai_break_glass_active", scope="global") == 1
+    later = datetime(2026, 11, 27, 8, tzinfo=UTC)
+    set_limit_metrics(policy_scopes(raised, later), later, metrics)
+    assert sample(metrics, "ai_budget_limit_usd", window="daily") == 10  # reverted by itself
