@@ -16,7 +16,12 @@ from app.alerts.hook import delivery_hook
 from app.api_keys import ApiKeys
 from app.budget.ledger import Ledger, WindowState, open_ledger
 from app.budget.replay import SpendRecorder
-from app.budget.reporting import refresh_budget_metrics
+from app.budget.reporting import (
+    policy_scopes,
+    refresh_budget_metrics,
+    set_break_glass_metrics,
+    set_limit_metrics,
+)
 from app.budget.spool import SettleSpool
 from app.cache import (
     AnswerCache,
@@ -163,6 +168,7 @@ class Runtime:
     def _on_policy(self, active: ActivePolicy) -> None:
         """Apply a new policy to the parts that hold configuration."""
         policy = active.policy
+        self.metrics.set_teams(policy.teams)  # the only team label values (app/metrics/teams.py)
         self.breakers.reconfigure(policy.breaker)
         self.cache.configure(policy.cache)
         if self.semantic is not None:
@@ -269,17 +275,19 @@ class Runtime:
             raise LedgerUnavailableError("ledger did not answer in time") from exc
 
     async def refresh_gauges(self) -> None:
-        """Budget gauges come from the shared ledger, so every replica reports the same. The
-        limits come from the policy, so they stay visible while the ledger is down. A breaker's
+        """Budget gauges come from the shared ledger (one snapshot: global and every team's
+        windows), so every replica reports the same. The limits (break-glass applied) come from
+        the policy, so they stay visible while the ledger is down. A breaker's
         retry-after hold counts down with time, so its gauge is set here too."""
         self.api_keys.status()  # re-checks the keys file: ai_auth_state is current at scrape
         for name, snap in self.breakers.snapshots().items():
             self.metrics.breaker_hold.labels(model=name).set(snap.hold_seconds)
-        budgets = self.policies.current.policy.budgets
-        for window, limit in budgets.window_limits().items():
-            self.metrics.budget_limit.labels(window=window).set(limit)
+        policy, now = self.policies.current.policy, self.clock.now()
+        scopes = policy_scopes(policy, now)  # global and every team, break-glass applied
+        set_limit_metrics(scopes, now, self.metrics)
+        set_break_glass_metrics(policy, now, self.metrics)
         try:
             async with asyncio.timeout(LEDGER_TIMEOUT_SECONDS):
-                await refresh_budget_metrics(self.ledger, budgets, self.metrics)
+                await refresh_budget_metrics(self.ledger, scopes, self.metrics)
         except (LedgerUnavailableError, TimeoutError):
             return  # the scrape still succeeds; ai_ledger_errors_total says why

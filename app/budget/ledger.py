@@ -7,7 +7,9 @@ are those of every scope that applies: the global ones and, for a caller in a te
 lapses after `reservation_ttl_seconds`, so a killed process never holds budget for long.
 `settle` records the actual cost against the periods the reservation was admitted in (so a call
 that straddles a window boundary or a policy change is still accounted where it was allowed)
-and is idempotent. Store failures surface as LedgerUnavailableError: paid calls fail closed.
+and is idempotent. Team spend and team refusals are counted here (ai_team_spend_usd_total,
+ai_team_budget_rejections_total), the one place every paid call's money passes. Store failures
+surface as LedgerUnavailableError: paid calls fail closed.
 """
 
 from __future__ import annotations
@@ -167,6 +169,9 @@ class Ledger:
         overflow = await self._guard("reserve", step)
         if overflow is not None:
             window, scope = windows[overflow], names[overflow]
+            if scope != GLOBAL_SCOPE and self._metrics is not None:
+                # A global refusal is counted by the caller (ai_budget_rejections_total).
+                self._metrics.count_team_rejection(scope, window.window)
             owner = "" if scope == GLOBAL_SCOPE else f"team {scope}'s "
             raise BudgetExceededError(
                 f"{owner}{window.window} budget of ${limits[overflow]:.2f} cannot cover "
@@ -193,8 +198,14 @@ class Ledger:
             now.timestamp(),
             (now + SETTLED_MEMORY).timestamp(),
         )
-        await self._guard("settle", asyncio.shield(step))
+        first = await self._guard("settle", asyncio.shield(step))
         self._track(reservation.id, False)
+        if first and self._metrics is not None:
+            # Counted here, where every settle passes (direct, or replayed from the spool),
+            # once per reservation (a repeated settle changes nothing), so no route or service
+            # has to remember it. Label bounding: app/metrics/teams.py.
+            for team in dict.fromkeys(s for s in _scopes_of(reservation) if s != GLOBAL_SCOPE):
+                self._metrics.count_team_spend(team, nano_to_usd(usd_to_nano(actual_usd)))
 
     async def release(self, reservation: Reservation) -> None:
         """The call failed before costing anything: drop the hold."""

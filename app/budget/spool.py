@@ -58,6 +58,7 @@ def encode_reservation(r: Reservation) -> str:
                      "resets_at": w.resets_at.isoformat()} for w in r.windows],
         "expires_at": r.expires_at.isoformat(),
         "limits_usd": list(r.limits_usd),
+        "scopes": list(r.scopes),
     }, separators=(",", ":"))
 
 
@@ -71,6 +72,8 @@ def decode_reservation(text: str) -> Reservation:
                                 datetime.fromisoformat(w["resets_at"])) for w in d["windows"]),
         expires_at=datetime.fromisoformat(d["expires_at"]),
         limits_usd=tuple(float(x) for x in d["limits_usd"]),
+        # Spooled before teams existed: every window was global.
+        scopes=tuple(str(x) for x in d.get("scopes", ())),
     )
 
 

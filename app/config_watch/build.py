@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from app.clock import Clock
 from app.config import Settings
 from app.config_watch import kube_client
+from app.config_watch.break_glass import BreakGlassEvents
 from app.config_watch.events import EventRecorder, ObjectRef
 from app.config_watch.file_watch import DirectoryWatcher, FilePolicyWatcher
 from app.config_watch.initial import last_applied_store
@@ -37,7 +38,8 @@ def build_policy_watchers(
     clock: Clock,
     reindex_runbooks: Callable[[], Awaitable[None]],
 ) -> list[PolicySource]:
-    """The watchers for these Settings: the policy (file or ConfigMap) and the runbooks dir.
+    """The watchers for these Settings: the policy (file or ConfigMap), break-glass Events
+    when the policy comes from a ConfigMap, and the runbooks dir.
 
     `metrics` is accepted so the lifespan wiring stays stable; reload metrics are the manager's.
     """
@@ -51,9 +53,14 @@ def build_policy_watchers(
         watchers.append(KubernetesPolicyWatcher(
             namespace, name, manager, recorder, api=api,
             last_applied=last_applied_store(settings, clock, api)))
+        watchers.append(_break_glass_events(recorder, ObjectRef(namespace, name), manager,
+                                            clock, interval))
     elif settings.policy_file is not None:
-        hooks = [_in_cluster_event_hook(settings, clock),
+        in_cluster = _in_cluster_recorder(settings, clock)
+        hooks = [_event_hook(*in_cluster) if in_cluster else None,
                  _record_hook(last_applied_store(settings, clock, None))]
+        if in_cluster is not None:
+            watchers.append(_break_glass_events(*in_cluster, manager, clock, interval))
         watchers.append(
             FilePolicyWatcher(
                 settings.policy_file,
@@ -66,10 +73,19 @@ def build_policy_watchers(
     return watchers
 
 
-def _in_cluster_event_hook(
+def _break_glass_events(recorder: EventRecorder, ref: ObjectRef, manager: PolicyManager,
+                        clock: Clock, interval: float) -> BreakGlassEvents:
+    """BreakGlassActive / BreakGlassExpired Events on the policy's ConfigMap."""
+    events = BreakGlassEvents(recorder, ref, lambda: manager.current.policy, clock, interval)
+    manager.subscribe(events.policy_applied)
+    return events
+
+
+def _in_cluster_recorder(
     settings: Settings, clock: Clock
-) -> Callable[[ReloadOutcome], Awaitable[None]] | None:
-    """File source inside a cluster: report reloads as Events on the mounted ConfigMap too.
+) -> tuple[EventRecorder, ObjectRef] | None:
+    """File source inside a cluster: report reloads (and break-glass) as Events on the
+    mounted ConfigMap too.
 
     Needs KUBERNETES_SERVICE_HOST (set by the kubelet), the ConfigMap's name in
     SRE_AI_POLICY_CONFIGMAP (`ns/name`, or a bare name plus POD_NAMESPACE), and RBAC to get
@@ -87,8 +103,10 @@ def _in_cluster_event_hook(
             extra={"configmap": f"{namespace}/{name}"},
         )
         return None
-    target = ObjectRef(namespace=namespace, name=name)
+    return recorder, ObjectRef(namespace=namespace, name=name)
 
+
+def _event_hook(recorder: EventRecorder, target: ObjectRef) -> Hook:
     async def hook(outcome: ReloadOutcome) -> None:
         await recorder.policy_outcome(target, outcome)
 

@@ -1,4 +1,5 @@
-"""Kubernetes Events on the policy ConfigMap: `PolicyApplied` / `PolicyRejected`.
+"""Kubernetes Events on the policy ConfigMap: `PolicyApplied` / `PolicyRejected`, and
+`BreakGlassActive` / `BreakGlassExpired` (app/config_watch/break_glass.py).
 
 This is how an operator reports status: `kubectl describe configmap <name>` shows why an edit
 was rejected, next to the object that was edited. core/v1 Events are used (the API kubectl
@@ -12,6 +13,7 @@ Needs RBAC `create` and `patch` on `events`, and `get` on the ConfigMap when the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 from collections import OrderedDict
@@ -105,7 +107,42 @@ class EventRecorder:
         # when two events share a clock reading.
         self._sequence += 1
         name = f"{ref.name}.{int(self._clock.now().timestamp() * 1e9) + self._sequence:x}"
-        body = {
+        self._api.create_namespaced_event(ref.namespace,
+                                          self._body(ref, uid, name, reason, type_, message))
+        self._remember(key, name, 1)
+        _log_recorded(reason, ref)
+
+    async def record_once(self, ref: ObjectRef, reason: str, type_: EventType, message: str,
+                          key: str) -> bool:
+        """Record an Event that must exist once per (object, reason, key) across every
+        replica: its name is derived from them, so the API server's name uniqueness dedupes
+        (a 409 means another replica, or this one before a restart, already recorded it).
+        True when the Event exists now; False on any other error (logged: retry later)."""
+        return await asyncio.to_thread(self._record_once, ref, reason, type_, message, key)
+
+    def _record_once(self, ref: ObjectRef, reason: str, type_: EventType, message: str,
+                     key: str) -> bool:
+        try:
+            uid = ref.uid or self._api.read_namespaced_config_map(
+                ref.name, ref.namespace).metadata.uid
+            digest = hashlib.sha256(f"{uid}\0{reason}\0{key}".encode()).hexdigest()[:20]
+            name = f"{ref.name[:200]}.{reason.lower()}.{digest}"
+            body = self._body(ref, uid, name, reason, type_, message[:MAX_MESSAGE_CHARS])
+            self._api.create_namespaced_event(ref.namespace, body)
+        except Exception as exc:
+            if getattr(exc, "status", None) == 409:  # AlreadyExists: recorded before
+                return True
+            log.warning("could not record %s Event on ConfigMap %s/%s: %s", reason,
+                        ref.namespace, ref.name, _brief(exc),
+                        extra={"configmap": f"{ref.namespace}/{ref.name}", "reason": reason})
+            return False
+        _log_recorded(reason, ref)
+        return True
+
+    def _body(self, ref: ObjectRef, uid: object, name: str, reason: str, type_: EventType,
+              message: str) -> dict[str, Any]:
+        now = self._clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"name": name, "namespace": ref.namespace},
@@ -127,21 +164,17 @@ class EventRecorder:
             "lastTimestamp": now,
             "count": 1,
         }
-        self._api.create_namespaced_event(ref.namespace, body)
-        self._remember(key, name, 1)
-        log.info(
-            "recorded %s Event on ConfigMap %s/%s",
-            reason,
-            ref.namespace,
-            ref.name,
-            extra={"configmap": f"{ref.namespace}/{ref.name}", "reason": reason},
-        )
 
     def _remember(self, key: tuple[str, str, str, str], name: str, count: int) -> None:
         self._recent[key] = (name, count)
         self._recent.move_to_end(key)
         while len(self._recent) > _AGGREGATE_KEYS:
             self._recent.popitem(last=False)
+
+
+def _log_recorded(reason: str, ref: ObjectRef) -> None:
+    log.info("recorded %s Event on ConfigMap %s/%s", reason, ref.namespace, ref.name,
+             extra={"configmap": f"{ref.namespace}/{ref.name}", "reason": reason})
 
 
 def _brief(exc: BaseException) -> str:

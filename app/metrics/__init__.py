@@ -6,8 +6,8 @@ in app/metric_labels.py. Tests build `Metrics(CollectorRegistry())` and read sam
 `get_sample_value`.
 
 One class, `Metrics`, holds them all; its parts are defined by area in this package (answers,
-quality, upstream, money, configuration, alerts, rate limits), each creating its instruments and
-starting its known label sets at 0, so rate() and absent() work from the first scrape.
+quality, upstream, money, teams, configuration, alerts, rate limits), each creating its instruments
+and starting its known label sets at 0, so rate() and absent() work from the first scrape.
 """
 
 from __future__ import annotations
@@ -20,23 +20,26 @@ from app.metrics.configuration import ConfigurationMetrics
 from app.metrics.money import MoneyMetrics
 from app.metrics.quality import QualityMetrics
 from app.metrics.ratelimit import RateLimitMetrics
+from app.metrics.teams import TeamMetrics
 from app.metrics.upstream import UpstreamMetrics
 
 
-class Metrics(AnswerMetrics, QualityMetrics, UpstreamMetrics, MoneyMetrics, ConfigurationMetrics,
-              AlertMetrics, RateLimitMetrics):
+class Metrics(AnswerMetrics, QualityMetrics, UpstreamMetrics, MoneyMetrics, TeamMetrics,
+              ConfigurationMetrics, AlertMetrics, RateLimitMetrics):
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._register_answers(registry)
         self._register_quality(registry)
         self._register_upstream(registry)
         self._register_money(registry)
+        self._register_teams(registry)
         self._register_configuration(registry)
         self._register_alerts(registry)
         self._register_rate_limits(registry)
         self._init_answers()
         self._init_quality()
         self._init_money()
+        self._init_teams()
         self._init_configuration()
         self._init_alerts()
         self._init_rate_limits()

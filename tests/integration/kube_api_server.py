@@ -157,6 +157,10 @@ class FakeKubeAPI:
                 if self.failed():
                     return
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if body["metadata"]["name"] in api.events:  # names are unique, as on the server
+                    self.send_json(409, {"kind": "Status", "code": 409,
+                                         "reason": "AlreadyExists", "message": "exists"})
+                    return
                 api.events[body["metadata"]["name"]] = body
                 self.send_json(201, body)
 

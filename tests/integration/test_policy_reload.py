@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from app.clock import SystemClock
+from app.clock import ManualClock, SystemClock
 from app.config import parse_policy
+from app.config_watch.break_glass import BreakGlassEvents
 from app.config_watch.events import EventRecorder, ObjectRef
 from app.config_watch.kube_watch import ConfigMapChange, KubernetesPolicyWatcher
 from app.metrics import Metrics
@@ -104,6 +105,45 @@ def test_an_edit_is_applied_without_a_restart_and_a_bad_one_is_rejected(
     fixed = wait_for_policy(service, lambda p: p["last_error"] is None, "the recovery")
     assert fixed["generation"] == 2
     assert service.proc.pid == pid and service.proc.poll() is None
+
+
+def test_team_series_follow_the_policy_and_never_take_unknown_names(
+        service_factory: Start, volumes: tuple[ConfigMapVolume, ConfigMapVolume]) -> None:
+    """Issue 17: the policy's teams get their series at 0 (and break-glass its gauge), a
+    reload that removes a team removes its series, and a key whose `team:` prefix names no
+    policy team, or the key's name, never appears as a label."""
+    policy_volume, runbooks = volumes
+    until = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    teams = ("teams:\n"
+             "  payments: {budgets: {daily_usd: 5}}\n"
+             "  search: {budgets: {hourly_usd: 1}}\n"
+             f"break_glass:\n  - {{scope: payments, until: '{until}', reason: INC-1, "
+             "budgets: {daily_usd: 8}}\n")
+    policy_volume.update({"policy.yaml": policy_yaml(10) + teams})
+    svc = service_factory({
+        "SRE_AI_POLICY_FILE": str(policy_volume.path("policy.yaml")),
+        "SRE_AI_RUNBOOKS_DIR": str(runbooks.root),
+        "SRE_AI_WATCH_INTERVAL_SECONDS": "0.1",
+        "SRE_AI_API_KEYS": "ghost:alice-laptop=sk-ghost-0123456789",
+    })
+    auth = {"Authorization": "Bearer sk-ghost-0123456789"}
+    assert httpx.post(svc.url + "/ask", json={"question": "pod OOMKilled"},
+                      headers=auth).status_code == 200
+    assert metric(svc, 'ai_team_spend_usd_total{team="payments"}') == 0
+    assert metric(svc, 'ai_team_budget_limit_usd{team="payments",window="daily"}') == 8
+    assert metric(svc, 'ai_team_budget_remaining_usd{team="payments",window="daily"}') == 8
+    assert metric(svc, 'ai_break_glass_active{scope="payments"}') == 1
+    assert metric(svc, 'ai_break_glass_active{scope="global"}') == 0
+    assert metric(svc, 'ai_team_budget_limit_usd{team="search",window="hourly"}') == 1
+    text = httpx.get(svc.url + "/metrics", timeout=5).text
+    assert "ghost" not in text and "alice-laptop" not in text
+
+    policy_volume.update({"policy.yaml": policy_yaml(10) + teams.replace(
+        "  search: {budgets: {hourly_usd: 1}}\n", "")})
+    wait_for_policy(svc, lambda p: p["generation"] == 2, "the reload without team search")
+    text = httpx.get(svc.url + "/metrics", timeout=5).text
+    assert 'team="search"' not in text and 'scope="search"' not in text
+    assert metric(svc, 'ai_team_spend_usd_total{team="payments"}') == 0
 
 
 def test_answers_keep_flowing_during_50_rapid_reloads(
@@ -241,3 +281,34 @@ async def test_run_applies_within_seconds_and_stops_its_watch_on_cancel(
     for thread in [t for t in threading.enumerate() if t.name == f"policy-watch:{NS}/{CM}"]:
         await asyncio.to_thread(thread.join, 5)
         assert not thread.is_alive()
+
+
+async def test_break_glass_events_over_the_wire_once_for_two_replicas(
+        kube_api: FakeKubeAPI) -> None:
+    """The real client: the uid is read from the API, the second replica's create gets a real
+    409 (AlreadyExists) and takes the Event as recorded; the expiry follows the clock."""
+    from kubernetes import client
+
+    until = datetime(2026, 11, 30, 10, tzinfo=UTC)
+    policy = parse_policy(policy_yaml(10) + (
+        f"break_glass:\n  - {{scope: global, until: '{until.isoformat()}', reason: INC-7, "
+        "budgets: {hourly_usd: 20}}\n"))
+    clock = ManualClock(until - timedelta(hours=1))
+    replicas = []
+    for pod in ("pod-0", "pod-1"):
+        api = client.CoreV1Api(client.ApiClient(client.Configuration(host=kube_api.url)))
+        replicas.append(BreakGlassEvents(EventRecorder(api, clock, instance=pod),
+                                         ObjectRef(NS, CM), lambda: policy, clock, 15))
+    for replica in replicas:
+        await replica.check()
+    clock.set(until)
+    for replica in replicas:
+        await replica.check()
+    reasons = sorted((e["reason"], e["type"]) for e in kube_api.events.values())
+    assert reasons == [("BreakGlassActive", "Warning"), ("BreakGlassExpired", "Normal")]
+    posts = [path for method, path in kube_api.requests if method == "POST"]
+    assert len(posts) == 4  # each replica asked once per Event; the 409s were not retried
+    uid = kube_api.current["metadata"]["uid"]
+    assert all(e["involvedObject"]["uid"] == uid for e in kube_api.events.values())
+    assert "global budgets (hourly_usd 20)" in next(
+        e["message"] for e in kube_api.events.values() if e["reason"] == "BreakGlassActive")

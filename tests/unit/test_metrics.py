@@ -133,3 +133,16 @@ def test_answer_quality_instruments_are_the_contracts_attributes() -> None:
 
 def test_the_offline_label_is_the_offline_rungs_model_name() -> None:
     assert OFFLINE_MODEL_LABEL == OFFLINE_MODEL
+
+
+def test_the_break_glass_global_scope_label_is_the_policy_scope() -> None:
+    """app/metrics imports nothing of app but metric_labels: the two strings must stay one."""
+    from app.config.teams import GLOBAL_SCOPE
+    from app.metrics.teams import GLOBAL_SCOPE_LABEL
+
+    assert GLOBAL_SCOPE_LABEL == GLOBAL_SCOPE
+    m = _m()
+    m.set_teams(["payments", GLOBAL_SCOPE])  # "global" is a reserved team name: never a team
+    assert m.teams == frozenset({"payments"})
+    assert m.registry.get_sample_value("ai_team_spend_usd_total", {"team": "global"}) is None
+    assert m.registry.get_sample_value("ai_break_glass_active", {"scope": "global"}) == 0

@@ -80,6 +80,9 @@ BASE_POLICY: dict[str, Any] = {
     # A semantic tier of 4 entries: the first answers' entries are evicted (the evictions
     # panel), the reworded question still finds the one asked just before it.
     "cache": {"semantic_max_entries": 4},
+    # A team, so the Teams row of the Cost dashboard has series (its spend, remaining,
+    # refusals and break-glass gauge start at 0; the callers here are in no team).
+    "teams": {"payments": {"budgets": {"hourly_usd": 2.0, "daily_usd": 20.0}}},
 }
 
 

@@ -17,6 +17,7 @@ REQUIRED_ALERTS = {
     "AIBudgetExhausted", "AICircuitBreakerOpen", "AIUpstreamErrorRatioHigh",
     "AIUpstreamRateLimitHeadroomLow", "AINoAnswerRatioHigh", "AICacheHitRatioCollapse",
     "AIConfigReloadFailing", "AIClientKeysMissing", "AIUngroundedAnswerRatioHigh",
+    "AITeamDailyBudgetBurnTooFast",
 }
 RUNBOOK_URL = re.compile(
     r"^https://github\.com/sre-ai-platform/sre-ai-platform/blob/main/runbooks/([a-z0-9-]+)\.md$")
@@ -132,11 +133,14 @@ def test_ledger_gauges_are_never_summed(query: assets.Query) -> None:
     """Every replica reports the same shared-ledger value: summing multiplies it."""
     assert not re.search(r"\bsum\b[^()]*\(\s*ai_budget_(limit|spent|reserved|remaining)_usd",
                          query.expr), query.where
+    assert not re.search(r"\bsum\b[^()]*\(\s*ai_team_budget_(limit|remaining)_usd",
+                         query.expr), query.where
 
 
 @pytest.mark.parametrize("query", ALL_QUERIES, ids=lambda q: q.where)
 def test_cost_is_summed_over_replicas(query: assets.Query) -> None:
-    for m in re.finditer(r"(\w+)(?: by \([^)]*\))?\s*\(\s*(?:rate|increase)\(ai_cost_usd_total",
+    for m in re.finditer(r"(\w+)(?: by \([^)]*\))?\s*\(\s*(?:rate|increase)\("
+                         r"ai_(?:team_spend|cost)_usd_total",
                          query.expr):
         assert m.group(1) == "sum", f"{query.where}: {m.group(0)}"
 
@@ -179,7 +183,9 @@ def test_dashboards_show_what_an_operator_needs() -> None:
                    "Budget remaining per window", "Cache hit rate", "No-answer rate",
                    "Circuit breaker state", "Upstream errors by outcome", "Rate-limit headroom",
                    "Degraded answers by mode", "Active requests",
-                   "Config reloads by kind and result", "Grounded share / ungrounded answers"):
+                   "Config reloads by kind and result", "Grounded share / ungrounded answers",
+                   "Spend per hour by team", "Team budget remaining per window",
+                   "Team budget refusals by window", "Break-glass in effect"):
         assert needed in titles
 
 

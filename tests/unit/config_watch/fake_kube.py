@@ -48,6 +48,7 @@ class FakeCoreV1Api:
         self.events: dict[str, dict[str, Any]] = {}
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.event_errors: deque[BaseException] = deque()
+        self.create_attempts = 0  # create requests, a 409 included
         # Other ConfigMaps by name (the last-applied record), their replaces, and hooks run
         # just before a replace (another replica writing first).
         self.others: dict[str, V1ConfigMap] = {}
@@ -98,6 +99,9 @@ class FakeCoreV1Api:
             raise self.event_errors.popleft()
         model = CoreV1Event.model_validate(body)  # the real client's schema accepts it
         assert body["metadata"]["namespace"] == namespace
+        self.create_attempts += 1
+        if body["metadata"]["name"] in self.events:  # names are unique, as on the API server
+            raise ApiException(status=409, reason="AlreadyExists")
         self.events[body["metadata"]["name"]] = dict(body)
         return model
 
