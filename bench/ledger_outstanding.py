@@ -38,61 +38,12 @@ from app.budget.stores.redis import RedisStore
 from app.budget.stores.sqlite import SqliteStore
 from bench.ledger_overhead import machine_note, percentile
 from tests.fakes.redis_server import RedisServer
+from tests.integration.budget.legacy_redis import RedisStoreBefore
 
 OUTSTANDING = (0, 1_000, 10_000)
 WINDOWS = ("hourly:bench", "daily:bench", "monthly:bench")  # three windows, as in production
 HOLD_AMOUNT_NANO = 7
 WARMUP_PAIRS = 20
-
-# The previous version's reserve and release (before running totals), for the comparison only.
-_BEFORE_RESERVE = """
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local function reserved_sum(key)
-  local total = 0
-  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    total = total + tonumber(string.match(member, ':(%d+)$'))
-  end
-  return total
-end
-local amount = tonumber(ARGV[3])
-local n = #KEYS / 2
-for i = 1, n do
-  local res = KEYS[2 * i]
-  redis.call('ZREMRANGEBYSCORE', res, '-inf', now)
-  local spent = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
-  if spent + reserved_sum(res) + amount > tonumber(ARGV[2 + 2 * i]) then
-    return i
-  end
-end
-local expires = now + tonumber(ARGV[1])
-for i = 1, n do
-  local res = KEYS[2 * i]
-  redis.call('ZADD', res, expires, ARGV[2])
-  redis.call('EXPIRE', res, ARGV[3 + 2 * i])
-end
-return 0
-"""
-_BEFORE_RELEASE = """
-for i = 1, #KEYS / 2 do
-  redis.call('ZREM', KEYS[2 * i], ARGV[1])
-end
-return 0
-"""
-
-
-class RedisStoreBefore(RedisStore):
-    """The Redis store with the previous scripts and key layout (spent, res per window)."""
-
-    def __init__(self, url: str, *, prefix: str) -> None:
-        super().__init__(url, prefix=prefix)
-        self._reserve = self._redis.register_script(_BEFORE_RESERVE)
-        self._release = self._redis.register_script(_BEFORE_RELEASE)
-
-    def _window_keys(self, slots: Sequence[Slot]) -> list[str]:
-        return [f"{self._tag}:{kind}:{s.key}" for s in slots for kind in ("spent", "res")]
-
 
 class SqliteStoreBefore(SqliteStore):
     """The SQLite store's previous reserve: SUM over the period's holds, per window."""
@@ -141,7 +92,7 @@ async def fill_redis(url: str, prefix: str, count: int, totals: bool) -> None:
         seconds, _ = await client.time()
         holds = {f"held-{i}:{HOLD_AMOUNT_NANO}": seconds + 3600 for i in range(count)}
         for window in WINDOWS:
-            await client.zadd(f"{{{prefix}}}:res:{window}", holds)
+            await client.zadd(f"{{{prefix}}}:{'holds' if totals else 'res'}:{window}", holds)
             if totals:
                 await client.set(f"{{{prefix}}}:rsum:{window}", HOLD_AMOUNT_NANO * count)
     finally:
@@ -251,7 +202,8 @@ Produced by `bench/ledger_outstanding.py` (`make bench-ledger`) on {when}. Each 
 ledger holding N live reservations of {HOLD_AMOUNT_NANO} nano-USD in each of 3 windows (written
 straight into the store's layout), {WARMUP_PAIRS} warm-up pairs, then {ops} reserve + release
 pairs (so N stays N), each timed with `time.perf_counter` around both calls. "before" is the
-previous algorithm (its Lua scripts and SQL kept in the bench): it summed every hold of each
+previous algorithm (its Lua scripts in tests/integration/budget/legacy_redis.py, its SQL in the
+bench): it summed every hold of each
 window on every reserve. The whole run was repeated {len(runs)} times: figures are medians over
 the repeats, the range of the per-run medians in brackets; the last column is the median
 against the same store with nothing outstanding. The Redis column is the server's own time per

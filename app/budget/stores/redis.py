@@ -61,11 +61,10 @@ class RedisStore:
         self._snapshot = self._redis.register_script(redis_scripts.SNAPSHOT)
 
     def _window_keys(self, slots: Sequence[Slot]) -> list[str]:
-        """Per slot: its spend, its holds and their running total (redis_scripts.py)."""
-        keys = []
-        for slot in slots:
-            keys += [f"{self._tag}:{kind}:{slot.key}" for kind in ("spent", "res", "rsum")]
-        return keys
+        """Per slot: its spend, its holds, their running total, and the previous version's holds
+        (redis_scripts.py)."""
+        kinds = ("spent", "holds", "rsum", "res")
+        return [f"{self._tag}:{kind}:{slot.key}" for slot in slots for kind in kinds]
 
     async def _call(self, what: str, step: Awaitable[Any]) -> Any:
         try:

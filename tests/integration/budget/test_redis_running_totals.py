@@ -1,5 +1,6 @@
 """The Redis store's running totals: exact through every step, O(1) work per call, bounded reclaim
-of expired holds, and a Redis written by the version before running totals (holds, no totals).
+of expired holds, and upgrades from the version before running totals (its replicas still running
+beside the new ones, or its holds left in Redis).
 
 The key layout is the one documented in app/budget/stores/redis_scripts.py; these tests read it
 directly to check the total against the set it summarises.
@@ -19,6 +20,7 @@ from app.budget.stores.base import Slot, SlotUsage
 from app.budget.stores.redis import RedisStore
 from app.budget.stores.redis_scripts import RECLAIM_BATCH
 from tests.fakes.redis_server import RedisServer
+from tests.integration.budget.legacy_redis import RedisStoreBefore
 from tests.integration.budget.server_time import let_server_time_pass, server_time
 
 pytestmark = pytest.mark.integration
@@ -63,7 +65,7 @@ class Harness:
         running total equals the sum of the holds left in its set."""
         assert await self.snapshot() == [SlotUsage(spent, reserved)] * len(WINDOWS)
         for window in WINDOWS:
-            members = await self.client.zrange(self.key("res", window), 0, -1)
+            members = await self.client.zrange(self.key("holds", window), 0, -1)
             total = int(await self.client.get(self.key("rsum", window)) or 0)
             assert total == sum(int(m.rsplit(":", 1)[1]) for m in members), window
 
@@ -127,7 +129,7 @@ async def test_a_burst_of_expired_holds_is_reclaimed_a_bounded_batch_per_call(
         left = max(0, left - RECLAIM_BATCH)
         assert await ledger.snapshot() == [SlotUsage(0, left * 10)] * len(WINDOWS)
         for window in WINDOWS:
-            assert await ledger.client.zcard(ledger.key("res", window)) == left
+            assert await ledger.client.zcard(ledger.key("holds", window)) == left
     await ledger.assert_totals(reserved=0, spent=0)
 
 
@@ -154,7 +156,7 @@ async def hold_outstanding(harness: Harness, count: int) -> None:
     expires = await server_time(harness.client) + 600
     for window in WINDOWS:
         holds = {f"held-{i}:7": expires for i in range(count)}
-        await harness.client.zadd(harness.key("res", window), holds)
+        await harness.client.zadd(harness.key("holds", window), holds)
         await harness.client.incrby(harness.key("rsum", window), 7 * count)
     await harness.assert_totals(reserved=7 * count, spent=0)
 
@@ -179,11 +181,43 @@ async def test_each_operation_runs_the_same_commands_with_10000_holds_outstandin
         await many.aclose()
 
 
+async def test_a_rolling_upgrade_keeps_the_totals_exact_beside_old_replicas(
+    ledger: Harness, redis_server: RedisServer
+) -> None:
+    """Old replicas (the scripts before running totals) keep reserving, settling, releasing and
+    purging in their own set while new ones run: the new replicas count both, and the totals
+    never drift (an old replica purging a new hold, or a new one reclaiming an old hold, would
+    make a shared total wrong for the rest of the day or month)."""
+    old = RedisStoreBefore(redis_server.url, prefix=ledger.prefix)
+    now = time.time()
+    try:
+        for rid, amount, hold in (("old-1", 400, 60.0), ("old-2", 500, 1.0)):
+            assert await old.reserve(rid, amount, slots(), now, now + hold) is None
+        assert await ledger.reserve("new-1", 20_000, hold=1.0)
+        assert await ledger.reserve("new-2", 3_000)
+        await ledger.assert_totals(reserved=23_900, spent=0)
+        assert not await ledger.reserve("big", 1_000, limit=24_000)  # the old holds count
+        await let_server_time_pass(redis_server.url, 1.1)
+        # The old replica purges every expired hold it sees (old-2) on its next reserve; the
+        # new replicas reclaim new-1 and count what is left of both.
+        assert await old.reserve("old-3", 60, slots(), time.time(), time.time() + 60) is None
+        await ledger.assert_totals(reserved=3_460, spent=0)
+        assert await old.settle("old-1", 400, 300, slots(), time.time(), time.time() + DAY)
+        await old.release("old-3", 60, slots())
+        await ledger.release("new-2", 3_000)
+        await ledger.assert_totals(reserved=0, spent=300)
+        for window in WINDOWS:  # the old set is gone with its last hold
+            assert not await ledger.client.exists(ledger.key("res", window))
+    finally:
+        await old.aclose()
+
+
 async def test_holds_written_before_running_totals_are_counted_from_the_first_call(
     ledger: Harness, redis_server: RedisServer
 ) -> None:
-    """An upgrade onto a Redis holding the previous version's sets (and no totals): the first
-    script sums the set once, so nothing is under-counted; later steps keep the total."""
+    """An upgrade onto a Redis holding the previous version's sets (its replicas stopped): their
+    holds count until they are released or expire, and a late settle or release of one (a
+    replayed spool) removes it."""
     now = await server_time(ledger.client)
     for window in WINDOWS:
         res = ledger.key("res", window)
@@ -191,11 +225,22 @@ async def test_holds_written_before_running_totals_are_counted_from_the_first_ca
         await ledger.client.zadd(res, {"old-expired:9000": now - 1})
         await ledger.client.expire(res, 3600)
         await ledger.client.set(ledger.key("spent", window), 100)
-    await ledger.release("old-1", 400)  # a release before anything summed the set
+    await ledger.release("old-1", 400)
     assert not await ledger.reserve("new", 1_000, limit=1_500)  # 100 + 500 + 1000 > 1500
     await ledger.assert_totals(reserved=500, spent=100)
     assert await ledger.reserve("new", 900, limit=1_500)
     assert await ledger.settle("old-2", 500, 450)
     await ledger.assert_totals(reserved=900, spent=550)
+
+
+async def test_a_total_lost_from_its_set_is_rebuilt_once(ledger: Harness) -> None:
+    """A total evicted or deleted by hand while its set lives: summed again, once."""
+    assert await ledger.reserve("a", 1_000)
+    assert await ledger.reserve("b", 2_000)
+    for window in WINDOWS:
+        await ledger.client.delete(ledger.key("rsum", window))
+    await ledger.assert_totals(reserved=3_000, spent=0)
+    await ledger.release("a", 1_000)
+    await ledger.assert_totals(reserved=2_000, spent=0)
     for window in WINDOWS:
         assert await ledger.client.ttl(ledger.key("rsum", window)) > 0
