@@ -11,7 +11,10 @@ forgets reservations that have expired (lazy purge; no background job).
 
 A reservation counts against the periods it was admitted in until it expires (expires_at <= now)
 or is settled/released. `settle` is idempotent per reservation id: a second settle of the same id
-is ignored, and a settle after expiry still records the spend.
+is ignored, and a settle after expiry still records the spend. `reserve` is idempotent too: an id
+already held in a slot is not held (nor counted against itself) again, so a retried reserve is
+admitted. Every store keeps a running total of each period's holds, so no operation's cost grows
+with the number outstanding (docs/architecture.md, Money).
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """In-process ledger store for unit tests and single-process experiments.
 
 Every method runs to completion without awaiting, so on one event loop each is atomic with
-respect to other tasks: no lock is needed. Nothing survives the process.
+respect to other tasks: no lock is needed. Nothing survives the process. Like the other stores,
+each period keeps a running total of its holds (here with an expiry heap), so a call's cost does
+not grow with the holds outstanding.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -14,18 +17,36 @@ from app.budget.stores.base import Slot, SlotUsage
 
 @dataclass
 class _Period:
+    """One period's spend and live holds, with their running total and an expiry heap, so
+    neither a check nor a purge walks every hold."""
+
     spent_nano: int = 0
     keep_until: float = 0.0
+    reserved_nano: int = 0
     # reservation id -> (amount_nano, expires_at)
     reservations: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # (expires_at, id); entries of holds settled, released or re-timed are skipped when popped
+    expiries: list[tuple[float, str]] = field(default_factory=list)
 
     def purge(self, now: float) -> None:
-        expired = [rid for rid, (_, exp) in self.reservations.items() if exp <= now]
-        for rid in expired:
-            del self.reservations[rid]
+        while self.expiries and self.expiries[0][0] <= now:
+            expires_at, rid = heapq.heappop(self.expiries)
+            held = self.reservations.get(rid)
+            if held is not None and held[1] == expires_at:
+                self.drop(rid)
 
-    def reserved_nano(self) -> int:
-        return sum(amount for amount, _ in self.reservations.values())
+    def hold(self, rid: str, amount_nano: int, expires_at: float) -> None:
+        if rid not in self.reservations:
+            self.reserved_nano += amount_nano
+        else:  # a retried reserve: held once, with the new expiry
+            amount_nano = self.reservations[rid][0]
+        self.reservations[rid] = (amount_nano, expires_at)
+        heapq.heappush(self.expiries, (expires_at, rid))
+
+    def drop(self, rid: str) -> None:
+        held = self.reservations.pop(rid, None)
+        if held is not None:
+            self.reserved_nano -= held[0]
 
 
 class MemoryStore:
@@ -62,10 +83,11 @@ class MemoryStore:
         periods = [self._period(slot) for slot in slots]
         for index, (slot, period) in enumerate(zip(slots, periods, strict=True)):
             period.purge(now)
-            if period.spent_nano + period.reserved_nano() + amount_nano > slot.limit_nano:
+            more = 0 if reservation_id in period.reservations else amount_nano
+            if period.spent_nano + period.reserved_nano + more > slot.limit_nano:
                 return index
         for period in periods:
-            period.reservations[reservation_id] = (amount_nano, expires_at)
+            period.hold(reservation_id, amount_nano, expires_at)
         return None
 
     async def settle(
@@ -82,7 +104,7 @@ class MemoryStore:
         self._settled[reservation_id] = remember_until
         for slot in slots:
             period = self._period(slot)
-            period.reservations.pop(reservation_id, None)
+            period.drop(reservation_id)
             period.spent_nano += actual_nano
         return True
 
@@ -90,7 +112,7 @@ class MemoryStore:
         for slot in slots:
             period = self._periods.get(slot.key)
             if period is not None:
-                period.reservations.pop(reservation_id, None)
+                period.drop(reservation_id)
 
     async def snapshot(self, slots: Sequence[Slot], now: float) -> list[SlotUsage]:
         usage = []
@@ -100,7 +122,7 @@ class MemoryStore:
                 usage.append(SlotUsage(0, 0))
                 continue
             period.purge(now)
-            usage.append(SlotUsage(period.spent_nano, period.reserved_nano()))
+            usage.append(SlotUsage(period.spent_nano, period.reserved_nano))
         return usage
 
     async def ping(self) -> None:

@@ -7,7 +7,8 @@ quickly (short socket timeouts) and the client reconnects on the next call once 
 Every script is safe to run twice (same reservation id), so one retry on a dropped connection
 cannot double-count. Expiry runs on the Redis server's clock alone: the caller's `now`,
 `expires_at`, `keep_until` and `remember_until` are turned into durations here (see
-redis_scripts.py), so a replica's clock skew never makes the ledger forget.
+redis_scripts.py), so a replica's clock skew never makes the ledger forget. Each window keeps a
+running total of its holds, so an operation costs the same with 0 or 10,000 calls in flight.
 """
 
 from __future__ import annotations
@@ -59,11 +60,11 @@ class RedisStore:
         self._release = self._redis.register_script(redis_scripts.RELEASE)
         self._snapshot = self._redis.register_script(redis_scripts.SNAPSHOT)
 
-    def _pairs(self, slots: Sequence[Slot]) -> list[str]:
-        keys = []
-        for slot in slots:
-            keys += [f"{self._tag}:spent:{slot.key}", f"{self._tag}:res:{slot.key}"]
-        return keys
+    def _window_keys(self, slots: Sequence[Slot]) -> list[str]:
+        """Per slot: its spend, its holds, their running total, and the previous version's holds
+        (redis_scripts.py)."""
+        kinds = ("spent", "holds", "rsum", "res")
+        return [f"{self._tag}:{kind}:{slot.key}" for slot in slots for kind in kinds]
 
     async def _call(self, what: str, step: Awaitable[Any]) -> Any:
         try:
@@ -94,7 +95,8 @@ class RedisStore:
         ]
         for slot in slots:
             args += [slot.limit_nano, _seconds_until(slot.keep_until, now)]
-        result = await self._call("reserve", self._reserve(keys=self._pairs(slots), args=args))
+        keys = self._window_keys(slots)
+        result = await self._call("reserve", self._reserve(keys=keys, args=args))
         return None if int(result) == 0 else int(result) - 1
 
     async def settle(
@@ -106,7 +108,7 @@ class RedisStore:
         now: float,
         remember_until: float,
     ) -> bool:
-        keys = [f"{self._tag}:settled", *self._pairs(slots)]
+        keys = [f"{self._tag}:settled", *self._window_keys(slots)]
         args: list[str | int | float] = [
             reservation_id,
             _member(reservation_id, reserved_nano),
@@ -119,11 +121,11 @@ class RedisStore:
 
     async def release(self, reservation_id: str, reserved_nano: int, slots: Sequence[Slot]) -> None:
         args = [_member(reservation_id, reserved_nano)]
-        await self._call("release", self._release(keys=self._pairs(slots), args=args))
+        await self._call("release", self._release(keys=self._window_keys(slots), args=args))
 
     async def snapshot(self, slots: Sequence[Slot], now: float) -> list[SlotUsage]:
         flat = await self._call(
-            "snapshot", self._snapshot(keys=self._pairs(slots), args=[])
+            "snapshot", self._snapshot(keys=self._window_keys(slots), args=[])
         )
         return [SlotUsage(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 

@@ -30,7 +30,7 @@ async def test_every_key_shares_one_slot_and_expires(redis_server: RedisServer) 
         await ledger.settle(await ledger.reserve(0.5, BUDGETS), 0.25)
         await ledger.reserve(0.5, BUDGETS)
         keys = sorted([k.decode() async for k in client.scan_iter(match=f"{{{prefix}}}*")])
-        assert len(keys) == 7  # spent + res for 3 windows, and the settled set
+        assert len(keys) == 10  # spent, res and rsum for 3 windows, and the settled set
         assert len({key_slot(k.encode()) for k in keys}) == 1
         for key in keys:
             assert await client.ttl(key) > 0, key

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.budget.ledger import Ledger
+from app.budget.stores.base import Slot, SlotUsage
 from app.clock import ManualClock
 from app.config import Budgets
 from app.errors import BudgetExceededError
@@ -159,3 +160,20 @@ async def test_the_next_hour_starts_empty_and_the_day_remembers(
 
 async def test_ping(ledger_factory: LedgerFactory) -> None:
     await ledger_factory().ping()
+
+
+async def test_a_retried_reserve_holds_once_and_is_not_refused_by_its_own_hold(
+    ledger_factory: LedgerFactory, clock: ManualClock
+) -> None:
+    """The Redis client retries a reserve whose reply was lost: the same id arrives twice. The
+    second must neither hold the amount again nor be refused because of the first."""
+    store = ledger_factory().store
+    now = clock.now().timestamp()
+    slots = [Slot("hourly:2026-11-27T06", 1_000, now + 86_400)]
+    assert await store.reserve("retried", 1_000, slots, now, now + 60) is None
+    assert await store.reserve("retried", 1_000, slots, now, now + 60) is None
+    assert await store.reserve("other", 1, slots, now, now + 60) == 0
+    assert await store.snapshot(slots, now) == [SlotUsage(0, 1_000)]
+    await store.release("retried", 1_000, slots)
+    await store.release("retried", 1_000, slots)
+    assert await store.snapshot(slots, now) == [SlotUsage(0, 0)]
