@@ -1,5 +1,7 @@
 """POST /alerts (Alertmanager's webhook receiver) and GET /alerts/recent. Same API keys as /ask:
-Alertmanager sends one with `http_config.authorization.credentials_file` (Bearer)."""
+Alertmanager sends one with `http_config.authorization.credentials_file` (Bearer). The paid
+answers to a notification are charged to that key's team (give Alertmanager a key of its own,
+in the team that should pay for incident answers)."""
 
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 
 @router.post("/alerts", response_model=AlertsAccepted, responses=_ERRORS)
 async def receive_alerts(body: WebhookPayload, runtime: RuntimeDep,
-                         _client: ClientDep) -> AlertsAccepted:
-    result = await runtime.alerts.receive(body)
+                         caller: ClientDep) -> AlertsAccepted:
+    result = await runtime.alerts.receive(body, team=caller.team)
     add_log_fields(receiver=body.receiver, alerts=len(body.alerts), **result.model_dump())
     return result
 

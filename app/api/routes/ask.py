@@ -43,13 +43,14 @@ _VARY = {"Vary": "Accept"}
 
 @router.post("/ask", response_model=AskResponse, responses=_ERRORS)
 async def ask(body: AskRequest, request: Request, http_response: Response,
-              runtime: RuntimeDep, _client: ClientDep
+              runtime: RuntimeDep, caller: ClientDep
               ) -> AskResponse | PlainTextResponse | EventStreamResponse:
     started = time.perf_counter()
     request_id = request.scope["state"]["request_id"]
     if wants_events(body.stream, request.headers.get("accept")):
         events = AnswerEvents()
-        task = asyncio.create_task(runtime.answers.ask(body.question, body.model, sink=events))
+        task = asyncio.create_task(runtime.answers.ask(body.question, body.model, sink=events,
+                                                         team=caller.team))
         await start(task, events)
 
         def finish(result: Answer) -> dict[str, Any]:
@@ -57,7 +58,7 @@ async def ask(body: AskRequest, request: Request, http_response: Response,
             return done.model_dump(mode="json")
 
         return EventStreamResponse(task, events, finish, problem_body)
-    result = await runtime.answers.ask(body.question, body.model)
+    result = await runtime.answers.ask(body.question, body.model, team=caller.team)
     response = _response(result, runtime, started, request_id)
     if prefers_text(request.headers.get("accept")):
         return PlainTextResponse(render_answer(response), media_type=TEXT_PLAIN, headers=_VARY)
