@@ -17,8 +17,8 @@ change. A stream cut anywhere raises out of the paid call, so a partial answer i
 Teams (`ask(..., team=...)`): every paid rung (primary, cheaper fallback) is charged to the
 caller's team through PaidCaller, whose one reservation holds the team's windows and the global
 ones. A cache hit costs nothing and charges no team. A coalesced follower receives its leader's
-answer: the leader's team paid for it, and the follower is served even when its own team has no
-budget left (it costs nothing more); docs/architecture.md, Teams.
+answer: the leader's team paid (a waiter that takes over runs its own ladder, its own team), and
+the follower is served even when its own team has no budget left; docs/architecture.md, Teams.
 """
 
 from __future__ import annotations

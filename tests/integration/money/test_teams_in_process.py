@@ -23,6 +23,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.fixtures import FAKE_API_KEY, fake_anthropic  # noqa: F401 - fixture
+from tests.integration.resilience.conftest import summary_line
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +91,7 @@ def team_window(body: dict[str, Any], window: str = "hourly") -> dict[str, Any]:
 
 
 async def test_a_team_refusal_is_a_429_naming_the_team_and_costs_the_upstream_nothing(
-    service: Factory,
+    service: Factory, caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with service(policy(degradation=NO_FREE_RUNGS)) as svc:
         r = await svc.ask("k-pay", "pod OOMKilled what now")
@@ -105,6 +106,9 @@ async def test_a_team_refusal_is_a_429_naming_the_team_and_costs_the_upstream_no
         assert "team payments's hourly budget" in body["detail"]
         assert "resets at 2026-11-27T08:00Z" in body["detail"]
         assert svc.fake.stats["total"] == 0
+        line = summary_line(caplog)  # the request's log line says whose budget refused
+        assert (line["team"], line["budget_scope"], line["budget_window"]) == (
+            "payments", "payments", "hourly")
         ok = await svc.ask("k-oncall", "pod OOMKilled what now")  # ops has room
         assert ok.status_code == 200 and ok.json()["cost_usd"] > 0, ok.text
 
