@@ -59,12 +59,12 @@ def budget_refusal(exc: BudgetExceededError) -> dict[str, object]:
 def problem_body(exc: DomainError) -> dict[str, object]:
     """The JSON problem body of a DomainError, with the status it would have had (the
     `error` event of a streamed answer, whose HTTP status was already 200)."""
+    detail = f"{exc.window}: {exc.detail}" if isinstance(exc, BudgetExceededError) else exc.detail
+    body: dict[str, object] = {"error": exc.code, "detail": detail,
+                               "request_id": request_id_var.get(), "status": _status_for(exc)}
     if isinstance(exc, BudgetExceededError):
-        return {"error": exc.code, "detail": f"{exc.window}: {exc.detail}",
-                "request_id": request_id_var.get(), "budget": budget_refusal(exc),
-                "status": _status_for(exc)}
-    return {"error": exc.code, "detail": exc.detail, "request_id": request_id_var.get(),
-            "status": _status_for(exc)}
+        body["budget"] = budget_refusal(exc)
+    return body
 
 
 def _retry_after(seconds: float | None) -> dict[str, str]:
