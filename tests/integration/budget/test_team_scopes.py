@@ -7,6 +7,10 @@ global one, and concurrent reserves of two teams against one global window never
 from __future__ import annotations
 
 import asyncio
+import sys
+import uuid
+from asyncio.subprocess import PIPE
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +18,11 @@ from app.budget.ledger import Reservation, WindowState
 from app.budget.pricing import usd_to_nano
 from app.config.teams import Limits
 from app.errors import BudgetExceededError
+from tests.fakes.redis_server import RedisServer
 from tests.integration.budget.conftest import LedgerFactory
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
 
 GLOBAL = Limits("global", 1.0, {"hourly": 1.0, "daily": 2.0, "monthly": 3.0}, False)
 RED = Limits("red", None, {"hourly": 0.5, "daily": 0.5}, False)
@@ -107,3 +113,40 @@ async def test_concurrent_reserves_of_two_teams_never_exceed_either_window(
     for name, count in per_team.items():
         assert usd_to_nano(by[name, "hourly"].spent_usd) == count * amount
         assert by[name, "hourly"].reserved_usd == 0
+
+
+async def race_processes(target: str, prefix: str, teams: list[str]) -> list[int]:
+    """One worker process per entry of `teams` (tests/integration/budget/ledger_worker.py),
+    released together; each returns how many reservations it was granted."""
+    args = ["10", str(AMOUNT_USD), "0.93"]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.integration.budget.ledger_worker", "race", target,
+            prefix, *args, team, str(TEAM_LIMIT_USD), cwd=REPO, stdin=PIPE, stdout=PIPE)
+        for team in teams
+    ]
+    for p in procs:
+        assert p.stdout is not None
+        assert await asyncio.wait_for(p.stdout.readline(), timeout=30) == b"ready\n"
+    outputs = await asyncio.gather(*(asyncio.wait_for(p.communicate(b"go\n"), 60) for p in procs))
+    assert all(p.returncode == 0 for p in procs)
+    return [int(out.decode()) for out, _ in outputs]
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "redis"], indirect=True)
+async def test_processes_of_two_teams_share_one_global_window(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest,
+) -> None:
+    """The worker's global hourly is 0.93 USD (13 reservations of 0.07), each team's 0.5 (7):
+    together the teams could take 14, so the global window must stop them at exactly 13."""
+    if store_kind == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        target, prefix = server.url, f"teams:{uuid.uuid4().hex}"
+    else:
+        target, prefix = str(tmp_path / "ledger.sqlite3"), "-"
+    teams = ["red", "red", "blue", "blue"]
+    granted = await race_processes(target, prefix, teams)
+    per_team = {t: sum(g for g, name in zip(granted, teams, strict=True) if name == t)
+                for t in ("red", "blue")}
+    assert sum(granted) == 13
+    assert all(count <= 7 for count in per_team.values()), per_team
