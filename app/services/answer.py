@@ -14,11 +14,9 @@ Streaming (`ask(..., sink=...)`) is this same pipeline: the sink hears the sourc
 retrieval and the paid call's text deltas; caches, single-flight, grading and the ladder do not
 change. A stream cut anywhere raises out of the paid call, so a partial answer is never cached.
 
-Teams (`ask(..., team=...)`): every paid rung (primary, cheaper fallback) is charged to the
-caller's team through PaidCaller, whose one reservation holds the team's windows and the global
-ones. A cache hit costs nothing and charges no team. A coalesced follower receives its leader's
-answer: the leader's team paid (a waiter that takes over runs its own ladder, its own team), and
-the follower is served even when its own team has no budget left; docs/architecture.md, Teams.
+Teams (`ask(..., team=...)`): every paid rung is charged to the caller's team (PaidCaller holds
+its windows with the global ones). Cache hits and coalesced followers charge no team: the team
+that made the shared call paid for it (docs/architecture.md, Teams).
 """
 
 from __future__ import annotations
