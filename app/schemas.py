@@ -70,7 +70,16 @@ class AskResponse(BaseModel):
     request_id: str
 
 
+class BudgetRefusal(BaseModel):
+    scope: str = Field(description='Whose limit refused: "global" or the team.')
+    window: str = Field(description="per_request, hourly, daily or monthly.")
+    retry_after_seconds: int | None = Field(
+        description="Seconds until the window resets; null for the per-request limit.")
+
+
 class ErrorResponse(BaseModel):
     error: str
     detail: str
     request_id: str | None
+    budget: BudgetRefusal | None = Field(
+        default=None, description="On a budget refusal (429 budget_exhausted) only.")

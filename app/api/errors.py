@@ -1,4 +1,8 @@
-"""Domain error -> HTTP status, and every error as JSON {"error", "detail", "request_id"}."""
+"""Domain error -> HTTP status, and every error as JSON {"error", "detail", "request_id"}.
+
+A budget refusal (429) also says whose limit refused and which window, in headers
+(`X-Budget-Scope`: "global" or the team; `X-Budget-Window`; `Retry-After` until it resets) and in
+the body's `budget` object, the same in a streamed answer's `error` event."""
 
 from __future__ import annotations
 
@@ -40,18 +44,30 @@ STATUS: dict[type[DomainError], int] = {
 
 
 def error_response(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> JSONResponse:
-    body = {"error": code, "detail": detail, "request_id": request_id_var.get()}
+    body = {"error": code, "detail": detail, "request_id": request_id_var.get(), **(extra or {})}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def budget_refusal(exc: BudgetExceededError) -> dict[str, object]:
+    """The `budget` object of a 429: whose limit, which window, and the seconds until it resets
+    (null for the per-request limit: retrying the same prompt cannot help)."""
+    per_request = exc.window == "per_request"
+    return {"scope": exc.scope, "window": exc.window,
+            "retry_after_seconds": None if per_request else math.ceil(exc.retry_after_seconds)}
 
 
 def problem_body(exc: DomainError) -> dict[str, object]:
     """The JSON problem body of a DomainError, with the status it would have had (the
     `error` event of a streamed answer, whose HTTP status was already 200)."""
     detail = f"{exc.window}: {exc.detail}" if isinstance(exc, BudgetExceededError) else exc.detail
-    return {"error": exc.code, "detail": detail, "request_id": request_id_var.get(),
-            "status": _status_for(exc)}
+    body: dict[str, object] = {"error": exc.code, "detail": detail,
+                               "request_id": request_id_var.get(), "status": _status_for(exc)}
+    if isinstance(exc, BudgetExceededError):
+        body["budget"] = budget_refusal(exc)
+    return body
 
 
 def _retry_after(seconds: float | None) -> dict[str, str]:
@@ -71,11 +87,14 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers: dict[str, str] = {}
     detail = exc.detail
+    extra: dict[str, object] | None = None
     if isinstance(exc, BudgetExceededError):
         # A prompt over the per-request limit will never fit: retrying cannot help.
         retry = None if exc.window == "per_request" else exc.retry_after_seconds
-        headers = _retry_after(retry) | {"X-Budget-Window": exc.window}
+        headers = _retry_after(retry) | {"X-Budget-Window": exc.window,
+                                         "X-Budget-Scope": exc.scope}
         detail = f"{exc.window}: {exc.detail}"
+        extra = {"budget": budget_refusal(exc)}
     elif isinstance(exc, RateLimitedError):
         # X-RateLimit-* come from the gate (app/api/rate_limit.py) through the middleware.
         headers = {"Retry-After": str(retry_after_header(exc.retry_after_seconds))}
@@ -87,7 +106,7 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
         headers = _retry_after(30)  # the keys file is re-read every second once it is fixed
     elif isinstance(exc, UpstreamError):
         headers = _retry_after(exc.retry_after_seconds)
-    return error_response(_status_for(exc), exc.code, detail, headers)
+    return error_response(_status_for(exc), exc.code, detail, headers, extra)
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

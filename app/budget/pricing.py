@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from app.config import ModelPrice
+from app.config.teams import GLOBAL_SCOPE
 from app.errors import BudgetExceededError
 from app.llm.base import Usage
 
@@ -123,12 +124,14 @@ def clamp_max_tokens(
     per_request_usd: float,
     *,
     prompt_caching: bool = False,
+    scope: str = GLOBAL_SCOPE,
 ) -> int:
     """The largest max_tokens <= the requested one whose worst case fits `per_request_usd`.
 
     Refuses (BudgetExceededError, window "per_request") when the prompt leaves room for fewer
     than MIN_USEFUL_OUTPUT_TOKENS (or the requested max, if smaller): such an answer would be
-    cut off before it says anything.
+    cut off before it says anything. `scope` is whose limit it is ("global" or a team): the
+    refusal names it.
     """
     limit_femto = usd_to_nano(per_request_usd) * _FEMTO_PER_NANO
     input_femto = _worst_case_femto(input_tokens, 0, price, prompt_caching)
@@ -140,10 +143,12 @@ def clamp_max_tokens(
         prompt_usd = nano_to_usd(
             worst_case_nano(input_tokens, needed, price, prompt_caching=prompt_caching)
         )
+        owner = "" if scope == GLOBAL_SCOPE else f"team {scope}'s "
         raise BudgetExceededError(
             f"prompt needs ~${prompt_usd:.4f} (about {input_tokens} input tokens plus a minimal "
-            f"answer), per-request limit is ${per_request_usd:.4f}",
+            f"answer), {owner}per-request limit is ${per_request_usd:.4f}",
             window="per_request",
             retry_after_seconds=0,
+            scope=scope,
         )
     return int(min(max_tokens, fitting))

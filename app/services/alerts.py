@@ -9,6 +9,9 @@ The queue is bounded: a firing alert that finds it full is refused (`dropped`, i
 released, so Alertmanager's next re-send gets it). `stop` lets the workers finish the queue
 for a bounded time, then cancels them.
 
+The team of the key that sent the notification travels with each queued alert: its paid
+answer is charged to that team's windows (and the global ones), as an /ask from that key.
+
 After each answer, the optional `on_answer(record)` hook runs (outbound delivery plugs in
 there); its failure is logged and never loses the record.
 """
@@ -43,6 +46,7 @@ DRAIN_SECONDS = 20.0
 class _Job:
     alert: WebhookAlert
     group_key: str
+    team: str | None = None  # the sender's team: pays for the answer
 
 
 def _stamp(alert: WebhookAlert) -> tuple[str, str | None]:
@@ -88,7 +92,8 @@ class AlertReceiver:
         """Until every queued alert is answered (tests, shutdown)."""
         await self._queue.join()
 
-    async def receive(self, payload: WebhookPayload) -> AlertsAccepted:
+    async def receive(self, payload: WebhookPayload, *, team: str | None = None
+                      ) -> AlertsAccepted:
         counts = {"accepted": 0, "duplicate": 0, "resolved": 0, "dropped": 0}
         for alert in payload.alerts:
             self._metrics.alerts_received.labels(status=alert.status).inc()
@@ -102,7 +107,7 @@ class AlertReceiver:
                 self._metrics.alerts_answered.labels(mode="duplicate").inc()
                 continue
             try:
-                self._queue.put_nowait(_Job(alert, payload.groupKey))
+                self._queue.put_nowait(_Job(alert, payload.groupKey, team))
                 counts["accepted"] += 1
             except asyncio.QueueFull:
                 counts["dropped"] += 1
@@ -140,7 +145,8 @@ class AlertReceiver:
         if cap is not None:
             self._metrics.alerts_capped.labels(cap=cap).inc()
         try:
-            answer = await self._answers.ask(question, OFFLINE_MODEL if cap else None)
+            answer = await self._answers.ask(question, OFFLINE_MODEL if cap else None,
+                                             team=job.team)
         except Exception as exc:
             self._metrics.alert_errors.inc()
             await self._gate.release(alert.fingerprint, _stamp(alert)[0])

@@ -13,6 +13,10 @@ rung answers in the end. An answer cut at max_tokens (stop_reason "max_tokens") 
 Streaming (`ask(..., sink=...)`) is this same pipeline: the sink hears the sources after
 retrieval and the paid call's text deltas; caches, single-flight, grading and the ladder do not
 change. A stream cut anywhere raises out of the paid call, so a partial answer is never cached.
+
+Teams (`ask(..., team=...)`): every paid rung is charged to the caller's team (PaidCaller holds
+its windows with the global ones). Cache hits and coalesced followers charge no team: the team
+that made the shared call paid for it (docs/architecture.md, Teams).
 """
 
 from __future__ import annotations
@@ -82,8 +86,9 @@ class AnswerService:
         self._grader = Grader(metrics)
 
     async def ask(self, question: str, model: str | None = None,
-                  sink: AnswerSink | None = None) -> Answer:
-        """`sink`: a streamed ask (answer_types.AnswerSink); the pipeline is the same."""
+                  sink: AnswerSink | None = None, *, team: str | None = None) -> Answer:
+        """`sink`: a streamed ask (answer_types.AnswerSink); the pipeline is the same.
+        `team`: the caller's team (None: in no team), charged for any paid call."""
         policy = self._policy()  # one snapshot: a reload mid-request does not mix policies
         question = self._validate(question, model, policy)
         index = self._index()  # one index for the whole request, as for the policy
@@ -112,7 +117,7 @@ class AnswerService:
             return self._hit("semantic", similar)
 
         async def ladder() -> Answer:
-            return await self._ladder(question, primary, index, result, policy, sink)
+            return await self._ladder(question, primary, index, result, policy, sink, team)
 
         if self._coalescer is None or not policy.cache.single_flight_enabled:
             self._metrics.cache_lookups.labels(outcome="miss").inc()
@@ -137,7 +142,8 @@ class AnswerService:
         return [primary, fallback] if fallback and fallback != primary else [primary]
 
     async def _ladder(self, question: str, primary: str, index: RunbookIndex,
-                      result: SearchResult, policy: Policy, sink: AnswerSink | None) -> Answer:
+                      result: SearchResult, policy: Policy, sink: AnswerSink | None,
+                      team: str | None) -> Answer:
         """The paid rungs in order, then the free ones."""
         chain = self._chain(primary, policy)
         failures: list[DomainError] = []
@@ -156,7 +162,8 @@ class AnswerService:
             if left <= 0:
                 break  # no time for another paid call: the free rungs answer
             try:
-                answer = await self._ask_model(name, question, result, policy, left, sink)
+                answer = await self._ask_model(name, question, result, policy, left, sink,
+                                               team)
             except (BudgetExceededError, LedgerUnavailableError, CircuitOpenError,
                     UpstreamError) as exc:
                 failures.append(exc)
@@ -173,7 +180,7 @@ class AnswerService:
 
     async def _ask_model(
         self, model: str, question: str, result: SearchResult, policy: Policy,
-        timeout_seconds: float, sink: AnswerSink | None = None,
+        timeout_seconds: float, sink: AnswerSink | None = None, team: str | None = None,
     ) -> Answer:
         assert self._paid is not None
         if sink is not None:
@@ -181,7 +188,8 @@ class AnswerService:
         paid = await self._paid.call(model, SYSTEM_PROMPT, build_question(question), policy,
                                      timeout_seconds=timeout_seconds,
                                      documents=build_documents(result),
-                                     on_delta=sink.delta if sink is not None else None)
+                                     on_delta=sink.delta if sink is not None else None,
+                                     team=team)
         completion, sources = paid.completion, result.sources
         # The structured signal first; the phrase only for a model that did not use the tool.
         signal = "tool" if completion.declined is not None else (

@@ -1,7 +1,8 @@
 """One paid LLM call, with the money and the breaker around it:
 
 estimate -> breaker permit -> clamp max_tokens to the per-request limit -> reserve the worst case
-in the ledger -> provider call with timeout -> settle the actual cost (or release) -> record the
+in the ledger (the global windows and the caller's team's, one atomic step: app/budget/scopes.py)
+-> provider call with timeout -> settle the actual cost (or release) -> record the
 breaker outcome and the metrics. Every exit path settles or releases the reservation.
 
 Money is never freed on a guess. A call that was SENT and ended without usage (a timeout after
@@ -25,8 +26,10 @@ from dataclasses import dataclass
 from app.budget.ledger import Ledger, Reservation
 from app.budget.pricing import clamp_max_tokens, cost_usd, estimate_input_tokens, worst_case_usd
 from app.budget.replay import SpendRecorder
+from app.budget.scopes import caller_scopes, per_request_cap
 from app.clock import Clock
 from app.config import Policy
+from app.config.teams import GLOBAL_SCOPE
 from app.errors import BudgetExceededError, LedgerUnavailableError, UpstreamError
 from app.llm.base import Completion, CompletionRequest, Document, Provider
 from app.logs import add_log_fields, log_fields
@@ -90,13 +93,16 @@ class PaidCaller:
     async def call(
         self, model: str, system: str, prompt: str, policy: Policy,
         *, timeout_seconds: float | None = None, documents: tuple[Document, ...] = (),
-        on_delta: DeltaSink | None = None,
+        on_delta: DeltaSink | None = None, team: str | None = None,
     ) -> PaidAnswer:
         """`timeout_seconds`: what is left of the request's deadline (default: the policy's).
         `on_delta`: stream the call, each text delta to it as it arrives. The money is the same
         either way: a stream cut by the client (cancelled), the upstream (a dropped connection)
         or the deadline ended without the final usage, so it settles at the reserved worst case
-        (the tokens billed so far are not knowable); a completed stream settles its usage."""
+        (the tokens billed so far are not knowable); a completed stream settles its usage.
+        `team`: the caller's team; its windows are held with the global ones, and the lower of
+        the two per-request limits caps the call. Every paid call passes here, so no route
+        (/ask, streaming, /alerts) nor rung (fallback model) spends outside that check."""
         price = policy.models[model]
         timeout = policy.llm.timeout_seconds
         if timeout_seconds is not None and timeout_seconds < timeout:
@@ -107,19 +113,27 @@ class PaidCaller:
         # writes (reserve, release) that an outage would otherwise pay on every request.
         permit = self._breakers.get(model).acquire()
         try:
+            scopes = caller_scopes(policy, team, self._clock.now())
+            cap_usd, cap_scope = per_request_cap(scopes)
             # The context is sent cacheable, so an input token may bill as a cache write.
             max_tokens = clamp_max_tokens(
-                input_tokens, policy.llm.max_tokens, price, policy.budgets.per_request_usd,
-                prompt_caching=True,
+                input_tokens, policy.llm.max_tokens, price, cap_usd,
+                prompt_caching=True, scope=cap_scope,
             )
             reservation = await self._ledger.reserve(
                 worst_case_usd(input_tokens, max_tokens, price, prompt_caching=True),
-                policy.budgets, hold_seconds=timeout + RESERVATION_MARGIN_SECONDS,
+                scopes, hold_seconds=timeout + RESERVATION_MARGIN_SECONDS,
             )
         except BaseException as exc:
             permit.ignore()  # nothing was sent: frees a half-open trial, says nothing of upstream
             if isinstance(exc, BudgetExceededError):
-                self._metrics.budget_rejections.labels(window=exc.window).inc()
+                # A team's own windows are counted by the ledger (ai_team_budget_rejections_total);
+                # its per-request cap never reaches the ledger, so it is counted here.
+                if exc.scope == GLOBAL_SCOPE:
+                    self._metrics.budget_rejections.labels(window=exc.window).inc()
+                elif exc.window == "per_request":
+                    self._metrics.count_team_rejection(exc.scope, exc.window)
+                add_log_fields(budget_scope=exc.scope, budget_window=exc.window)
             raise
         settled = False
         try:

@@ -1,5 +1,7 @@
 """POST /alerts (Alertmanager's webhook receiver) and GET /alerts/recent. Same API keys as /ask:
-Alertmanager sends one with `http_config.authorization.credentials_file` (Bearer)."""
+Alertmanager sends one with `http_config.authorization.credentials_file` (Bearer). The paid
+answers to a notification are charged to that key's team (give Alertmanager a key of its own,
+in the team that should pay for incident answers)."""
 
 from __future__ import annotations
 
@@ -24,11 +26,11 @@ _POST_ERRORS: dict[int | str, dict[str, object]] = {
 
 @router.post("/alerts", response_model=AlertsAccepted, responses=_POST_ERRORS)
 async def receive_alerts(body: WebhookPayload, runtime: RuntimeDep,
-                         _limit: RateLimitDep) -> AlertsAccepted:
+                         limit: RateLimitDep) -> AlertsAccepted:
     """Rate limited per key like /ask (requests per minute, and refused while the key's tokens
     are in debt). The answers' tokens are not charged to the key: they are made later by the
     receiver's workers, under the alert storm caps (policy `alerts`) and the budgets."""
-    result = await runtime.alerts.receive(body)
+    result = await runtime.alerts.receive(body, team=limit.client.team)
     add_log_fields(receiver=body.receiver, alerts=len(body.alerts), **result.model_dump())
     return result
 

@@ -55,8 +55,8 @@ async def ask(body: AskRequest, request: Request, http_response: Response,
     request_id = request.scope["state"]["request_id"]
     if wants_events(body.stream, request.headers.get("accept")):
         events = AnswerEvents()
-        task = asyncio.create_task(
-            ticket.charged(runtime.answers.ask(body.question, body.model, sink=events)))
+        task = asyncio.create_task(ticket.charged(
+            runtime.answers.ask(body.question, body.model, sink=events, team=ticket.client.team)))
         await start(task, events)
 
         def finish(result: Answer) -> dict[str, Any]:
@@ -64,7 +64,8 @@ async def ask(body: AskRequest, request: Request, http_response: Response,
             return done.model_dump(mode="json")
 
         return EventStreamResponse(task, events, finish, problem_body)
-    result = await ticket.charged(runtime.answers.ask(body.question, body.model))
+    result = await ticket.charged(
+        runtime.answers.ask(body.question, body.model, team=ticket.client.team))
     response = _response(result, runtime, started, request_id)
     if prefers_text(request.headers.get("accept")):
         return PlainTextResponse(render_answer(response), media_type=TEXT_PLAIN, headers=_VARY)

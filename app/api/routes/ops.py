@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Any
 
@@ -10,6 +11,9 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import ClientDep, RuntimeDep
+from app.errors import LedgerUnavailableError
+from app.runtime import LEDGER_TIMEOUT_SECONDS
+from app.services.cost_view import cost_report
 
 router = APIRouter()
 
@@ -21,21 +25,18 @@ async def metrics(runtime: RuntimeDep) -> Response:
 
 
 @router.get("/cost")
-async def cost(runtime: RuntimeDep, _client: ClientDep) -> dict[str, Any]:
-    """Spend, limit and remaining per window, from the ledger shared by every replica."""
+async def cost(runtime: RuntimeDep, caller: ClientDep) -> dict[str, Any]:
+    """Spend, limit and remaining per window, from the ledger shared by every replica: the
+    global windows, the caller's team's (`team`), and every team for an admin key (`teams`);
+    app/services/cost_view.py."""
     active = runtime.policies.current
-    windows = await runtime.budget_snapshot()
-    return {
-        "per_request_limit_usd": active.policy.budgets.per_request_usd,
-        "windows": [
-            {"window": w.window, "limit_usd": w.limit_usd, "spent_usd": round(w.spent_usd, 9),
-             "reserved_usd": round(w.reserved_usd, 9),
-             "remaining_usd": round(w.remaining_usd, 9), "resets_at": w.resets_at.isoformat()}
-            for w in windows
-        ],
-        "ledger": runtime.ledger_kind,
-        "policy_hash": active.digest,
-    }
+    try:
+        async with asyncio.timeout(LEDGER_TIMEOUT_SECONDS):
+            report = await cost_report(runtime.ledger, active.policy, caller,
+                                       runtime.clock.now())
+    except TimeoutError as exc:
+        raise LedgerUnavailableError("ledger did not answer in time") from exc
+    return {**report, "ledger": runtime.ledger_kind, "policy_hash": active.digest}
 
 
 @router.get("/circuit-breaker")

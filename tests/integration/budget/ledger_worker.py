@@ -1,9 +1,10 @@
 """A separate process using the ledger, for multi-process and kill -9 tests.
 
     python -m tests.integration.budget.ledger_worker race <sqlite-path|redis-url> <prefix> \\
-        <tasks> <amount_usd> <hourly_usd>
+        <tasks> <amount_usd> <hourly_usd> [<team> <team_hourly_usd>]
 prints "ready", waits for a line on stdin (so every worker starts together), runs <tasks>
 concurrent reserve+settle loops until refused, and prints how many reservations it was granted.
+With a team, each reservation holds the team's hourly window too (issue 17).
 
     python -m tests.integration.budget.ledger_worker hold <sqlite-path|redis-url> <prefix> \\
         <spend_usd> <hold_usd>
@@ -28,6 +29,7 @@ from app.budget.stores.redis import RedisStore
 from app.budget.stores.sqlite import SqliteStore
 from app.clock import ManualClock
 from app.config import Budgets
+from app.config.teams import Limits
 from app.errors import BudgetExceededError
 
 NOW = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)
@@ -48,10 +50,15 @@ def open_worker_ledger(target: str, prefix: str) -> Ledger:
     return Ledger(store, ManualClock(NOW), reservation_ttl_seconds=ttl_for(target))
 
 
-async def race(ledger: Ledger, tasks: int, amount: float, hourly: float) -> None:
-    budgets = Budgets(
+async def race(ledger: Ledger, tasks: int, amount: float, hourly: float,
+               team: tuple[str, float] | None = None) -> None:
+    budgets: Budgets | list[Limits] = Budgets(
         per_request_usd=amount, hourly_usd=hourly, daily_usd=hourly, monthly_usd=hourly
     )
+    if team is not None:
+        windows = {"hourly": hourly, "daily": hourly, "monthly": hourly}
+        budgets = [Limits("global", amount, windows, False),
+                   Limits(team[0], None, {"hourly": team[1]}, False)]
     await ledger.ping()
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
@@ -82,7 +89,8 @@ async def main(argv: list[str]) -> None:
     ledger = open_worker_ledger(target, prefix)
     try:
         if mode == "race":
-            await race(ledger, int(rest[0]), float(rest[1]), float(rest[2]))
+            team = (rest[3], float(rest[4])) if len(rest) > 3 else None
+            await race(ledger, int(rest[0]), float(rest[1]), float(rest[2]), team)
         else:
             await hold(ledger, float(rest[0]), float(rest[1]))
     finally:

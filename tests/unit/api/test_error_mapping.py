@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from app.api.errors import install_error_handlers
+from app.api.errors import install_error_handlers, problem_body
 from app.api.middleware import RequestContextMiddleware
 from app.errors import (
     BudgetExceededError,
@@ -74,3 +74,29 @@ def test_unexpected_exception_is_a_json_500_without_internals() -> None:
     assert r.json()["error"] == "internal_error" and r.json()["request_id"] == "rid-1"
     assert r.headers["x-request-id"] == "rid-1"
     assert "secret" not in r.text
+
+
+@pytest.mark.parametrize(("exc", "budget"), [
+    (BudgetExceededError("team payments's hourly budget...", window="hourly",
+                         retry_after_seconds=59.5, scope="payments"),
+     {"scope": "payments", "window": "hourly", "retry_after_seconds": 60}),
+    (BudgetExceededError("prompt too big", window="per_request", retry_after_seconds=0),
+     {"scope": "global", "window": "per_request", "retry_after_seconds": None}),
+])
+def test_a_budget_refusal_names_its_scope_and_window(
+    exc: BudgetExceededError, budget: dict[str, object]
+) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise exc
+
+    with TestClient(app) as client:
+        r = client.get("/boom")
+    assert r.status_code == 429
+    assert r.headers["x-budget-scope"] == budget["scope"]
+    assert r.headers["x-budget-window"] == budget["window"]
+    assert r.json()["budget"] == budget
+    assert problem_body(exc)["budget"] == budget  # a streamed answer's error event

@@ -66,7 +66,7 @@ class Harness:
         self.metrics = Metrics(CollectorRegistry())
         self.policy: Policy = parse_policy(policy_yaml)
         self.provider = FakeProvider()
-        self.ledger = Ledger(MemoryStore(), self.clock, 60)
+        self.ledger = Ledger(MemoryStore(), self.clock, 60, metrics=self.metrics)
         self.breakers = BreakerRegistry(self.policy.breaker, self.clock,
                                         MetricsBreakerListener(self.metrics))
         self.cache = MemoryAnswerCache(self.policy.cache, self.clock)
