@@ -2,10 +2,12 @@
 redis-server ledger and one keys file (`team:name=key` lines); the fake Anthropic API holds the
 admitted calls in flight and counts what it bills.
 
-- Concurrent load from three teams with different budgets: no team passes its windows, the
-  global window holds (and binds: the teams' limits add up to more), the settled spend per team
-  adds up to the global spend and to exactly what the upstream billed, and a refused caller
-  costs the upstream nothing (every call that reached it was admitted and paid).
+- Concurrent load from three teams with different budgets and rate limits: no team passes its
+  windows, the global window holds (and binds: the teams' limits add up to more), a key over its
+  requests per minute is refused 429 `rate_limited` by both processes together, the settled
+  spend per team adds up to the global spend and to exactly what the upstream billed, and a
+  refused caller (by budget or by rate) costs the upstream nothing (every call that reached it
+  was admitted and paid).
 - A break-glass raise whose `until` lies ahead of the real clock applies on both processes.
   (Its expiry needs a clock the test moves: tests/integration/money/test_teams_in_process.py
   and tests/unit/services/test_team_budgets.py prove it on a ManualClock.)
@@ -61,12 +63,15 @@ class TeamCase:
     keys: tuple[str, ...]
     hourly_usd: float
     requests: int  # in the concurrent burst
+    requests_per_minute: int = 0  # each of the team's keys; 0: unlimited
 
 
-# Together 0.35 USD an hour, above the global 0.25: the global window must bind.
+# Together 0.35 USD an hour, above the global 0.25: the global window must bind. Green's one
+# key may send 8 requests a minute of its 20: the rate limit, shared by both processes through
+# Redis, refuses the rest before any budget is looked at.
 TEAM_TABLE: dict[str, TeamCase] = {
-    "red": TeamCase(("red-a", "red-b"), hourly_usd=0.05, requests=12),
-    "green": TeamCase(("green-a",), hourly_usd=0.10, requests=20),
+    "red": TeamCase(("red-a", "red-b"), hourly_usd=0.05, requests=12, requests_per_minute=600),
+    "green": TeamCase(("green-a",), hourly_usd=0.10, requests=20, requests_per_minute=8),
     "blue": TeamCase(("blue-a",), hourly_usd=0.20, requests=30),
 }
 ADMIN = "admin"
@@ -88,6 +93,9 @@ def teams_policy(*, team_hourly: dict[str, float] | None = None,
     hourly = {name: case.hourly_usd for name, case in TEAM_TABLE.items()} | (team_hourly or {})
     doc["teams"] = {name: {"budgets": {"hourly_usd": usd}} for name, usd in hourly.items()}
     doc["admin_keys"] = [ADMIN]
+    doc["rate_limits"] = {"keys": {
+        key: {"requests_per_minute": case.requests_per_minute}
+        for case in TEAM_TABLE.values() if case.requests_per_minute for key in case.keys}}
     if break_glass:
         doc["break_glass"] = break_glass
     return str(yaml.safe_dump(doc, sort_keys=False))
@@ -183,6 +191,7 @@ def usd(value: float) -> Decimal:
 @dataclass
 class Outcome:
     team: str
+    key: str
     status: int
     headers: dict[str, str]
     body: dict[str, Any]
@@ -205,7 +214,7 @@ class TeamBurst:
                 r = await client.post(replicas[i % len(replicas)].url + "/ask",
                                       json={"question": question},
                                       headers={"Authorization": f"Bearer {secret(key)}"})
-                self.done.append(Outcome(team, r.status_code, dict(r.headers), r.json()))
+                self.done.append(Outcome(team, key, r.status_code, dict(r.headers), r.json()))
 
             await asyncio.gather(*(one(i, *a) for i, a in enumerate(asks)))
 
@@ -275,18 +284,32 @@ def test_concurrent_teams_never_pass_their_windows_and_the_global_one_holds(
     assert usd(hourly(peak["teams"]["red"]["windows"])["remaining_usd"]) < cheapest
 
     admitted = [o for o in outcomes if o.status == 200]
-    refused = [o for o in outcomes if o.status != 200]
+    rate_limited = [o for o in outcomes if o.status == 429 and o.body["error"] == "rate_limited"]
+    refused = [o for o in outcomes if o.status != 200 and o not in rate_limited]
     assert len(admitted) == len(arrived), "a call reached the upstream without being admitted"
     assert all(o.body["cost_usd"] > 0 and o.body["model"] in (SONNET, HAIKU) for o in admitted)
+    # Rate limits: each limited key got exactly its minute's requests past the gate, across
+    # both processes; a refusal says when to retry; unlimited keys were never rate limited.
+    for case in TEAM_TABLE.values():
+        for key in case.keys:
+            sent = [o for o in outcomes if o.key == key]
+            limited = [o for o in rate_limited if o.key == key]
+            if case.requests_per_minute and len(sent) > case.requests_per_minute:
+                assert len(sent) - len(limited) == case.requests_per_minute, (key, len(limited))
+            else:
+                assert limited == [], key
+    assert rate_limited, "the burst was meant to pass green's rate limit"
+    for o in rate_limited:
+        assert int(o.headers["retry-after"]) >= 1 and o.headers["x-ratelimit-remaining"] == "0"
     for o in refused:
         assert o.status == 429 and o.body["error"] == "budget_exhausted", o.body
         assert o.headers["x-budget-scope"] == o.body["budget"]["scope"]
         assert o.body["budget"]["scope"] in (o.team, "global")
         assert o.body["budget"]["window"] == "hourly"
     # Red was refused by its own window (the global one had room then)...
-    assert {o.body["budget"]["scope"] for o in red_out if o.status == 429} == {"red"}
+    assert {o.body["budget"]["scope"] for o in red_out if o in refused} == {"red"}
     # ...and green and blue by the global window once the fleet's hour was used up.
-    assert "global" in {o.body["budget"]["scope"] for o in rest_out if o.status == 429}
+    assert "global" in {o.body["budget"]["scope"] for o in rest_out if o in refused}
 
     # Settled: per team within its limit, together the global spend, equal to the upstream's
     # bill priced independently, and nothing left reserved. Both processes read the same.
