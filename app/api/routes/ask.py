@@ -32,8 +32,13 @@ router = APIRouter()
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 502, 503)
 }
+# OpenAPI 3.1 (before 3.2's itemSchema): an event stream's `schema` describes ONE event, as
+# the SSE fields it carries; `data` is a line of JSON (app/api/event_stream.py says which).
+_SSE_EVENT = {"type": "object", "required": ["event", "data"],
+              "properties": {"event": {"enum": ["sources", "delta", "reset", "done", "error"]},
+                             "data": {"type": "string"}}}
 _ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}},
-                            "text/event-stream": {"schema": {"type": "string"}}},
+                            "text/event-stream": {"schema": _SSE_EVENT}},
                 "description": "The answer: JSON, plain text for `Accept: text/plain`, or "
                 "server-sent events (sources, delta, reset, done, error) for `\"stream\": "
                 "true` or `Accept: text/event-stream`."}

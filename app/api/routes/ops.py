@@ -10,8 +10,16 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import ClientDep, RuntimeDep
+from app.schemas import ErrorResponse
 
 router = APIRouter()
+
+# What a protected operator endpoint may answer besides 200: a missing or wrong key (401), and
+# 503 when keys are configured but none is loaded or the shared ledger is down. Declared so
+# that the OpenAPI document is the whole contract (the schemathesis run checks it).
+_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (401, 503)
+}
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -20,7 +28,7 @@ async def metrics(runtime: RuntimeDep) -> Response:
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/cost")
+@router.get("/cost", responses=_ERRORS)
 async def cost(runtime: RuntimeDep, _client: ClientDep) -> dict[str, Any]:
     """Spend, limit and remaining per window, from the ledger shared by every replica."""
     active = runtime.policies.current
@@ -38,7 +46,7 @@ async def cost(runtime: RuntimeDep, _client: ClientDep) -> dict[str, Any]:
     }
 
 
-@router.get("/circuit-breaker")
+@router.get("/circuit-breaker", responses=_ERRORS)
 async def circuit_breaker(runtime: RuntimeDep, _client: ClientDep) -> dict[str, Any]:
     """Each model's breaker, and whether the API refuses our key for it (`auth_failing`: a
     401/403 never opens the breaker, so its state alone would say all is well)."""
