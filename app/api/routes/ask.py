@@ -15,7 +15,7 @@ from app.api.deps import ClientDep, RuntimeDep
 from app.api.errors import problem_body
 from app.api.event_stream import AnswerEvents, EventStreamResponse, start, wants_events
 from app.api.plain_text import TEXT_PLAIN, prefers_text, render_answer
-from app.logs import add_log_fields
+from app.logs import add_log_fields, question_fields
 from app.runtime import Runtime
 from app.schemas import (
     AskRequest,
@@ -52,6 +52,7 @@ async def ask(body: AskRequest, request: Request, http_response: Response,
               ) -> AskResponse | PlainTextResponse | EventStreamResponse:
     started = time.perf_counter()
     request_id = request.scope["state"]["request_id"]
+    add_log_fields(**question_fields(body.question))  # a hash, the text only at DEBUG
     if wants_events(body.stream, request.headers.get("accept")):
         events = AnswerEvents()
         task = asyncio.create_task(runtime.answers.ask(body.question, body.model, sink=events))
