@@ -1,4 +1,4 @@
-"""Operator endpoints: /metrics, /cost, /circuit-breaker."""
+"""Operator endpoints: /cost, /circuit-breaker (/metrics: app/api/routes/metrics.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import ClientDep, RuntimeDep
 from app.schemas import ErrorResponse
@@ -20,12 +18,6 @@ router = APIRouter()
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (401, 503)
 }
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(runtime: RuntimeDep) -> Response:
-    await runtime.refresh_gauges()
-    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/cost", responses=_ERRORS)
