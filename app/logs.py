@@ -7,6 +7,7 @@ while serving a request carries it without being passed around. Fields given wit
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -29,6 +30,18 @@ def add_log_fields(**fields: Any) -> None:
 def log_fields() -> dict[str, Any]:
     """A copy of the fields the request's summary line has so far ({} outside a request)."""
     return dict(log_fields_var.get() or {})
+
+def question_fields(question: str) -> dict[str, Any]:
+    """How a caller's question appears in the request's summary line: the first 16 hex digits
+    of its SHA-256 (repeats and one caller's retries correlate without the text) and its length;
+    the text itself only while DEBUG logging is on. Questions name customers and hosts, and
+    people paste tokens into them: logs are kept longer and read more widely than the answers."""
+    digest = hashlib.sha256(question.encode("utf-8", "surrogatepass")).hexdigest()
+    fields: dict[str, Any] = {"question_sha256": digest[:16], "question_chars": len(question)}
+    if logging.getLogger("app.access").isEnabledFor(logging.DEBUG):
+        fields["question"] = question
+    return fields
+
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 

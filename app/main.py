@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from app.api.errors import install_error_handlers
+from app.api.metrics_listener import MetricsListener
 from app.api.middleware import RequestContextMiddleware
 from app.api.routes import alerts, ask, health, ops
+from app.api.routes import metrics as metrics_route
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.config.environment import load_settings
@@ -37,9 +39,16 @@ def create_app(
         runtime = Runtime.build(settings, clock, metrics)
         app.state.runtime = runtime
         await runtime.start()
+        listener = None
         try:
+            if settings.metrics_port is not None:
+                listener = MetricsListener(lambda: runtime, settings.metrics_host,
+                                           settings.metrics_port)
+                await listener.start()
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
             await runtime.stop()
 
     app = FastAPI(title="sre-ai-platform", version=VERSION, lifespan=lifespan)
@@ -49,6 +58,8 @@ def create_app(
     install_error_handlers(app)
     for router in (ask.router, alerts.router, health.router, ops.router):
         app.include_router(router)
+    if settings.metrics_port is None:  # else only on its own port: here a 404
+        app.include_router(metrics_route.router)
     return app
 
 

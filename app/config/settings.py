@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     api_keys: SecretStr | None = None
     api_keys_file: Path | None = None
+    # /metrics on a port of its own (app/api/metrics_listener.py); the API port's /metrics then
+    # answers 404. Unset: /metrics is served on the API port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The metrics listener's address (all interfaces: Prometheus scrapes the pod's IP).
+    metrics_host: str = "0.0.0.0"
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
     # Requests larger than this are refused with 413 before they are parsed.

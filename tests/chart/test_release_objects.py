@@ -263,14 +263,19 @@ def test_service_monitor_is_selected_by_a_kube_prometheus_stack_release() -> Non
     sm = rendered.get("ServiceMonitor")
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert sm["metadata"]["namespace"] == NAMESPACE
-    service = rendered.get("Service", RELEASE)
+    # /metrics has a Service of its own (metrics.port); the public one is not scraped
+    service = rendered.get("Service", f"{RELEASE}-metrics")
     assert selects(sm["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
+    public = rendered.get("Service", RELEASE)
+    assert not selects(sm["spec"]["selector"]["matchLabels"], public["metadata"]["labels"])
     assert sm["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     # job = the Service name; the rules and dashboards select job=~".*sre-ai-platform.*"
     assert "jobLabel" not in sm["spec"]
     assert "sre-ai-platform" in service["metadata"]["name"]
     for path in RULE_FILES:
-        for op, pattern in re.findall(r'job\s*(=~|=)\s*"([^"]*)"', path.read_text()):
+        expressions = "\n".join(line for line in path.read_text().splitlines()
+                                if not line.lstrip().startswith("#"))
+        for op, pattern in re.findall(r'job\s*(=~|=)\s*"([^"]*)"', expressions):
             regex = pattern if op == "=~" else re.escape(pattern)
             assert re.fullmatch(regex, service["metadata"]["name"]), (path.name, pattern)
     (endpoint,) = sm["spec"]["endpoints"]
@@ -362,10 +367,6 @@ def test_client_keys_become_a_name_equals_key_file() -> None:
 
 
 # ---------------------------------------------------------------------------- NetworkPolicy
-
-
-def test_network_policies_are_opt_in() -> None:
-    assert "NetworkPolicy" not in render().kinds()
 
 
 def test_network_policies_admit_clients_and_keep_redis_private() -> None:

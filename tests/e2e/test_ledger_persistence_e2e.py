@@ -186,17 +186,26 @@ def ledger_storage(tools: None, kube: Kubectl, namespace: str) -> Iterator[None]
                        capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def values_file(tmp_path_factory: pytest.TempPathFactory, fake_anthropic: str) -> Path:
-    """The chart's defaults (SQLite ledger, one replica), plus the local image and the fake."""
-    values = {
+def release_values(fake_anthropic: str) -> dict[str, Any]:
+    """The chart's defaults (SQLite ledger, one replica, the NetworkPolicy on), plus the local
+    image and the fake. The fake listens on FAKE_PORT, not 443: the policy's egress must let
+    the API pods reach it (tests/chart/test_network_exposure.py renders this)."""
+    return {
         "image": {**e2e_image(), "pullPolicy": "Never"},
         "anthropic": {"apiKey": "e2e-not-a-secret", "baseUrl": fake_anthropic},
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
                       "limits": {"memory": "512Mi"}},
         "monitoring": {"serviceMonitor": {"enabled": False}, "rules": {"enabled": False},
                        "dashboards": {"enabled": False}},
+        "networkPolicy": {"extraEgress": [{
+            "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": FAKE}}}],
+            "ports": [{"port": FAKE_PORT, "protocol": "TCP"}]}]},
     }
+
+
+@pytest.fixture(scope="module")
+def values_file(tmp_path_factory: pytest.TempPathFactory, fake_anthropic: str) -> Path:
+    values = release_values(fake_anthropic)
     path = tmp_path_factory.mktemp("ledger-e2e") / "values.yaml"
     path.write_text(yaml.safe_dump(values))
     return path

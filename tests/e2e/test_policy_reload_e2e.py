@@ -125,6 +125,16 @@ def container_port(pod: dict[str, Any]) -> int:
     return int(next((p["containerPort"] for p in ports if p.get("name") == "http"), 8000))
 
 
+def metrics_text(pod: dict[str, Any], api_url: str) -> str:
+    """/metrics of this pod: on its `metrics` port (the chart's default), else the API port."""
+    ports = pod["spec"]["containers"][0].get("ports", [])
+    port = next((p["containerPort"] for p in ports if p.get("name") == "metrics"), None)
+    if port is None:
+        return httpx.get(api_url + "/metrics", timeout=5).text
+    with port_forward(pod["metadata"]["name"], port) as url:
+        return httpx.get(url + "/metrics", timeout=5).text
+
+
 def patch_policy(configmap: str, text: str) -> None:
     """What `kubectl edit` does: replace the document in place (same object, new version)."""
     kubectl("patch", "configmap", configmap, "--type", "merge",
@@ -167,7 +177,7 @@ def test_configmap_edits_apply_without_restart_and_bad_edits_are_rejected_visibl
             with port_forward(pod["metadata"]["name"], container_port(pod)) as url:
                 wait_until(lambda url=url: ready_policy(url)["hash"] == expected_hash,
                            timeout=APPLY_TIMEOUT_SECONDS, what=f"the edit on {url}")
-                metrics = httpx.get(url + "/metrics", timeout=5).text
+                metrics = metrics_text(pod, url)
                 assert f'hash="{expected_hash}"' in metrics  # ai_config_info
 
         patch_policy(configmap, invalid)

@@ -82,6 +82,9 @@ def test_ask_answers_through_port_forward_and_then_from_the_shared_cache(
         second = httpx.post(url + "/ask", json={"question": "Pod OOMKilled - what now"},
                             timeout=30).json()
         ready = httpx.get(url + "/health/ready", timeout=10).json()
+        # /metrics is not on the public Service (metrics.port): 404 there
+        assert httpx.get(url + "/metrics", timeout=10).status_code == 404
+    with port_forward(f"service/{name}-metrics", 9090) as url:
         metrics = httpx.get(url + "/metrics", timeout=10).text
     assert first["sources"] and first["sources"][0] == "pod-oomkilled"
     assert second["cached"] is True

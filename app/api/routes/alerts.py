@@ -18,7 +18,7 @@ from app.services.alert_payload import AlertRecord, AlertsAccepted, WebhookPaylo
 router = APIRouter()
 
 _ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (401, 413, 422, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 503)
 }
 _POST_ERRORS: dict[int | str, dict[str, object]] = {
     **_ERRORS, 429: {"model": ErrorResponse, **OPENAPI_429}, 200: {"headers": OPENAPI_HEADERS}}

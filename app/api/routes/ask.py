@@ -16,7 +16,7 @@ from app.api.errors import problem_body
 from app.api.event_stream import AnswerEvents, EventStreamResponse, start, wants_events
 from app.api.plain_text import TEXT_PLAIN, prefers_text, render_answer
 from app.api.rate_limit import OPENAPI_429, OPENAPI_HEADERS, RateLimitDep
-from app.logs import add_log_fields
+from app.logs import add_log_fields, question_fields
 from app.runtime import Runtime
 from app.schemas import (
     AskRequest,
@@ -33,8 +33,13 @@ router = APIRouter()
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 502, 503)
 }
+# OpenAPI 3.1 (before 3.2's itemSchema): an event stream's `schema` describes ONE event, as
+# the SSE fields it carries; `data` is a line of JSON (app/api/event_stream.py says which).
+_SSE_EVENT = {"type": "object", "required": ["event", "data"],
+              "properties": {"event": {"enum": ["sources", "delta", "reset", "done", "error"]},
+                             "data": {"type": "string"}}}
 _ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}},
-                            "text/event-stream": {"schema": {"type": "string"}}},
+                            "text/event-stream": {"schema": _SSE_EVENT}},
                 "description": "The answer: JSON, plain text for `Accept: text/plain`, or "
                 "server-sent events (sources, delta, reset, done, error) for `\"stream\": "
                 "true` or `Accept: text/event-stream`.",
@@ -53,6 +58,7 @@ async def ask(body: AskRequest, request: Request, http_response: Response,
               ) -> AskResponse | PlainTextResponse | EventStreamResponse:
     started = time.perf_counter()
     request_id = request.scope["state"]["request_id"]
+    add_log_fields(**question_fields(body.question))  # a hash, the text only at DEBUG
     if wants_events(body.stream, request.headers.get("accept")):
         events = AnswerEvents()
         task = asyncio.create_task(ticket.charged(

@@ -49,7 +49,13 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready")
+# 503 carries the same body as 200, `status: not_ready` and the failing checks.
+_NOT_READY: dict[int | str, dict[str, object]] = {
+    503: {"description": "Not ready: the same checks, `status: not_ready`.",
+          "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+@router.get("/health/ready", responses=_NOT_READY)
 async def ready(runtime: RuntimeDep) -> JSONResponse:
     checks: dict[str, Any] = {}
     ok = True

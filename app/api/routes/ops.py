@@ -1,4 +1,4 @@
-"""Operator endpoints: /metrics, /cost, /circuit-breaker."""
+"""Operator endpoints: /cost, /circuit-breaker (/metrics: app/api/routes/metrics.py)."""
 
 from __future__ import annotations
 
@@ -7,24 +7,24 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import ClientDep, RuntimeDep
 from app.errors import LedgerUnavailableError
 from app.runtime import LEDGER_TIMEOUT_SECONDS
+from app.schemas import ErrorResponse
 from app.services.cost_view import cost_report
 
 router = APIRouter()
 
+# What a protected operator endpoint may answer besides 200: a missing or wrong key (401), and
+# 503 when keys are configured but none is loaded or the shared ledger is down. Declared so
+# that the OpenAPI document is the whole contract (the schemathesis run checks it).
+_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (401, 503)
+}
 
-@router.get("/metrics", include_in_schema=False)
-async def metrics(runtime: RuntimeDep) -> Response:
-    await runtime.refresh_gauges()
-    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-
-@router.get("/cost")
+@router.get("/cost", responses=_ERRORS)
 async def cost(runtime: RuntimeDep, caller: ClientDep) -> dict[str, Any]:
     """Spend, limit and remaining per window, from the ledger shared by every replica: the
     global windows, the caller's team's (`team`), and every team for an admin key (`teams`);
@@ -39,7 +39,7 @@ async def cost(runtime: RuntimeDep, caller: ClientDep) -> dict[str, Any]:
     return {**report, "ledger": runtime.ledger_kind, "policy_hash": active.digest}
 
 
-@router.get("/circuit-breaker")
+@router.get("/circuit-breaker", responses=_ERRORS)
 async def circuit_breaker(runtime: RuntimeDep, _client: ClientDep) -> dict[str, Any]:
     """Each model's breaker, and whether the API refuses our key for it (`auth_failing`: a
     401/403 never opens the breaker, so its state alone would say all is well)."""
