@@ -59,7 +59,11 @@ trap cleanup EXIT
 phase kind-up make --no-print-directory kind-up "${MAKEVARS[@]}"
 
 if [[ -f Dockerfile ]]; then
-    phase images make --no-print-directory kind-load "${MAKEVARS[@]}"
+    # The service image's tag is the chart's appVersion, the same in every checkout: two runs
+    # on one machine (two clusters) build and load it one at a time, so neither loads the
+    # other's build.
+    phase images flock /tmp/sre-ai-platform-image.lock \
+        make --no-print-directory kind-load "${MAKEVARS[@]}"
 else
     log "no ./Dockerfile: loading only the smoke image"
     load_smoke_only() {
