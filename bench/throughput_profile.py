@@ -14,7 +14,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class Profile:
     samples: int
     frames: list[tuple[str, str, float]]  # (function, file, share of busy samples)
     packages: list[tuple[str, float]]
+    inclusive: list[tuple[str, str, float]] = field(default_factory=list)  # our functions
 
 
 def py_spy() -> str:
@@ -63,11 +64,34 @@ def profile_paths(server: Server, systems: Sequence[Any],
             result = wrk(server.url, system, 16, SECONDS, tag="profile" + uuid.uuid4().hex[:6])
             cpu = tree_cpu_seconds(server.pid) - cpu
             spy.wait(timeout=60)
-            leaves, total = self_time(Path(raw.name).read_text())
-        out.append(summarise(system.name, leaves, total, 1000 * cpu / max(1, result.requests),
-                             result.rps))
-        print(f"  profiled {system.name}: {total} samples", flush=True)
+            collapsed = Path(raw.name).read_text()
+        leaves, total = self_time(collapsed)
+        profile = summarise(system.name, leaves, total, 1000 * cpu / max(1, result.requests),
+                            result.rps)
+        ours, _ = inclusive_own(collapsed)
+        profile.inclusive = [(f, w, n / total) for (f, w), n in ours.most_common(TOP)]
+        out.append(profile)
+        print(f"  profiled {system.name}: {total} samples; inclusive, ours: " + "; ".join(
+            f"{f} ({w}) {s:.0%} = {s * profile.cpu_ms:.2f} ms" for f, w, s in profile.inclusive),
+            flush=True)
     return out
+
+
+def inclusive_own(collapsed: str) -> tuple[Counter[tuple[str, str]], int]:
+    """Samples per function of THIS repository (app/...) anywhere on the stack (inclusive time:
+    what a call costs with everything it calls), counted once per stack, and the total."""
+    counts: Counter[tuple[str, str]] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        seen = {frame_location(f) for f in stack.split(";")}
+        for func, where in seen:
+            if where.startswith("app/"):
+                counts[(func, where)] += int(count)
+    return counts, total
 
 
 def summarise(name: str, leaves: Counter[str], total: int, cpu_ms: float,

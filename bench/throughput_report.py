@@ -137,7 +137,11 @@ def profiles(run: Run) -> list[str]:
                 f"/request, {p.samples} busy samples. Self time, top frames:", "",
                 "| frame | file | share | CPU ms/request |", "|---|---|---:|---:|"]
         out += [f"| `{f}` | {w} | {s:.1%} | {s * p.cpu_ms:.3f} |" for f, w, s in p.frames]
-        out += ["", "By package: " + ", ".join(
+        if getattr(p, "inclusive", None):
+            out += ["", "Inclusive time of our own functions (everything they call included):",
+                    "", "| function | file | share | CPU ms/request |", "|---|---|---:|---:|"]
+            out += [f"| `{f}` | {w} | {s:.1%} | {s * p.cpu_ms:.3f} |" for f, w, s in p.inclusive]
+        out += ["", "Self time by package: " + ", ".join(
             f"{pkg} {s:.0%} ({s * p.cpu_ms:.2f} ms)" for pkg, s in p.packages[:10]) + "."]
     return out
 

@@ -17,6 +17,7 @@ from bench.throughput_parse import (
     rss_kib_from_status,
     self_time,
 )
+from bench.throughput_profile import inclusive_own
 
 WRK_OUTPUT = """\
 Running 5s test @ http://127.0.0.1:41234
@@ -93,3 +94,14 @@ def test_py_spy_frames_name_their_file_and_package(
 ) -> None:
     assert frame_location(frame) == (func, where)
     assert package_of(where) == package
+
+
+def test_inclusive_time_counts_each_own_function_once_per_stack() -> None:
+    raw = (
+        "run (asyncio/runners.py:1);ask (/r/app/services/answer.py:9);"
+        "ask (/r/app/services/answer.py:9);dumps (json/__init__.py:2) 5\n"
+        "run (asyncio/runners.py:1);send (uvicorn/h.py:3) 2\n"
+    )
+    counts, total = inclusive_own(raw)
+    assert total == 7
+    assert counts == Counter({("ask", "app/services/answer.py"): 5})
