@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import statistics
@@ -161,11 +162,15 @@ def matrix(running: dict[str, servers.Server], systems: list[System], fake: Fake
 
 
 def memory_series(server: servers.Server, total: int, step: int) -> list[tuple[int, float]]:
-    """RSS of the cached path every `step` requests, at concurrency 64."""
+    """RSS of the cached path every `step` requests, at concurrency 64. wrk has no request
+    count: throughput.lua stops each thread after its share (BENCH_LIMIT), but wrk's main
+    thread still waits out -d, so -d is sized from the rate a short run measures."""
     system = next(s for s in SYSTEMS if s.server == server.name and not s.distinct)
+    rate = wrk(server.url, system, 64, 2, tag="").rps
+    seconds = max(2, math.ceil(1.3 * step / max(rate, 1.0)))
     series, done = [(0, tree_rss_mib(server.pid))], 0
     while done < total:
-        result = wrk(server.url, system, 64, 600, tag="", limit=step // 2)
+        result = wrk(server.url, system, 64, seconds, tag="", limit=step // 2)
         done += result.requests
         series.append((done, tree_rss_mib(server.pid)))
         print(f"  {done:>7} requests: RSS {series[-1][1]:.1f} MiB", flush=True)
