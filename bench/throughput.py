@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         run.cells = matrix(made, systems, fake, args)
         for name in ("sqlite", "redis"):
             run.metrics_ms[name] = metrics_render_ms(made[name].url)
+        report.write(run, args.out)  # the matrix is kept if a later phase fails
         if args.profile:
             from bench.throughput_profile import profile_paths
             run.profiles = profile_paths(

@@ -52,7 +52,7 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, *, timeout: float = 120.0) -> Server:
+    def start(self, *, timeout: float = 600.0) -> Server:
         """Spawn, then poll the ready path every 10 ms: `ready_seconds` is spawn to first 200."""
         log = (self.workdir / f"{self.name}.log").open("ab")
         argv = [a.replace("{port}", str(self.port)) for a in self.argv]
