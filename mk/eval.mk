@@ -23,3 +23,24 @@ eval-cache: venv ## Semantic cache: hit and false-hit rate per similarity thresh
 .PHONY: bench-citations
 bench-citations: venv ## Input tokens of the cited request vs the plain prompt (bench/results/citations.md).
 	$(BIN)/python -m bench.citations_cost --out bench/results/citations.md
+
+##@ Throughput and cost to run
+
+# LiteLLM's proxy, for comparison only: in a venv of its own (never in ours), at the version
+# bench/results/throughput.md records. LITELLM_VERSION= installs the newest.
+LITELLM_VENV ?= /var/cache/sre-ai-platform/venvs/litellm
+LITELLM_VERSION ?= 1.108.7
+BENCH_ARGS ?=
+
+.PHONY: bench-deps
+bench-deps: venv ## wrk (apt) and py-spy (into .venv) for bench-throughput.
+	tools/install-bench-deps.sh $(VENV)
+
+.PHONY: bench-litellm
+bench-litellm: ## LiteLLM's proxy in its own venv ($(LITELLM_VENV)), to compare against.
+	[ -x $(LITELLM_VENV)/bin/litellm ] || { $(PYTHON) -m venv $(LITELLM_VENV) && \
+	  $(LITELLM_VENV)/bin/pip install --quiet 'litellm[proxy]$(if $(LITELLM_VERSION),==$(LITELLM_VERSION))'; }
+
+.PHONY: bench-throughput
+bench-throughput: venv bench-deps ## Floor vs ours (uncached, cached; SQLite, Redis) vs LiteLLM: req/s, latency, CPU/request, RSS (bench/results/throughput.md, .png).
+	LITELLM_VENV=$(LITELLM_VENV) $(BIN)/python -m bench.throughput --profile $(BENCH_ARGS)

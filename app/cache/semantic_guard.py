@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
 
@@ -127,6 +128,12 @@ class _Parsed:
     names: frozenset[str]
 
 
+# judge() runs for up to MAX_GUARD_CHECKS candidates of one lookup, so the same texts come back:
+# the new question once per candidate, a stored one on every lookup that lands near it. The
+# parse is a pure function of the text (and _Parsed is immutable): parse each text once. Under a
+# storm of near-identical paid questions it was 16 parses per request, the guard's largest self
+# time (bench/results/throughput.md, profile). 1,024 questions are a few MB at most.
+@lru_cache(maxsize=1024)
 def _parse(text: str) -> _Parsed:
     quoted = {next(g for g in m.groups() if g).lower().strip() for m in _QUOTED.finditer(text)}
     raw = _TOKEN.findall(text.replace("\u2019", "'"))

@@ -3,9 +3,11 @@ kind, and rewordings of one question pass (issue 13)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from app.cache.semantic_guard import GUARD_REASONS, judge
+from app.cache.semantic import MAX_GUARD_CHECKS, SemanticEntry, best_match
+from app.cache.semantic_guard import GUARD_REASONS, _parse, judge
 
 NEGATIVES = [
     # negation
@@ -89,3 +91,19 @@ def test_reasons_are_a_small_fixed_set_for_a_metric_label() -> None:
     seen = {judge(a, b).reason for a, b, _ in NEGATIVES} | {judge(a, b).reason
                                                             for a, b in PARAPHRASES}
     assert seen == set(GUARD_REASONS)
+
+
+def test_a_lookup_parses_each_text_once_however_many_candidates_the_guard_checks() -> None:
+    """A storm of near-identical questions puts MAX_GUARD_CHECKS candidates above the
+    threshold; each used to re-parse both texts (16 parses per lookup, the guard's largest
+    self time in the throughput profile). The new question is parsed once, a stored one once
+    for the life of the memo."""
+    vector = np.ones(4, dtype=np.float32) / 2
+    stored = [SemanticEntry(f"k{i}", f"pod checkout-{i} OOMKilled, what now?", vector, 0.0)
+              for i in range(MAX_GUARD_CHECKS)]
+    _parse.cache_clear()
+    lookup = best_match(stored, "pod checkout-x OOMKilled, what now?", vector, 0.5)
+    assert lookup.match is None and lookup.rejected == ("entity",) * MAX_GUARD_CHECKS
+    assert _parse.cache_info().misses == MAX_GUARD_CHECKS + 1  # each distinct text once
+    best_match(stored, "pod checkout-y OOMKilled, what now?", vector, 0.5)
+    assert _parse.cache_info().misses == MAX_GUARD_CHECKS + 2  # only the new question
