@@ -86,7 +86,8 @@ class ApiKeys:
         self._content_error: str | None = None  # what the content at _file_sig says
         self._checked_at = float("-inf")
         self._logged_at = float("-inf")
-        # require_api_key is a sync dependency: FastAPI calls it from its thread pool.
+        # Every caller runs on the event loop today; the lock keeps a re-check single-flight
+        # should one ever run from a thread (it never waits on the loop: a short file read).
         self._lock = threading.Lock()
         self._refresh()
 

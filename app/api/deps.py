@@ -12,7 +12,11 @@ from app.logs import add_log_fields
 from app.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+# Both dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in its
+# thread pool, and the two hand-offs per request were a third of a cached answer's CPU in the
+# throughput profile (bench/results/throughput.md). Neither waits on anything: the keys file is
+# stat()ed at most once per recheck interval and read only when it changed.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -20,7 +24,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def require_api_key(request: Request, runtime: RuntimeDep) -> Caller:
+async def require_api_key(request: Request, runtime: RuntimeDep) -> Caller:
     """The anonymous caller when no key source is configured (open); the key's caller (name,
     team, admin) when it matches.
 
