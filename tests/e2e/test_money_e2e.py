@@ -4,7 +4,8 @@ A release of its own: 3 API pods sharing the in-chart Redis ledger, a small hour
 fake Anthropic server in a pod slowed to UPSTREAM_DELAY_SECONDS a call, and a short reservation
 TTL (SRE_AI_RESERVATION_TTL_SECONDS). An in-cluster client asks distinct questions (each a paid
 call) with many workers through the Service, more than the budget pays for. Mid-load one API
-pod is killed with `kubectl delete --grace-period=0 --force`.
+pod's process is SIGKILLed with calls in flight and the pod removed with
+`kubectl delete --grace-period=0 --force` (that alone is graceful on the node: see sigkill()).
 
 What is proven, from the fake's own bill (`GET /_fake/billed`: model, usage and caller pod IP of
 every reply it produced, priced here from the policy's prices, in Decimal):
@@ -27,7 +28,9 @@ Traffic: pods of this cluster and 127.0.0.1 (port-forwards). Skips without a clu
 from __future__ import annotations
 
 import shutil
+import subprocess
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -58,7 +61,7 @@ FULLNAME = f"{RELEASE}-sre-ai-platform"
 API_PODS = (f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=sre-ai-platform,"
             "app.kubernetes.io/component=api")
 REPLICAS = 3
-HOURLY_USD = Decimal("0.25")
+HOURLY_USD = Decimal("0.50")
 QUESTIONS = 90
 WORKERS = 12
 UPSTREAM_DELAY_SECONDS = 3.0
@@ -111,6 +114,21 @@ def cost(kube: Kubectl, namespace: str) -> dict[str, dict[str, Any]]:
     return {w["window"]: w for w in body["windows"]}
 
 
+def sigkill(pod: dict[str, Any]) -> None:
+    """SIGKILL the pod's service container now, through the node's container runtime.
+
+    `kubectl delete --grace-period=0 --force` only removes the pod from the API: the kubelet
+    still runs the preStop sleep and SIGTERM, and the service then finishes and settles its
+    calls in flight (measured: 8 of 8 settled, no failed question). The worst case the issue
+    asks about is a process that dies mid-call, so the test kills it first (kind's nodes are
+    containers: `docker exec <node> crictl stop --timeout 0`), then force-deletes the pod."""
+    if shutil.which("docker") is None:
+        pytest.skip("docker not on PATH: cannot reach the kind node's container runtime")
+    container = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    subprocess.run(["docker", "exec", pod["spec"]["nodeName"], "crictl", "stop", "--timeout",
+                    "0", container], check=True, capture_output=True, timeout=60)
+
+
 def subset_prices(prices: Iterable[Decimal], most: int) -> set[Decimal]:
     """Every total of at most `most` of `prices` (a multiset): what U's price can be."""
     reachable: set[tuple[int, Decimal]] = {(0, Decimal(0))}
@@ -128,12 +146,24 @@ def test_three_replicas_never_overspend_and_a_killed_pod_loses_no_recorded_spend
         start_client(kube, namespace, CLIENT, f"http://{FULLNAME}:8000",
                      "--workers", str(WORKERS), "--count", str(QUESTIONS),
                      "--tag", uuid.uuid4().hex[:6], "--timeout", "40")
-        # Mid-load: calls in flight on every pod, some already billed and settled.
-        wait_until(lambda: len(fake.billed()) >= WORKERS and fake.stats()["in_flight"] >= 3,
-                   timeout=180, interval=0.2, what="paid calls settled and more in flight")
-        victim = sorted(kube.json("-n", namespace, "get", "pods", "-l", API_PODS)["items"],
-                        key=lambda p: str(p["metadata"]["name"]))[0]
-        victim_ip = victim["status"]["podIP"]
+        # Mid-load: the first calls billed (and settled), more in flight on the pods; the
+        # victim is a pod with calls in flight at the fake (received, not answered yet).
+        pods = {p["status"]["podIP"]: p for p in kube.json(
+            "-n", namespace, "get", "pods", "-l", API_PODS)["items"]}
+        busiest: list[str] = []
+
+        def calls_in_flight() -> bool:
+            received = Counter(r["remote"] for r in fake.requests())
+            billed_so_far = Counter(b["remote"] for b in fake.billed())
+            open_calls = {ip: received[ip] - billed_so_far[ip] for ip in pods}
+            busiest[:] = [max(open_calls, key=lambda ip: open_calls[ip])]
+            return sum(billed_so_far.values()) >= 1 and open_calls[busiest[0]] >= 2
+
+        wait_until(calls_in_flight, timeout=180, interval=0.1,
+                   what="a paid call billed and 2 in flight on one pod")
+        victim_ip = busiest[0]
+        victim = pods[victim_ip]
+        sigkill(victim)
         kube("-n", namespace, "delete", "pod", victim["metadata"]["name"],
              "--grace-period=0", "--force")
         summary = client_summary(kube, namespace, CLIENT, timeout=300)
@@ -141,9 +171,13 @@ def test_three_replicas_never_overspend_and_a_killed_pod_loses_no_recorded_spend
         billed = fake.billed()
 
     statuses = summary["statuses"]
-    failed = summary["asked"] - statuses.get("200", 0) - statuses.get("429", 0)
+    # Failed in flight: sent, then the connection died (reset, timeout). Questions refused by
+    # the dead pod's address before the endpoints forgot it ("unreachable") never reached a
+    # server. Only the killed pod's questions in flight fail, and some did: it died mid-call.
+    failed = statuses.get("error", 0)
+    assert set(statuses) <= {"200", "429", "error", "unreachable"}, summary
     assert summary["asked"] == QUESTIONS, summary
-    assert failed <= WORKERS, summary  # only the killed pod's questions in flight can fail
+    assert 0 < failed <= WORKERS, summary
     # The limit bound: questions were refused a paid call (429, or a degraded answer).
     assert statuses.get("429", 0) + summary["degraded"] > 0, summary
 

@@ -295,6 +295,7 @@ class FakeAnthropic:
                 "anthropic_version": request.headers.get("anthropic-version"),
                 "retry_count": request.headers.get("x-stainless-retry-count"),
                 "timeout": request.headers.get("x-stainless-timeout"),
+                "remote": request.remote,
             }
         )
 

@@ -17,6 +17,7 @@ Questions are distinct (a tag and a number), so no cache answers them: each is a
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ from collections import Counter
 from decimal import Decimal
 
 MAX_ERRORS_SHOWN = 20
+NEVER_SENT = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
 
 
 class Tally:
@@ -70,7 +72,14 @@ def ask(url: str, question: str, timeout: float) -> Outcome:
     except urllib.error.HTTPError as exc:
         text = exc.read().decode(errors="replace")[:300]
         return str(exc.code), None, None if exc.code == 429 else f"{exc.code}: {text}"
-    except Exception as exc:  # a connection refused/reset/timed out: a failed question
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (ConnectionRefusedError, OSError)) and getattr(
+                exc.reason, "errno", None) in NEVER_SENT:
+            # Refused or unroutable: the question never reached a server (a dead pod still in
+            # the Service's endpoints); still a failed question, but no call was in flight.
+            return "unreachable", None, f"{type(exc.reason).__name__}: {exc.reason}"
+        return "error", None, f"URLError: {exc.reason}"
+    except Exception as exc:  # reset or timed out after sending: a failed question
         return "error", None, f"{type(exc).__name__}: {exc}"
 
 
