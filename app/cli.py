@@ -24,6 +24,7 @@ from typing import NoReturn
 
 import uvicorn
 
+from app.api.draining import Draining, DrainingServer
 from app.clock import SystemClock
 from app.config import Settings
 from app.config.environment import (
@@ -45,6 +46,21 @@ WORKERS_REFUSED = (
     "so a Prometheus scrape would see one worker at random. Scale with more replicas (Helm "
     "replicaCount or an HPA, with a shared Redis ledger) instead"
 )
+
+
+# In-flight requests get this long after the listener closes (the chart's grace period, minus
+# the preStop sleep, is the real bound on Kubernetes).
+GRACEFUL_SHUTDOWN_SECONDS = 60
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, got {value}")
+    return seconds
 
 
 def _one_worker(value: str) -> int:
@@ -107,15 +123,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=_one_worker, default=1,
                         help="must be 1 (kept for compatibility): one worker per process keeps "
                              "/metrics whole; scale with replicas or an HPA instead")
+    parser.add_argument("--drain-seconds", type=_seconds, default=0.0,
+                        help="after SIGTERM, answer /health/ready 503 and keep accepting this "
+                             "long before closing the listener (default 0: on Kubernetes the "
+                             "preStop sleep does this); in-flight requests always finish")
     args = parser.parse_args(argv)
     settings = startup_settings()
     try:
         serving_checks(settings, SystemClock())
     except ConfigurationError as exc:
         configuration_failed(exc)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port,
-                workers=args.workers, log_config=None, access_log=False,
-                timeout_graceful_shutdown=60)
+    draining = Draining()
+    config = uvicorn.Config(create_app(settings, draining=draining), host=args.host,
+                            port=args.port, log_config=None, access_log=False,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS)
+    DrainingServer(config, draining, args.drain_seconds).run()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from app.api.draining import Draining
 from app.api.errors import install_error_handlers
 from app.api.metrics_listener import MetricsListener
 from app.api.middleware import RequestContextMiddleware
@@ -28,6 +29,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     registry: CollectorRegistry | None = None,
+    draining: Draining | None = None,
 ) -> FastAPI:
     settings = settings or load_settings()  # a bad variable is named (ConfigurationError)
     clock = clock or SystemClock()
@@ -52,6 +54,7 @@ def create_app(
             await runtime.stop()
 
     app = FastAPI(title="sre-ai-platform", version=VERSION, lifespan=lifespan)
+    app.state.draining = draining or Draining()  # set by the server on SIGTERM (app/cli.py)
     app.add_middleware(RequestContextMiddleware, metrics=metrics,
                        max_body_bytes=settings.max_body_bytes,
                        path_limits={"/alerts": settings.max_alert_body_bytes})

@@ -20,7 +20,8 @@ from tests.chart.rendering import (
     render,
     render_error,
 )
-from tests.e2e.test_ledger_persistence_e2e import FAKE, FAKE_PORT, release_values
+from tests.e2e.incluster import FAKE, FAKE_PORT
+from tests.e2e.test_ledger_persistence_e2e import release_values
 
 pytestmark = pytest.mark.chart
 

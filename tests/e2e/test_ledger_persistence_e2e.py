@@ -31,8 +31,14 @@ import httpx
 import pytest
 import yaml
 
+from tests.e2e.incluster import (
+    deploy_fake_anthropic,
+    e2e_image,
+    fake_egress,
+    helm,
+    release_objects,
+)
 from tests.e2e.kube import Kubectl
-from tests.fakes.anthropic_control import STANDALONE_MODULES
 from tests.fakes.service_process import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -43,76 +49,8 @@ FULLNAME = f"{RELEASE}-sre-ai-platform"
 CLAIM = f"{FULLNAME}-ledger"
 API_PODS = (f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name=sre-ai-platform,"
             "app.kubernetes.io/component=api")
-FAKE = "fake-anthropic"
-FAKE_PORT = 8080
-FAKE_MODULES = STANDALONE_MODULES  # every module the fake imports, found, not listed
 NO_PROVISIONER = "kubernetes.io/no-provisioner"
 PV_ROOT = "/var/local-pv"
-
-
-def helm(kube: Kubectl, namespace: str, *args: str) -> str:
-    done = subprocess.run(["helm", "--kube-context", kube.context, "-n", namespace, *args],
-                          capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)}: {done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def e2e_image() -> dict[str, str]:
-    """The service image the suite loaded into the nodes: the chart's default repository and
-    tag (its appVersion, what `make image` builds), unless tests/e2e/values-e2e.yaml overrides
-    them."""
-    chart = REPO_ROOT / "charts" / "sre-ai-platform"
-    defaults = yaml.safe_load((chart / "values.yaml").read_text())["image"]
-    overrides = yaml.safe_load(
-        (REPO_ROOT / "tests" / "e2e" / "values-e2e.yaml").read_text())["image"]
-    image = {**defaults, **overrides}
-    tag = image["tag"] or yaml.safe_load((chart / "Chart.yaml").read_text())["appVersion"]
-    return {"repository": str(image["repository"]), "tag": str(tag)}
-
-
-def hardened(container: dict[str, Any]) -> dict[str, Any]:
-    return {**container, "securityContext": {
-        "runAsNonRoot": True, "runAsUser": 10001, "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}}
-
-
-def fake_anthropic_objects(image: dict[str, str]) -> list[dict[str, Any]]:
-    """The fake Anthropic API in a pod: its modules from a ConfigMap, run by the service
-    image's Python (aiohttp is one of the service's dependencies)."""
-    labels = {"app.kubernetes.io/name": FAKE}
-    # tests/__init__.py too: a `tests` package some wheel left in site-packages must not win
-    items = [{"key": m, "path": f"tests/fakes/{m}"} for m in FAKE_MODULES]
-    items.append({"key": "tests__init__.py", "path": "tests/__init__.py"})
-    pod = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": FAKE, "labels": labels},
-        "spec": {
-            "automountServiceAccountToken": False,
-            "terminationGracePeriodSeconds": 1,
-            "containers": [hardened({
-                "name": "fake",
-                "image": f"{image['repository']}:{image['tag']}",
-                "imagePullPolicy": "Never",
-                "command": ["python", "-m", "tests.fakes.anthropic_server",
-                            "--host", "0.0.0.0", "--port", str(FAKE_PORT)],
-                "env": [{"name": "PYTHONPATH", "value": "/fake"}],
-                "workingDir": "/fake",
-                "ports": [{"name": "http", "containerPort": FAKE_PORT}],
-                "readinessProbe": {"httpGet": {"path": "/_fake/health", "port": "http"},
-                                   "periodSeconds": 1},
-                "resources": {"requests": {"cpu": "20m", "memory": "64Mi"},
-                              "limits": {"memory": "256Mi"}},
-                "volumeMounts": [{"name": "modules", "mountPath": "/fake", "readOnly": True}],
-            })],
-            "volumes": [{"name": "modules", "configMap": {"name": FAKE, "items": items}}],
-        },
-    }
-    service = {
-        "apiVersion": "v1", "kind": "Service", "metadata": {"name": FAKE},
-        "spec": {"selector": labels, "ports": [{"name": "http", "port": FAKE_PORT,
-                                                "targetPort": "http"}]},
-    }
-    return [pod, service]
 
 
 @pytest.fixture(scope="module")
@@ -125,16 +63,7 @@ def tools() -> None:
 @pytest.fixture(scope="module")
 def fake_anthropic(tools: None, kube: Kubectl, namespace: str) -> str:
     """In-cluster URL of the fake Anthropic server, once it is Ready."""
-    fakes = REPO_ROOT / "tests" / "fakes"
-    kube("-n", namespace, "create", "configmap", FAKE,
-         *[f"--from-file={m}={fakes / m}" for m in FAKE_MODULES],
-         f"--from-file=tests__init__.py={fakes.parent / '__init__.py'}")
-    kube("-n", namespace, "apply", "-f", "-",
-         stdin=json.dumps({"apiVersion": "v1", "kind": "List",
-                           "items": fake_anthropic_objects(e2e_image())}))
-    kube("-n", namespace, "wait", "--for=condition=Ready", f"pod/{FAKE}", "--timeout=120s",
-         timeout=150)
-    return f"http://{FAKE}:{FAKE_PORT}"
+    return deploy_fake_anthropic(kube, namespace)
 
 
 def default_storage_class(kube: Kubectl) -> dict[str, Any] | None:
@@ -197,9 +126,7 @@ def release_values(fake_anthropic: str) -> dict[str, Any]:
                       "limits": {"memory": "512Mi"}},
         "monitoring": {"serviceMonitor": {"enabled": False}, "rules": {"enabled": False},
                        "dashboards": {"enabled": False}},
-        "networkPolicy": {"extraEgress": [{
-            "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": FAKE}}}],
-            "ports": [{"port": FAKE_PORT, "protocol": "TCP"}]}]},
+        "networkPolicy": {"extraEgress": [fake_egress()]},
     }
 
 
@@ -263,10 +190,19 @@ def test_spend_survives_a_rollout_and_a_reinstall(
     assert second["metadata"]["uid"] != first["metadata"]["uid"]
     assert_same_spend(before, spent(kube, namespace), cost)
 
-    # Uninstall keeps the claim; the same release installed again adopts it.
+    # Uninstall leaves nothing of the release but what the user asked to keep: the ledger's
+    # claim (`helm.sh/resource-policy: keep`). The same release installed again adopts it.
     helm(kube, namespace, "uninstall", RELEASE, "--wait", "--timeout", "3m")
     claim = kube.json("-n", namespace, "get", "pvc", CLAIM)
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    left: list[str] = []
+
+    def only_the_kept_claim() -> bool:  # pods end after their grace period, not at once
+        left[:] = release_objects(kube, namespace, RELEASE)
+        return left == [f"persistentvolumeclaim/{CLAIM}"]
+
+    wait_until(only_the_kept_claim, timeout=120, interval=2,
+               what=f"only the kept claim left of {RELEASE} (left: {left})")
     helm(kube, namespace, "install", RELEASE, str(CHART), "-f", str(values_file),
          "--wait", "--timeout", "5m")
     third = api_pod(kube, namespace)

@@ -32,14 +32,12 @@ import httpx
 import pytest
 import yaml
 
+from tests.e2e.incluster import e2e_image, hardened, helm
 from tests.e2e.kube import Kubectl
 from tests.e2e.test_ledger_persistence_e2e import (
     NO_PROVISIONER,
     PV_ROOT,
     default_storage_class,
-    e2e_image,
-    hardened,
-    helm,
 )
 from tests.fakes.service_process import REPO_ROOT, wait_until
 

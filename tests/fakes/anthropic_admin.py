@@ -40,6 +40,8 @@ async def control(fake: FakeAnthropic, request: web.Request) -> web.Response:
                 fake.set_rate_limit(kind.replace("_", "-"), **values)
         elif (action, method) == ("requests", "GET"):
             return web.json_response(fake.requests)
+        elif (action, method) == ("billed", "GET"):
+            return web.json_response(fake.billed)
         elif (action, method) == ("health", "GET"):
             return web.json_response({"ok": True})
         elif action not in {"faults", "stats"} or method != "GET":

@@ -78,6 +78,9 @@ class FakeAnthropicControl:
     def requests(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "requests"))
 
+    def billed(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "billed"))
+
 
 @contextlib.contextmanager
 def fake_anthropic_process(*args: str) -> Iterator[tuple[str, FakeAnthropicControl]]:

@@ -23,6 +23,8 @@ so a test can drive a fake that runs in another process:
     POST   /v1/messages/count_tokens  the input tokens of a request (nothing cached)
     POST   /_fake/ratelimits  {"requests": {"limit": 50, "remaining": 3}, "tokens": {...}}
     GET    /_fake/requests    the last requests received (API key never recorded)
+    GET    /_fake/billed      the fake's own bill: model, usage and caller address of every
+                              reply it produced (the e2e money proof prices it independently)
     GET    /_fake/health      {"ok": true}
 
 Run as a process: `python -m tests.fakes.anthropic_server --port 0` prints
@@ -49,6 +51,7 @@ from tests.fakes.anthropic_faults import Fault, FaultQueue
 from tests.fakes.anthropic_wire import RateLimits, abort, credential, error_response
 
 _RECORDED_REQUESTS = 100
+_RECORDED_BILLS = 100_000
 _OUTCOME = web.RequestKey("fake_outcome", str)
 
 
@@ -122,6 +125,7 @@ class FakeAnthropic:
         self._in_flight = 0
         self._max_in_flight = 0
         self._requests: deque[dict[str, Any]] = deque(maxlen=_RECORDED_REQUESTS)
+        self._billed: deque[dict[str, Any]] = deque(maxlen=_RECORDED_BILLS)
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -138,6 +142,11 @@ class FakeAnthropic:
     @property
     def requests(self) -> list[dict[str, Any]]:
         return list(self._requests)
+
+    @property
+    def billed(self) -> list[dict[str, Any]]:
+        """Every reply produced (what Anthropic would bill): model, usage, caller address."""
+        return list(self._billed)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -248,6 +257,7 @@ class FakeAnthropic:
                 return self._fault_reply(fault)
         self._outcome(request, "ok")
         message, headers = self._message(model, max_tokens, body)
+        self._billed.append({"model": model, "usage": message["usage"], "remote": request.remote})
         if body.get("stream") is True:
             return await anthropic_stream.send(
                 request, message, headers, closing=self._closing,
@@ -285,6 +295,7 @@ class FakeAnthropic:
                 "anthropic_version": request.headers.get("anthropic-version"),
                 "retry_count": request.headers.get("x-stainless-retry-count"),
                 "timeout": request.headers.get("x-stainless-timeout"),
+                "remote": request.remote,
             }
         )
 

@@ -53,8 +53,11 @@ def stop_process(proc: subprocess.Popen[Any], *, timeout: float = 15.0) -> None:
 
 class ServiceProcess:
     def __init__(
-        self, env: Mapping[str, str], workdir: Path, *, port: int | None = None, name: str = "svc"
+        self, env: Mapping[str, str], workdir: Path, *, port: int | None = None, name: str = "svc",
+        cli_args: list[str] | None = None,
     ) -> None:
+        """`cli_args`: run the console script (`python -m app.cli`, as the image does) with these
+        extra arguments instead of `uvicorn app.main:app`."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -68,23 +71,18 @@ class ServiceProcess:
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self._cli_args = cli_args
 
     # Generous: a start takes ~2 s idle but 15-20 s on a 2-core machine at load 20 (measured
     # in bench/results/throughput.md); only a broken start ever waits this long.
     def start(self, *, ready_timeout: float = 120.0) -> ServiceProcess:
         log = self.log_path.open("ab")
+        if self._cli_args is None:
+            command = [sys.executable, "-m", "uvicorn", "app.main:app", "--no-access-log"]
+        else:
+            command = [sys.executable, "-m", "app.cli", *self._cli_args]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-            ],
+            [*command, "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=self.workdir,
             env=self._env,
             stdout=log,

@@ -11,6 +11,9 @@ fault, so that one does make the pod unready. (The first design said "ledger rea
 deviation, for the reason it gives about the LLM.) `dependencies` shows the shared Redis's own
 breaker: while it is open the ledger check is answered without touching Redis.
 
+Shutting down (SIGTERM received, app/api/draining.py) makes the pod unready at once, while the
+listener is still open and the requests in flight finish: `shutdown: draining`.
+
 Client API keys that are configured but yield none (`api_keys.state: deny_all`: the Secret's
 key is missing, empty or unparseable) DO make the pod unready: such a pod cannot serve any
 protected request (they fail closed, 503), and it is this pod's configuration. Being unready
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.deps import RuntimeDep
@@ -56,9 +59,10 @@ _NOT_READY: dict[int | str, dict[str, object]] = {
 
 
 @router.get("/health/ready", responses=_NOT_READY)
-async def ready(runtime: RuntimeDep) -> JSONResponse:
-    checks: dict[str, Any] = {}
-    ok = True
+async def ready(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    draining = bool(request.app.state.draining.active)
+    checks: dict[str, Any] = {"shutdown": "draining" if draining else "running"}
+    ok = not draining
     active = runtime.policies.current
     checks["policy"] = {"generation": active.generation, "hash": active.digest,
                         "origin": active.origin, "last_error": runtime.policies.last_error}
