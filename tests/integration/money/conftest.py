@@ -127,7 +127,8 @@ def worst_case(model: str, call: Mapping[str, Any]) -> Decimal:
 
 
 class GatedFake(FakeAnthropic):
-    """FakeAnthropic that can hold calls (gate closed) and records arrivals and billed usage."""
+    """FakeAnthropic that can hold calls (gate closed) and records arrivals; what it billed is
+    the base fake's own record (`billed`: model, usage and caller of every reply)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,7 +136,6 @@ class GatedFake(FakeAnthropic):
         self.gate.set()
         self.arrived: list[dict[str, Any]] = []
         self.held = 0
-        self.billed: list[dict[str, Any]] = []
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -148,15 +148,9 @@ class GatedFake(FakeAnthropic):
             self.held -= 1
         return await super()._answer(request)
 
-    def _message(self, model: str, max_tokens: int,
-                 body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-        message, headers = super()._message(model, max_tokens, body)
-        self.billed.append({"model": model, "usage": message["usage"]})
-        return message, headers
-
     def reset(self) -> None:
         super().reset()
-        self.arrived, self.billed, self.held = [], [], 0
+        self.arrived, self.held = [], 0
 
 
 class ThreadedFake:
