@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # In-cluster monitoring as kube-prometheus-stack users run it, with no registry: the Prometheus
-# Operator and its config reloader (built from their Go module), Debian's Prometheus, and
-# prometheus-adapter (Go module) serving custom.metrics.k8s.io, each in a small image on our
-# Debian base, loaded with `kind load` and run with imagePullPolicy Never.
+# Operator and its config reloader, Prometheus, and prometheus-adapter serving
+# custom.metrics.k8s.io, all built from their Go modules (tools/build-go-tools.sh), each in a
+# small image on our Debian base, loaded with `kind load` and run with imagePullPolicy Never.
+# (Debian's Prometheus package cannot be used: it is built without Kubernetes discovery.)
 #   cluster-monitoring.sh KUBE_CONTEXT CRDS_DIR
 # Binaries are cached by version (tools/build-go-tools.sh); image tags carry a hash of binary +
 # recipe + base, so a warm run only re-applies the manifests and waits. Idempotent.
-# MONITORING_BASE_IMAGE: base for the images (default: our Debian k8s-base). PROMETHEUS_BIN:
-# the Prometheus binary (default: Debian's /usr/bin/prometheus, `apt-get install prometheus`).
+# MONITORING_BASE_IMAGE: base for the images (default: our Debian k8s-base).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -16,16 +16,13 @@ crds_dir="${2:?usage: cluster-monitoring.sh KUBE_CONTEXT CRDS_DIR}"
 cluster="${context#kind-}"
 KUBECTL="${KUBECTL:-kubectl}"
 KIND="${KIND:-kind}"
-PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
 k() { "$KUBECTL" --context "$context" "$@"; }
 
-[[ -x "$PROMETHEUS_BIN" ]] || die "no Prometheus binary at $PROMETHEUS_BIN (apt-get install prometheus)"
-"$TOOLS_SRC_DIR/build-go-tools.sh" prometheus_operator prometheus_adapter
+"$TOOLS_SRC_DIR/build-go-tools.sh" prometheus_operator prometheus_adapter prometheus
 op_dir="$CACHE_ROOT/prometheus-operator-$PROM_OPERATOR_BIN_VERSION"
 adapter_bin="$CACHE_ROOT/prometheus-adapter-$PROM_ADAPTER_VERSION/adapter"
+prometheus_bin="$CACHE_ROOT/prometheus-$PROMETHEUS_VERSION/prometheus"
 base="${MONITORING_BASE_IMAGE:-$("$TOOLS_SRC_DIR/build-rootfs-image.sh" k8s-base)}"
-prom_version="v$("$PROMETHEUS_BIN" --version 2>&1 | sed -n 's/^prometheus, version \([0-9.]*\).*/\1/p')"
-[[ "$prom_version" != v ]] || die "cannot read the version of $PROMETHEUS_BIN"
 
 # image NAME VERSION BINARY ENTRYPOINT_PATH: an image with one binary; prints its tag.
 IMAGE_RECIPE=1
@@ -54,7 +51,7 @@ DOCKERFILE
 operator_image="$(image prometheus-operator "$PROM_OPERATOR_BIN_VERSION" "$op_dir/operator" /bin/operator)"
 reloader_image="$(image prometheus-config-reloader "$PROM_OPERATOR_BIN_VERSION" \
     "$op_dir/prometheus-config-reloader" /bin/prometheus-config-reloader)"
-prometheus_image="$(image prometheus "$prom_version" "$PROMETHEUS_BIN" /bin/prometheus)"
+prometheus_image="$(image prometheus "$PROMETHEUS_VERSION" "$prometheus_bin" /bin/prometheus)"
 adapter_image="$(image prometheus-adapter "$PROM_ADAPTER_VERSION" "$adapter_bin" /bin/adapter)"
 # kind load skips an image a node already has under the same name.
 "$KIND" load docker-image --name "$cluster" \
@@ -67,7 +64,7 @@ k wait --for=condition=Established --timeout=60s \
 
 adapter_config="$(dirname "$TOOLS_SRC_DIR")/prometheus-adapter/config.yaml"
 sed -e "s|@OPERATOR_IMAGE@|$operator_image|" -e "s|@RELOADER_IMAGE@|$reloader_image|" \
-    -e "s|@PROMETHEUS_IMAGE@|$prometheus_image|" -e "s|@PROMETHEUS_VERSION@|$prom_version|" \
+    -e "s|@PROMETHEUS_IMAGE@|$prometheus_image|" -e "s|@PROMETHEUS_VERSION@|$PROMETHEUS_VERSION|" \
     -e "s|@ADAPTER_IMAGE@|$adapter_image|" \
     -e "s|@ADAPTER_CONFIG_HASH@|$(sha256sum < "$adapter_config" | cut -c1-12)|" \
     "$TOOLS_SRC_DIR/manifests/monitoring-stack.yaml" \
@@ -82,4 +79,4 @@ k -n monitoring rollout status statefulset/prometheus-kube-prometheus-stack-prom
 k -n monitoring rollout status deployment/prometheus-adapter --timeout=180s
 k wait --for=condition=Available --timeout=120s \
     apiservice/v1beta1.custom.metrics.k8s.io apiservice/v1beta2.custom.metrics.k8s.io
-log "monitoring ready on $context: prometheus-operator $PROM_OPERATOR_BIN_VERSION, prometheus $prom_version, prometheus-adapter $PROM_ADAPTER_VERSION"
+log "monitoring ready on $context in ${SECONDS}s: prometheus-operator $PROM_OPERATOR_BIN_VERSION, prometheus $PROMETHEUS_VERSION, prometheus-adapter $PROM_ADAPTER_VERSION"
