@@ -157,8 +157,10 @@ def release_values() -> dict[str, Any]:
         "policy": {
             "budgets": {"per_request_usd": 0.5, "hourly_usd": 1000, "daily_usd": 1000,
                         "monthly_usd": 10000},
-            # opens after 4 calls, tries again after 5 s: the test waits on the alert, not it
-            "breaker": {"window_size": 4, "minimum_calls": 4, "wait_in_open_seconds": 5},
+            # Opens after 4 calls. It must stay open between scrapes: with a short wait the
+            # next ask finds it half-open, the 5 s scrape rarely sees `open`, and the alert
+            # (max_over_time of state="open" over 1 m, for 1 m) never fires.
+            "breaker": {"window_size": 4, "minimum_calls": 4, "wait_in_open_seconds": 20},
             "cache": {"semantic_enabled": False},  # every distinct question reaches upstream
         },
         "monitoring": {
