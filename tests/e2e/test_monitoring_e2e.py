@@ -59,6 +59,8 @@ CPU_TARGET = 80  # % of the request; an LLM service waiting on its upstream stay
 CONCURRENCY = 12  # constant: 6 per pod at 2 replicas, three times the target
 UPSTREAM_DELAY_SECONDS = 8
 LOADER = "load"
+# Series this module's release never produces (see test_every_dashboard_query_returns_data).
+NOT_EXERCISED = ("ai_team_", "ai_semantic_cache_similarity", "time_to_first_chunk")
 EPOCH = "0001-01-01T00:00:00Z"  # Prometheus's lastEvaluation before the first evaluation
 
 # A constant number of clients, each asking distinct questions (cache misses) one at a time,
@@ -285,8 +287,9 @@ def test_breaker_open_alert_fires_while_upstream_fails(
     # window keeps it firing a while; test_breaker_open_alert_resolves_after_recovery checks it
     # after the HPA test, so that minute is not waited for twice.
     with kube.port_forward(namespace, f"deployment/{FULLNAME}", 8000) as url:
-        ask_until(url, lambda b: all(s["state"] == "closed" for s in b.values()),
-                  "every breaker to close")
+        # The fallback gets no trial calls once the primary answers: half-open is enough.
+        ask_until(url, lambda b: all(s["state"] != "open" for s in b.values()),
+                  "no breaker open")
 
 
 def load_pod(namespace: str) -> dict[str, Any]:
@@ -371,9 +374,13 @@ def test_breaker_open_alert_resolves_after_recovery(prometheus: Prometheus) -> N
 
 def test_every_dashboard_query_returns_data(
         release: float, prometheus: Prometheus) -> None:
-    """After the traffic above, each panel query has data over the module's run."""
+    """After the traffic above, each panel query has data over the module's run. Not run here:
+    policy teams, the semantic cache (off, so every load question reaches the upstream) and
+    streaming; their panels are proven by tests/integration/monitoring/test_live.py."""
     empty = []
     for q in assets.dashboard_queries({"job": JOB}):
+        if any(name in q.expr for name in NOT_EXERCISED):
+            continue
         result = prometheus.query_range(q.expr, release, time.time(), 5)
         if not any(v[1] not in ("NaN", "+Inf", "-Inf") for s in result for v in s["values"]):
             empty.append(f"{q.where}: {q.expr}")
