@@ -353,13 +353,18 @@ def test_hpa_scales_out_on_in_flight_requests_while_cpu_stays_low_and_back_in(
                    what="the HPA to scale out on in-flight requests")
         # It scaled on what the pods wait on: CPU is under its target.
         assert seen["cpu"] < CPU_TARGET, seen
+        # Out for real: the HPA has set the replicas (its status lags its decision).
+        wait_until(lambda: hpa_metrics(kube, namespace)["current"] > MIN_REPLICAS,
+                   timeout=120, interval=2, what="the HPA's current replicas above the minimum")
         wait_until(lambda: len(api_pods(kube, namespace)) > MIN_REPLICAS, timeout=120,
                    interval=2, what="more API pods")
     finally:
         kube("-n", namespace, "delete", "pod", LOADER, "--wait=false", "--ignore-not-found")
         fake.clear_faults()
-    wait_until(lambda: hpa_metrics(kube, namespace)["current"] == MIN_REPLICAS, timeout=300,
-               interval=3, what=f"the HPA to scale back in to {MIN_REPLICAS}")
+    wait_until(lambda: hpa_metrics(kube, namespace)["current"] == MIN_REPLICAS
+               and kube.json("-n", namespace, "get", "deployment", FULLNAME)["spec"]["replicas"]
+               == MIN_REPLICAS, timeout=300, interval=3,
+               what=f"the HPA to scale back in to {MIN_REPLICAS}")
 
 
 def test_breaker_open_alert_resolves_after_recovery(prometheus: Prometheus) -> None:
