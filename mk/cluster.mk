@@ -18,6 +18,9 @@ E2E_REDIS_IMAGE ?= sre-ai-platform/redis:e2e
 REDIS_IMAGE_BASE ?= redis:7-bookworm
 E2E_SMOKE_IMAGE ?= sre-ai-platform/e2e-smoke:1
 E2E_VALUES ?= tests/e2e/values-e2e.yaml
+# 1: kind-up also installs the Prometheus Operator, Prometheus and prometheus-adapter
+# (tools/cluster-monitoring.sh; Go builds, cached); 0: only the CRDs and metrics-server.
+MONITORING ?= 1
 PYTEST_E2E_ARGS ?= -v
 
 KIND := $(if $(TOOLS_DIR),$(TOOLS_DIR)/kind,kind)
@@ -42,14 +45,14 @@ check-kind:
 	@docker info >/dev/null 2>&1 || { echo "docker is not running: start it (our machines: tools/install-docker.sh)"; exit 1; }
 
 .PHONY: kind-up
-kind-up: check-kind ## Create the kind cluster KIND_CLUSTER (idempotent), wait for Ready, add monitoring CRDs + metrics-server.
+kind-up: check-kind ## Create the kind cluster KIND_CLUSTER (idempotent), wait for Ready, add monitoring CRDs + metrics-server + Prometheus Operator/Prometheus/prometheus-adapter.
 	@if $(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then \
 	  echo "kind cluster $(KIND_CLUSTER) already exists"; \
 	else \
 	  $(KIND) create cluster --name $(KIND_CLUSTER) --config $(KIND_CONFIG) $(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE)) --wait 180s; \
 	fi
 	$(KUBECTL) --context $(KUBE_CONTEXT) wait --for=condition=Ready nodes --all --timeout=180s
-	KUBECTL=$(KUBECTL) tools/cluster-addons.sh $(KUBE_CONTEXT) $(CRDS_DIR)
+	KUBECTL=$(KUBECTL) KIND=$(KIND) MONITORING=$(MONITORING) tools/cluster-addons.sh $(KUBE_CONTEXT) $(CRDS_DIR)
 
 .PHONY: kind-down
 kind-down: ## Delete the kind cluster KIND_CLUSTER (idempotent).

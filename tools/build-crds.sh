@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Generate the ServiceMonitor, PrometheusRule (v1) and AlertmanagerConfig (v1alpha1) CRDs with
-# controller-gen from the Go types of
+# Generate every monitoring.coreos.com CRD (v1: ServiceMonitor, PrometheusRule, Prometheus, ...;
+# v1alpha1: AlertmanagerConfig, ScrapeConfig, ...) with controller-gen from the Go types of
 # github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring (no YAML is fetched).
 # Output: $CACHE_ROOT/prometheus-operator-crds-$PROM_OPERATOR_VERSION/*.yaml; prints that dir.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 OUT="$CACHE_ROOT/prometheus-operator-crds-$PROM_OPERATOR_VERSION"
-WANT=(servicemonitors prometheusrules alertmanagerconfigs)
+# The chart's objects, and what the in-cluster Prometheus Operator watches (cluster-monitoring.sh).
+WANT=(servicemonitors prometheusrules alertmanagerconfigs prometheuses podmonitors probes
+      scrapeconfigs alertmanagers thanosrulers prometheusagents)
 have() { local k; for k in "${WANT[@]}"; do [[ -s "$OUT/monitoring.coreos.com_$k.yaml" ]] || return 1; done; }
 if have; then log "CRDs cached in $OUT"; echo "$OUT"; exit 0; fi
 

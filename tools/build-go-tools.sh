@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the cluster's smaller Go programs from the Go module proxy, each cached under
 # $CACHE_ROOT/<name>-<version>/: kind, crictl, etcd, CoreDNS (lean: only the plugins the
-# kubeadm Corefile uses), metrics-server, controller-gen and our pause. Pass names to build a
+# kubeadm Corefile uses), metrics-server, controller-gen, our pause, and for in-cluster
+# monitoring the Prometheus Operator (+ config reloader) and prometheus-adapter. Pass names to build a
 # subset (e.g. `build-go-tools.sh kind crictl`); a cached binary is never rebuilt.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -46,6 +47,75 @@ build_pause() {
     (cd "$TOOLS_SRC_DIR/pause" && GO111MODULE=off "$GO" build "${GOFLAGS_BUILD[@]}" -o "$tmp/pause" pause.go)
     install_atomic "$tmp/pause" "$out"
     rm -rf "$tmp"
+}
+
+# `go install ...@version` asks the proxy for the module's version list (deprecation check),
+# which it refuses for prometheus-adapter; the exact version is served, so a throwaway module
+# requires it and builds its main.
+build_prometheus_adapter() {
+    local v="$PROM_ADAPTER_VERSION" m=sigs.k8s.io/prometheus-adapter
+    local out="$CACHE_ROOT/prometheus-adapter-$v/adapter" work="$CACHE_ROOT/work/prometheus-adapter-$v"
+    [[ -x "$out" ]] && { log "cached: $out"; return 0; }
+    log "building prometheus-adapter $v"
+    go_throwaway_module "$work" offline.local/prometheus-adapter
+    (cd "$work" && "$GO" mod edit -require="$m@$v" && mkdir -p out \
+        && "$GO" build -mod=mod "${GOFLAGS_BUILD[@]}" -o out/adapter "$m/cmd/adapter")
+    install_atomic "$work/out/adapter" "$out"
+}
+
+# The operator's go.mod replaces its own pkg/apis/monitoring and pkg/client with local paths,
+# so `go install` refuses it: a throwaway module requires it and points both at their
+# published twins (as tools/build-k8s.sh does for Kubernetes). The operator and its
+# config-reloader sidecar are built in one `go build` so shared packages compile once.
+build_prometheus_operator() {
+    local v="$PROM_OPERATOR_BIN_VERSION" m=github.com/prometheus-operator/prometheus-operator
+    local out="$CACHE_ROOT/prometheus-operator-$v" work="$CACHE_ROOT/work/prometheus-operator-$v"
+    [[ -x "$out/operator" && -x "$out/prometheus-config-reloader" ]] && { log "cached: $out"; return 0; }
+    log "building prometheus-operator $v (operator, prometheus-config-reloader)"
+    mkdir -p "$work"
+    local gover; gover="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$("$GO" mod download -json "$m@$v" \
+        | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')")"
+    cat > "$work/go.mod" <<MOD
+module offline.local/prometheus-operator
+
+go $gover
+
+require $m $v
+
+replace (
+	$m/pkg/apis/monitoring => $m/pkg/apis/monitoring $v
+	$m/pkg/client => $m/pkg/client $v
+)
+MOD
+    local ldflags="-s -w -X github.com/prometheus/common/version.Version=${v#v}"
+    ldflags+=" -X github.com/prometheus/common/version.Revision=offline"
+    (cd "$work" && mkdir -p out && "$GO" build -mod=mod -trimpath -ldflags "$ldflags" -o out/ \
+        "$m/cmd/operator" "$m/cmd/prometheus-config-reloader")
+    install_atomic "$work/out/operator" "$out/operator"
+    install_atomic "$work/out/prometheus-config-reloader" "$out/prometheus-config-reloader"
+    "$out/operator" --version 2>&1 | head -1
+}
+
+# Prometheus's go.mod has a replace directive (fsnotify), so `go install` refuses it: a throwaway
+# module requires it with the same replacement. Every service discovery is compiled in (its
+# plugin list has no build tags to leave them out); the web UI's assets are not (the API is
+# what the e2e suite and the adapter use).
+build_prometheus() {
+    local v="$PROMETHEUS_MODULE_VERSION" m=github.com/prometheus/prometheus
+    local out="$CACHE_ROOT/prometheus-$PROMETHEUS_VERSION/prometheus" work="$CACHE_ROOT/work/prometheus-$PROMETHEUS_VERSION"
+    [[ -x "$out" ]] && { log "cached: $out"; return 0; }
+    log "building prometheus $PROMETHEUS_VERSION (module $v)"
+    go_throwaway_module "$work" offline.local/prometheus
+    local upstream_mod
+    upstream_mod="$("$GO" mod download -json "$m@$v" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')"
+    local ldflags="-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}"
+    ldflags+=" -X github.com/prometheus/common/version.Revision=offline"
+    (cd "$work" && "$GO" mod edit -require="$m@$v" \
+        && grep '^replace ' "$upstream_mod" | while read -r _ old oldv _ new ver; do
+               "$GO" mod edit -replace="${old}@${oldv}=${new}@${ver}"; done \
+        && mkdir -p out && "$GO" build -mod=mod -trimpath -ldflags "$ldflags" -o out/prometheus "$m/cmd/prometheus")
+    install_atomic "$work/out/prometheus" "$out"
+    "$out" --version 2>&1 | head -1
 }
 
 # etcd has no installable main outside its repo's server module tree, so a throwaway module
@@ -113,7 +183,7 @@ build_coredns() {
     "$out" -version | head -2
 }
 
-all=(pause kind crictl etcd coredns metrics_server controller_gen)
+all=(pause kind crictl etcd coredns metrics_server controller_gen prometheus_operator prometheus_adapter prometheus)
 targets=("${@:-${all[@]}}")
 for t in "${targets[@]}"; do
     t="${t//-/_}"

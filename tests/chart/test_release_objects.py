@@ -282,6 +282,8 @@ def test_service_monitor_is_selected_by_a_kube_prometheus_stack_release() -> Non
     assert endpoint["port"] == service["spec"]["ports"][0]["name"]
     assert endpoint["path"] == "/metrics"
     assert endpoint["interval"] == "15s"
+    # the service's endpoint="/ask" label wins over the operator's endpoint (port) label
+    assert endpoint["honorLabels"] is True
 
 
 def test_prometheus_rules_are_the_chart_files_verbatim() -> None:
