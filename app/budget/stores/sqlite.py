@@ -6,11 +6,8 @@ atomically. `synchronous=FULL`: a settle has reached the disk before it returns,
 survives kill -9 and power loss. Blocking calls run on one worker thread owned by the store, so
 the event loop never waits on the disk or on another process's lock.
 
-Group commit (issue 14): the operations that queue while the thread is busy run together in
-ONE transaction, each inside its own SAVEPOINT (so one that fails rolls back alone), and one
-COMMIT (one fsync) makes them all durable; no caller hears "done" before that commit. Under
-concurrency the fsyncs per request fall with the batch size; one request alone still commits
-on its own, exactly as before.
+Operations queued while that thread is busy share one transaction and one fsync (group
+commit, `sqlite_batch.py`); none returns before its commit.
 
 Each period's live holds are summed in a running total (`reserved`, changed in the same
 transaction as `reservation`), so a reserve costs the same with 0 or 10,000 holds outstanding.
@@ -26,12 +23,12 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from app.budget.stores.base import Slot, SlotUsage
+from app.budget.stores.sqlite_batch import GroupCommit
 from app.errors import LedgerUnavailableError
 
 T = TypeVar("T")
@@ -62,10 +59,7 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
         self._lock = threading.Lock()  # belt and braces: the connection is never shared
         self._closed = False
-        # Operations waiting for the thread; a drain is queued on it whenever this fills.
-        self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
-        self.commits = 0  # transactions committed (bench/tests: operations per fsync)
+        self._batches = GroupCommit(self._executor, self._transaction)
 
     def _connect(self) -> sqlite3.Connection:
         return open_durable(self.path, _SCHEMA, busy_timeout_seconds=self._busy_timeout)
@@ -103,52 +97,12 @@ class SqliteStore:
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise LedgerUnavailableError("ledger is closed")
-        done: Future[T] = Future()
-        with self._queue_lock:
-            self._queue.append(_Pending(work, done))
-            first = len(self._queue) == 1
-        if first:  # otherwise a drain is already queued and will take this one too
-            self._executor.submit(self._drain)
-        return await asyncio.wrap_future(done)
+        return await asyncio.wrap_future(self._batches.submit(work))
 
-    def _drain(self) -> None:
-        """On the store's thread: every queued operation in one transaction, one commit."""
-        with self._queue_lock:
-            batch, self._queue = self._queue, []
-        # A caller that went away before its turn (a cancelled request) runs nothing, as a
-        # cancelled executor job never started; from here on none can be cancelled.
-        batch = [item for item in batch if item.done.set_running_or_notify_cancel()]
-        if not batch:
-            return
-        outcomes: list[tuple[object, BaseException | None]] = []
-
-        def run_all(conn: sqlite3.Connection) -> None:
-            for item in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = item.work(conn)
-                except (sqlite3.Error, OSError):
-                    raise  # the file is failing: the whole batch fails (and reconnects)
-                except Exception as exc:  # this operation alone rolls back
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((None, exc))
-                    continue
-                conn.execute("RELEASE op")
-                outcomes.append((result, None))
-
-        try:
-            self._transaction(run_all)
-        except BaseException as exc:  # nothing of the batch reached the disk
-            for item in batch:
-                item.done.set_exception(exc)
-            return
-        self.commits += 1
-        for item, (result, error) in zip(batch, outcomes, strict=True):
-            if error is None:
-                item.done.set_result(result)
-            else:
-                item.done.set_exception(error)
+    @property
+    def commits(self) -> int:
+        """Transactions committed (bench/tests: operations per fsync)."""
+        return self._batches.commits
 
     async def reserve(
         self,
@@ -295,12 +249,6 @@ def _rebuild_totals(conn: sqlite3.Connection) -> None:
     conn.execute(
         "INSERT INTO reserved SELECT period, sum(amount_nano) FROM reservation GROUP BY period"
     )
-
-
-@dataclass(frozen=True)
-class _Pending:
-    work: Callable[[sqlite3.Connection], Any]
-    done: Future[Any]
 
 
 def open_durable(

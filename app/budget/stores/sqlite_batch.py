@@ -1,0 +1,83 @@
+"""Group commit for the SQLite ledger store (issue 14): the operations that queue while the
+store's one thread is busy run together in ONE transaction, each inside its own SAVEPOINT (so
+one that fails rolls back alone), and one COMMIT (one fsync) makes them all durable; no caller
+hears "done" before that commit. One request alone still commits on its own."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], Any]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    work: Work
+    done: Future[Any]
+
+
+class GroupCommit:
+    def __init__(self, executor: Executor,
+                 transaction: Callable[[Callable[[sqlite3.Connection], None]], None]) -> None:
+        """`executor`: the store's single thread; `transaction(fn)` runs `fn` in one
+        BEGIN IMMEDIATE ... COMMIT on it."""
+        self._executor = executor
+        self._transaction = transaction
+        # Operations waiting for the thread; a drain is queued on it whenever this fills.
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        self.commits = 0
+
+    def submit(self, work: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        done: Future[T] = Future()
+        with self._queue_lock:
+            self._queue.append(_Pending(work, done))
+            first = len(self._queue) == 1
+        if first:  # otherwise a drain is already queued and will take this one too
+            self._executor.submit(self._drain)
+        return done
+
+    def _drain(self) -> None:
+        """On the store's thread: every queued operation in one transaction, one commit."""
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        # A caller that went away before its turn (a cancelled request) runs nothing, as a
+        # cancelled executor job never started; from here on none can be cancelled.
+        batch = [item for item in batch if item.done.set_running_or_notify_cancel()]
+        if not batch:
+            return
+        outcomes: list[tuple[object, BaseException | None]] = []
+
+        def run_all(conn: sqlite3.Connection) -> None:
+            for item in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = item.work(conn)
+                except (sqlite3.Error, OSError):
+                    raise  # the file is failing: the whole batch fails (and reconnects)
+                except Exception as exc:  # this operation alone rolls back
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((None, exc))
+                    continue
+                conn.execute("RELEASE op")
+                outcomes.append((result, None))
+
+        try:
+            self._transaction(run_all)
+        except BaseException as exc:  # nothing of the batch reached the disk
+            for item in batch:
+                item.done.set_exception(exc)
+            return
+        self.commits += 1
+        for item, (result, error) in zip(batch, outcomes, strict=True):
+            if error is None:
+                item.done.set_result(result)
+            else:
+                item.done.set_exception(error)
