@@ -29,6 +29,12 @@ phase toolchain tools/build-toolchain.sh || { report; exit 1; }
 set -a; source "$CACHE_ROOT/toolchain.env"; set +a
 export PATH="$TOOLS_DIR:$PATH"
 
+# One run per cluster name at a time: a second run on this machine (a developer's, or one whose
+# shell was killed) waits for the first to finish instead of sharing its cluster.
+exec 9>"/tmp/sre-ai-platform-kind-$KIND_CLUSTER.lock"
+log "waiting for any other run on cluster $KIND_CLUSTER"
+flock -w 2400 9 || die "another run kept cluster $KIND_CLUSTER for 40 min"
+
 # The kubelet sets these on the host kernel (they are not namespaced); restore them afterwards.
 SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom)
 declare -A saved_sysctl=()
@@ -55,6 +61,14 @@ MAKEVARS=(
     "CRDS_DIR=$CRDS_DIR" "BASE_IMAGE=$PYTHON_BASE_IMAGE" "REDIS_IMAGE_BASE=$REDIS_IMAGE_BASE"
 )
 trap cleanup EXIT
+
+# `make kind-up` reuses a cluster of this name (handy by hand). CI must not: a cluster left by
+# a killed run has other releases in it and pods restarted by a Docker restart, and the suite
+# asserts a clean one (no restarts, no pulls). Delete it and start from nothing.
+if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
+    log "deleting cluster $KIND_CLUSTER left by an earlier run"
+    make --no-print-directory kind-down "${MAKEVARS[@]}"
+fi
 
 phase kind-up make --no-print-directory kind-up "${MAKEVARS[@]}"
 
