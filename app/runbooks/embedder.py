@@ -11,6 +11,7 @@ not the others: docs/retrieval.md.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from importlib import metadata
 from pathlib import Path
@@ -39,27 +40,39 @@ class WordLlamaEmbedder:
     BATCH = 1024  # texts per tokenizer call and per gather: bounds the temporary memory
 
     def __init__(self) -> None:
-        import wordllama
         from safetensors import safe_open
         from tokenizers import Tokenizer
 
-        root = Path(wordllama.__file__).parent
+        root = _package_dir("wordllama")
         self._tokenizer = Tokenizer.from_file(
             str(root / "tokenizers" / "l2_supercat_tokenizer_config.json"))
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
+        # Kept as stored, float16 (16 MB; 31 MB as float32 was the largest single part of a
+        # worker's memory). Rows are widened to float32 after the gather, so every vector is
+        # bit-for-bit what the float32 table gave.
         with safe_open(str(root / "weights" / "l2_supercat_256.safetensors"), framework="np") as f:
-            self._table = np.ascontiguousarray(f.get_tensor("embedding.weight"), dtype=np.float32)
+            self._table = np.ascontiguousarray(f.get_tensor("embedding.weight"))
         self.dim = int(self._table.shape[1])
+        # every id the tokenizer can emit has a row: no clipping needed on the question's path
+        self._clip = self._tokenizer.get_vocab_size() > len(self._table)
         self.model_id = f"wordllama-{metadata.version('wordllama')}-l2_supercat-{self.dim}"
 
     def embed(self, texts: list[str]) -> Matrix:
         few = len(texts) < WORD_PATH_MIN_TEXTS
         out = self._by_tokens(texts) if few else self._by_words(texts)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        # np.linalg.norm's own arithmetic for a real matrix along one axis, without its
+        # argument handling (a question's embedding is on every paid answer's path)
+        norms = np.sqrt(np.add.reduce(out * out, axis=1, keepdims=True))
         # a text with no tokens stays the zero vector: similar to nothing
         np.divide(out, norms, out=out, where=norms > 0)
         return out
+
+    def _rows(self, ids: list[int]) -> Matrix:
+        if self._clip:
+            rows: Matrix = self._table[np.clip(ids, 0, len(self._table) - 1)].astype(np.float32)
+            return rows
+        return self._table[ids].astype(np.float32)
 
     def _by_tokens(self, texts: list[str]) -> Matrix:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -67,8 +80,12 @@ class WordLlamaEmbedder:
             encoded = self._tokenizer.encode_batch(texts[start:start + self.BATCH],
                                                    add_special_tokens=False)
             for row, e in enumerate(encoded, start):
-                if e.ids:
-                    out[row] = self._table[np.clip(e.ids, 0, len(self._table) - 1)].mean(axis=0)
+                ids = e.ids
+                if ids:
+                    # the mean as numpy computes it (sum, then one division), minus its
+                    # Python-level wrapper: bit-for-bit the same vector
+                    np.add.reduce(self._rows(ids), axis=0, out=out[row])
+                    out[row] /= len(ids)
         return out
 
     def _by_words(self, texts: list[str]) -> Matrix:
@@ -88,7 +105,7 @@ class WordLlamaEmbedder:
                                                    add_special_tokens=False)
             for row, e in enumerate(encoded, start):
                 if e.ids:
-                    word_sum[row] = self._table[np.clip(e.ids, 0, len(self._table) - 1)].sum(0)
+                    word_sum[row] = self._rows(e.ids).sum(0)
                     word_len[row] = len(e.ids)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.BATCH):
@@ -105,6 +122,16 @@ class WordLlamaEmbedder:
             target = start + np.flatnonzero(filled)
             out[target] = sums / np.maximum(lengths, 1.0)[:, None]
         return out
+
+
+def _package_dir(name: str) -> Path:
+    """Where an installed package's files are, without importing it: the model's files are all
+    we use, and `import wordllama` would also load its inference stack and call
+    logging.basicConfig() on the root logger."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"the {name} wheel (embedding model files) is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 _lock = threading.Lock()

@@ -3,8 +3,8 @@
 Three signals, in order of authority:
 1. Alert names. A question that names an alert (`KubePodCrashLooping`, `AIBudgetExhausted`)
    goes straight to the runbook that declares it (loader: file name, heading, front matter).
-2. Sparse: BM25 (`bm25s`) over our tokenizer's terms, per section. Exact symptoms, error
-   strings, exit codes.
+2. Sparse: BM25 (`app.runbooks.sparse`) over our tokenizer's terms, per section. Exact
+   symptoms, error strings, exit codes.
 3. Dense: cosine similarity between the question and each runbook's title and sentences
    (`app.runbooks.vectors`), from a small static embedding model shipped in a wheel.
    Operators' own words.
@@ -46,6 +46,10 @@ W_EXPANSION = 0.15  # BM25 weight of a question term's thesaurus group-mates
 FULL_SCAN_UNITS = 20_000  # up to this many units (about 3,000 sections) every one is compared
 DENSE_CANDIDATES = 64
 RUNNER_UP = 0.85  # other runbooks' sections are cited when they score this close to the best
+# Up to this many sections a search costs well under a millisecond (0.3-0.5 ms at 20-220
+# sections, bench/results/retrieval.md): it runs on the event loop, where a worker-thread hop
+# (and the GIL hand-off back) would cost as much again. Larger corpora search in a thread.
+INLINE_MAX_SECTIONS = 500
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,11 @@ class RunbookIndex:
     def chunk_count(self) -> int:
         return len(self._chunks)
 
+    @property
+    def runs_inline(self) -> bool:
+        """Small enough to search on the event loop (INLINE_MAX_SECTIONS)."""
+        return len(self._chunks) <= INLINE_MAX_SECTIONS
+
     def has_sections(self, digests: tuple[str, ...]) -> bool:
         """Every one of these sections is still in the corpus, unchanged: an answer built on
         them still stands. Answers with no recorded sections never do."""
@@ -259,7 +268,12 @@ class RunbookIndex:
 
 
 def _norm(x: Vector) -> npt.NDArray[np.float64]:
-    lo, hi = float(x.min()), float(x.max())
+    # the ufuncs' own reductions and in-place arithmetic: the same numbers as x.min() and
+    # (x - lo) / (hi - lo), without the wrappers and temporaries (five calls per question)
+    lo, hi = float(np.minimum.reduce(x)), float(np.maximum.reduce(x))
     if hi - lo <= 1e-9:
         return np.zeros(x.shape[0], dtype=np.float64)
-    return (x.astype(np.float64) - lo) / (hi - lo)
+    out = x.astype(np.float64)
+    out -= lo
+    out /= hi - lo
+    return out

@@ -252,10 +252,14 @@ class AnswerService:
                       no_answer=True)
 
     async def _search(self, index: RunbookIndex, question: str, limit: int) -> SearchResult:
-        """Off the event loop: a search over 10,000 sections is milliseconds of numpy, which
-        would otherwise hold every other request, probes included."""
+        """Off the event loop unless the corpus is small: a search over 10,000 sections is
+        milliseconds of numpy, which would otherwise hold every other request, probes included;
+        over a few hundred it is cheaper than the thread hop (RunbookIndex.runs_inline)."""
         started = self._clock.monotonic()
-        result = await asyncio.to_thread(index.search, question, limit)
+        if index.runs_inline:
+            result = index.search(question, limit)
+        else:
+            result = await asyncio.to_thread(index.search, question, limit)
         self._metrics.retrieval_seconds.observe(self._clock.monotonic() - started)
         return result
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from app.runbooks.embedder import WordLlamaEmbedder
+
+QUESTIONS = Path(__file__).resolve().parents[3] / "eval" / "questions" / "ours.yaml"
 
 
 def test_the_model_loads_and_embeds_with_the_network_cut_off(
@@ -30,3 +36,38 @@ def test_the_model_loads_and_embeds_with_the_network_cut_off(
 
 def test_no_texts_is_an_empty_matrix() -> None:
     assert WordLlamaEmbedder().embed([]).shape == (0, 256)
+
+
+def _float32_reference(texts: list[str]) -> np.ndarray:
+    """The model's own definition: the L2-normalised mean of each text's token vectors, from
+    the table widened to float32 as a whole (how the embedder held it before)."""
+    model = WordLlamaEmbedder()
+    table = model._table.astype(np.float32)
+    out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
+    for row, e in enumerate(model._tokenizer.encode_batch(texts, add_special_tokens=False)):
+        if e.ids:
+            out[row] = table[np.clip(e.ids, 0, len(table) - 1)].mean(axis=0)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
+
+
+def test_the_table_stays_float16_and_the_vectors_are_the_float32_ones() -> None:
+    model = WordLlamaEmbedder()
+    assert model._table.dtype == np.float16  # 16 MB resident, not 31
+    few = ["node not ready", "etcd leader election lost", ""]
+    assert np.array_equal(model.embed(few), _float32_reference(few))
+    questions = [q["q"] for q in yaml.safe_load(QUESTIONS.read_text())["questions"]]
+    for question in questions:  # one at a time, as /ask embeds them: bit for bit
+        assert np.array_equal(model.embed([question]), _float32_reference([question])), question
+    many = [f"pod {i} OOMKilled in namespace team-{i % 7}" for i in range(80)]  # the word path
+    assert np.allclose(model.embed(many), _float32_reference(many), atol=1e-6)
+
+
+def test_loading_the_model_does_not_import_its_package() -> None:
+    """Only the wheel's files are read: `import wordllama` would load its inference stack and
+    call logging.basicConfig() on our root logger."""
+    code = ("import sys; from app.runbooks.embedder import WordLlamaEmbedder; "
+            "WordLlamaEmbedder().embed(['disk full']); "
+            "assert 'wordllama' not in sys.modules, 'imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -1,10 +1,11 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.config import BUNDLED_RUNBOOKS
 from app.runbooks.loader import load_runbooks, parse_runbook
-from app.runbooks.search import RunbookIndex
+from app.runbooks.search import RunbookIndex, _norm
 from app.runbooks.text import stem, tokenize
 
 
@@ -141,3 +142,11 @@ def test_questions_folded_alike_retrieve_the_same_context(index: RunbookIndex) -
 
 def test_an_empty_index_answers_nothing() -> None:
     assert not RunbookIndex([]).search("pod OOMKilled").answerable
+
+
+def test_min_max_normalisation_is_the_textbook_one() -> None:
+    rng = np.random.default_rng(5)
+    for x in (rng.random(29, dtype=np.float32) * 7, rng.random(123).astype(np.float32)):
+        lo, hi = float(x.min()), float(x.max())
+        assert np.array_equal(_norm(x), (x.astype(np.float64) - lo) / (hi - lo))
+    assert _norm(np.full(4, 2.5, dtype=np.float32)).tolist() == [0.0] * 4
