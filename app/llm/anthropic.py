@@ -27,13 +27,19 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 import anthropic
-from anthropic.types import Message
 
 from app.clock import Clock, SystemClock
 from app.errors import UpstreamError
-from app.llm.anthropic_message import declined, request_params, text_parts
+from app.llm.anthropic_message import (
+    MessageJSON,
+    declined,
+    message_json,
+    request_params,
+    text_parts,
+    usage_from,
+)
 from app.llm.anthropic_stream import DeltaSink, StreamBrokenError, read_stream
-from app.llm.base import Completion, CompletionRequest, RateLimitReading, Usage
+from app.llm.base import Completion, CompletionRequest, RateLimitReading
 
 RATE_LIMIT_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
 # How much longer than the request's timeout the hard asyncio guard waits for the SDK's own.
@@ -65,31 +71,33 @@ class AnthropicProvider:
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        async def fetch() -> tuple[object, Mapping[str, str]]:
+        async def fetch() -> tuple[bytes | MessageJSON, Mapping[str, str]]:
             raw = await self._client.messages.with_raw_response.create(
                 model=request.model,
                 max_tokens=request.max_tokens,
                 timeout=request.timeout_seconds,
                 **request_params(request),
             )
-            return await raw.parse(), raw.headers
+            # the body as the API's JSON, not parsed into the SDK's model (anthropic_message.py)
+            return await raw.http_response.aread(), raw.headers
 
         return await self._run(request, fetch)
 
     async def stream(self, request: CompletionRequest, on_delta: DeltaSink) -> Completion:
         """The same call streamed: each text delta to `on_delta` as Claude writes it, then the
         same Completion as `complete` (usage from the stream's cumulative totals)."""
-        async def fetch() -> tuple[object, Mapping[str, str]]:
-            return await read_stream(self._client, request, on_delta)
+        async def fetch() -> tuple[bytes | MessageJSON, Mapping[str, str]]:
+            message, headers = await read_stream(self._client, request, on_delta)
+            return message.to_dict(mode="json"), headers
 
         return await self._run(request, fetch)
 
     async def _run(self, request: CompletionRequest,
-                   fetch: Callable[[], Awaitable[tuple[object, Mapping[str, str]]]]
+                   fetch: Callable[[], Awaitable[tuple[bytes | MessageJSON, Mapping[str, str]]]]
                    ) -> Completion:
         try:
             async with asyncio.timeout(request.timeout_seconds + self._margin):
-                message, headers = await fetch()
+                body, headers = await fetch()
         except TimeoutError as exc:
             raise UpstreamError(
                 f"no answer from the Anthropic API within {request.timeout_seconds:g}s",
@@ -102,19 +110,18 @@ class AnthropicProvider:
         except anthropic.APIError as exc:
             raise self._to_upstream_error(exc, request) from exc
         try:
-            if not isinstance(message, Message):
-                raise TypeError(f"content-type {headers.get('content-type')!r}")
+            message = message_json(body, headers)
             parts = text_parts(message)
             return Completion(
                 text="".join(part.text for part in parts),
-                model=message.model,
+                model=str(message["model"]),
                 usage=usage_from(message),
-                stop_reason=message.stop_reason,
+                stop_reason=message.get("stop_reason"),
                 rate_limits=parse_rate_limits(headers),
                 parts=parts,
                 declined=declined(message),
             )
-        except (TypeError, AttributeError, ValueError) as exc:
+        except (TypeError, AttributeError, ValueError, KeyError) as exc:
             # A 200 that is not a Message (a proxy's HTML page, a truncated body): the upstream
             # path is broken, not the request.
             raise UpstreamError(
@@ -220,24 +227,6 @@ def _kind_for_status(status: int, exc: anthropic.APIStatusError) -> str:
     if status in (401, 403):
         return "auth"
     return "bad_request"
-
-
-def usage_from(message: Message) -> Usage:
-    """Anthropic's usage, exactly: `input_tokens` already excludes cache reads and writes."""
-    u = message.usage
-    if u.cache_creation is not None:
-        write_5m = u.cache_creation.ephemeral_5m_input_tokens
-        write_1h = u.cache_creation.ephemeral_1h_input_tokens
-    else:
-        # Older API responses have no TTL split; the default cache TTL is 5 minutes.
-        write_5m, write_1h = u.cache_creation_input_tokens or 0, 0
-    return Usage(
-        input_tokens=u.input_tokens,
-        output_tokens=u.output_tokens,
-        cache_read_tokens=u.cache_read_input_tokens or 0,
-        cache_write_5m_tokens=write_5m,
-        cache_write_1h_tokens=write_1h,
-    )
 
 
 def parse_rate_limits(headers: Mapping[str, str]) -> dict[str, RateLimitReading]:

@@ -15,12 +15,8 @@ import pytest
 import pytest_asyncio
 
 from app.errors import UpstreamError
-from app.llm.anthropic import (
-    AnthropicProvider,
-    parse_rate_limits,
-    parse_retry_after,
-    usage_from,
-)
+from app.llm.anthropic import AnthropicProvider, parse_rate_limits, parse_retry_after
+from app.llm.anthropic_message import usage_from
 from app.llm.base import CompletionRequest
 from tests.fakes import fixtures
 from tests.fakes.anthropic_control import fake_anthropic_process
@@ -134,7 +130,7 @@ async def test_one_hour_cache_writes_are_reported_apart(fake_anthropic: FakeAnth
     finally:
         await client.close()
 
-    usage = usage_from(message)
+    usage = usage_from(message.to_dict(mode="json"))
     assert usage.cache_write_1h_tokens == -(-len(SYSTEM) // 4)
     assert (usage.cache_write_5m_tokens, usage.cache_read_tokens, usage.input_tokens) == (0, 0, 1)
 
