@@ -141,3 +141,31 @@ async def test_a_file_written_before_the_totals_existed_counts_its_holds(tmp_pat
         await assert_totals(store, reserved=993, spent=0)
     finally:
         await store.aclose()
+
+
+class TracingStore(SqliteStore):
+    """A SqliteStore whose connection records the statements it runs."""
+
+    statements: list[str]
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = super()._connect()
+        self.statements = []
+        conn.set_trace_callback(self.statements.append)
+        return conn
+
+
+async def test_a_reserve_reads_each_slot_in_one_statement(tmp_path: Path) -> None:
+    """Statements, not the lookups in them, are what the store's thread spends a paid answer's
+    CPU on: a slot's hold, spend and total are read together (issue 14)."""
+    store = TracingStore(tmp_path / "ledger.sqlite3")
+    try:
+        four = [Slot(f"w{i}", BIG, NOW + 86_400) for i in range(4)]
+        await store.ping()
+        store.statements.clear()
+        assert await store.reserve("r", 5, four, NOW, NOW + 60) is None
+        reads = [s for s in store.statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(reads) == len(four) + 1, reads  # + the expired holds' lookup
+        assert await store.snapshot(four, NOW) == [SlotUsage(0, 5)] * 4
+    finally:
+        await store.aclose()

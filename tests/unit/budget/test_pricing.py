@@ -177,6 +177,31 @@ def test_estimate_of_empty_text_is_the_framing_overhead_and_grows_with_text() ->
     assert estimate_input_tokens("a" * 301) == base + 101
 
 
+def _per_character_estimate(text: str) -> int:
+    """The estimate's definition, one character at a time (the shape it had before it was
+    counted by the codecs): ASCII at 3 characters a token, a non-ASCII character of n UTF-8
+    bytes n - 1 tokens (at least 1), plus the framing overhead."""
+    ascii_chars = sum(1 for ch in text if ord(ch) < 0x80)
+    other = sum(max(1, len(ch.encode("utf-8", "surrogatepass")) - 1)
+                for ch in text if ord(ch) >= 0x80)
+    return -(-ascii_chars // 3) + other + estimate_input_tokens("")
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_estimate_matches_its_per_character_definition(name: str) -> None:
+    text = SAMPLES[name]
+    for cut in (text, text[:1], text[: len(text) // 2], text * 3):
+        assert estimate_input_tokens(cut) == _per_character_estimate(cut)
+
+
+def test_estimate_of_mixed_scripts_and_a_lone_surrogate() -> None:
+    """A lone surrogate ("\\ud800", which a JSON body can carry) is counted as its 3 bytes
+    instead of raising UnicodeEncodeError."""
+    text = "café 東京 🚀 ok \ud800 Ωmega"
+    assert estimate_input_tokens(text) == _per_character_estimate(text)
+    assert estimate_input_tokens("\ud800") == estimate_input_tokens("") + 2
+
+
 def test_nano_amounts_survive_the_float_edge() -> None:
     """A Reservation carries USD as a float; the stores need the exact nano amount back."""
     rng = random.Random(20261127)
