@@ -54,6 +54,8 @@ from app.clock import Clock
 from app.config import BreakerPolicy
 from app.metrics import Metrics
 from app.resilience.dependency import DependencyGuard
+from app.resilience.redis_batching import BatchingRedis
+from app.resilience.redis_connection import timeout_write_class
 
 DEPENDENCY = "redis"
 SOCKET_TIMEOUT_SECONDS = 0.5
@@ -90,14 +92,19 @@ def redis_client(
     retry_timeouts: bool = False,
 ) -> Redis:
     """A client with the bounded timeouts above; connects lazily. `retry_timeouts` for the
-    ledger only (see the module docstring)."""
-    return Redis.from_url(
+    ledger only (see the module docstring). Commands issued in one loop turn go out as one
+    pipeline (redis_batching.py); its connections bound writes without a task per command
+    (redis_connection.py)."""
+    client = BatchingRedis.from_url(
         url,
         socket_timeout=socket_timeout_seconds,
         socket_connect_timeout=connect_timeout_seconds,
         retry=redis_retry(on_timeout=retry_timeouts),
         decode_responses=decode_responses,
     )
+    pool = client.connection_pool
+    pool.connection_class = timeout_write_class(pool.connection_class)
+    return client
 
 
 def redis_guard(
