@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
-from app.cache.semantic_guard import GuardReason, judge
+from app.cache.semantic_bucket import MAX_GUARD_CHECKS, Bucket, Match, SemanticLookup, Vector
 from app.clock import Clock
 from app.config import CachePolicy
 
-Vector = npt.NDArray[np.float32]
-MAX_GUARD_CHECKS = 8  # candidates above the threshold the guard may veto before giving up
+__all__ = ["BUCKET_MAX", "MAX_GUARD_CHECKS", "Match", "MemorySemanticCache", "SemanticCache",
+           "SemanticEntry", "SemanticLookup", "Vector", "best_match", "lifetime_seconds"]
 # Entries per bucket. A lookup reads and compares its whole bucket, and a storm of rewordings of
 # one question all lands in one bucket: at 10,000 entries in one bucket a lookup took 42 ms in
 # process and 300 ms from Redis (bench/results/semantic-cache.md); at 128, about a millisecond.
@@ -43,25 +42,6 @@ class SemanticEntry:
     question: str
     vector: Vector
     stored_at: float  # epoch seconds (wall clock, shared across replicas like the exact tier)
-
-
-@dataclass(frozen=True)
-class Match:
-    answer_key: str
-    question: str
-    similarity: float
-
-
-@dataclass(frozen=True)
-class SemanticLookup:
-    match: Match | None = None
-    best_similarity: float | None = None  # over the whole bucket; None when it was empty
-    rejected: tuple[GuardReason, ...] = ()  # guard vetoes of candidates above the threshold
-
-    @property
-    def rejected_by_guard(self) -> bool:
-        """A miss that similarity alone would have made a hit."""
-        return self.match is None and bool(self.rejected)
 
 
 class SemanticCache(Protocol):
@@ -86,26 +66,13 @@ def lifetime_seconds(policy: CachePolicy) -> float:
 
 def best_match(entries: list[SemanticEntry], question: str, vector: Vector,
                threshold: float) -> SemanticLookup:
-    """The most similar entry >= threshold that the guard accepts (entries of another vector
-    size, i.e. another embedding model, are ignored)."""
-    usable = [e for e in entries if e.vector.shape == vector.shape]
-    if not usable:
-        return SemanticLookup()
-    sims = np.stack([e.vector for e in usable]) @ vector.astype(np.float32, copy=False)
-    order = np.argsort(-sims, kind="stable")
-    best = float(sims[order[0]])
-    rejected: list[GuardReason] = []
-    for i in order[:MAX_GUARD_CHECKS].tolist():
-        similarity = float(sims[i])
-        if similarity < threshold:
-            break
-        verdict = judge(usable[i].question, question)
-        if verdict.ok:
-            entry = usable[i]
-            return SemanticLookup(Match(entry.answer_key, entry.question, similarity), best,
-                                  tuple(rejected))
-        rejected.append(verdict.reason)
-    return SemanticLookup(None, best, tuple(rejected))
+    """The most similar entry >= threshold that the guard accepts, over a list of entries in
+    insertion order (entries of another vector size, i.e. another embedding model, are
+    ignored). The tiers keep a `Bucket` instead of building one per lookup."""
+    bucket = Bucket()
+    for e in entries:
+        bucket.put(e.answer_key, e.question, e.vector, e.stored_at)
+    return bucket.match(question, vector, threshold)
 
 
 class MemorySemanticCache:
@@ -114,7 +81,7 @@ class MemorySemanticCache:
     def __init__(self, policy: CachePolicy, clock: Clock) -> None:
         self._policy = policy
         self._clock = clock
-        self._buckets: dict[str, dict[str, SemanticEntry]] = {}  # context key -> answer key
+        self._buckets: dict[str, Bucket] = {}  # context key -> its entries
         self._age: OrderedDict[tuple[str, str], None] = OrderedDict()  # oldest first
 
     def __len__(self) -> int:
@@ -128,7 +95,7 @@ class MemorySemanticCache:
         self._age.pop((context_key, answer_key), None)
         bucket = self._buckets.get(context_key)
         if bucket is not None:
-            bucket.pop(answer_key, None)
+            bucket.drop(answer_key)
             if not bucket:
                 del self._buckets[context_key]
 
@@ -140,32 +107,35 @@ class MemorySemanticCache:
             evicted += 1
         return evicted
 
-    def _live(self, context_key: str) -> list[SemanticEntry]:
-        """The bucket's entries, those past their lifetime dropped on the way."""
-        bucket = self._buckets.get(context_key, {})
-        oldest = self._clock.now().timestamp() - lifetime_seconds(self._policy)
-        for entry in [e for e in bucket.values() if e.stored_at <= oldest]:
-            self._drop(context_key, entry.answer_key)
-        return list(bucket.values())
-
     async def find(self, context_key: str, question: str, vector: Vector,
                    threshold: float) -> SemanticLookup:
-        return best_match(self._live(context_key), question, vector, threshold)
+        bucket = self._buckets.get(context_key)
+        if bucket is None:
+            return SemanticLookup()
+        oldest = self._clock.now().timestamp() - lifetime_seconds(self._policy)
+        for answer_key in bucket.expire(oldest):  # past their lifetime: the oldest first
+            self._age.pop((context_key, answer_key), None)
+        if not bucket:
+            del self._buckets[context_key]
+            return SemanticLookup()
+        return bucket.match(question, vector, threshold)
 
     async def add(self, context_key: str, answer_key: str, question: str,
                   vector: Vector) -> int:
         if self._policy.semantic_max_entries == 0:
             return 0
-        entry = SemanticEntry(answer_key, question, np.asarray(vector, dtype=np.float32),
-                              self._clock.now().timestamp())
-        bucket = self._buckets.setdefault(context_key, {})
-        bucket[answer_key] = entry
+        bucket = self._buckets.get(context_key)
+        if bucket is None:
+            bucket = self._buckets[context_key] = Bucket()
+        bucket.put(answer_key, question, np.asarray(vector, dtype=np.float32),
+                   self._clock.now().timestamp())
         self._age[(context_key, answer_key)] = None
         self._age.move_to_end((context_key, answer_key))
         evicted = 0
         while len(bucket) > BUCKET_MAX:
-            oldest = min(bucket.values(), key=lambda e: e.stored_at)
-            self._drop(context_key, oldest.answer_key)
+            oldest = bucket.oldest()
+            assert oldest is not None  # the bucket is not empty
+            self._drop(context_key, oldest[0])
             evicted += 1
         return evicted + self._evict()
 
@@ -173,8 +143,9 @@ class MemorySemanticCache:
         self._drop(context_key, answer_key)
 
     async def invalidate(self, context_key: str) -> None:
-        for answer_key in list(self._buckets.get(context_key, {})):
-            self._drop(context_key, answer_key)
+        bucket = self._buckets.pop(context_key, None)
+        for answer_key in bucket.keys() if bucket is not None else ():
+            self._age.pop((context_key, answer_key), None)
 
     async def aclose(self) -> None:
         self._buckets.clear()

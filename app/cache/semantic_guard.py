@@ -126,6 +126,8 @@ class _Parsed:
     stems: frozenset[str]
     negated: bool
     names: frozenset[str]
+    word_set: frozenset[str]  # words, for membership
+    text: str  # words joined by spaces, for quoted names of several words
 
 
 # judge() runs for up to MAX_GUARD_CHECKS candidates of one lookup, so the same texts come back:
@@ -152,7 +154,7 @@ def _parse(text: str) -> _Parsed:
                 if 0 <= j < len(words) and _plain_neighbour(words[j]):
                     names.add(words[j])
     stems = frozenset(stem(t) for t in terms)
-    return _Parsed(words, stems, negated, frozenset(names))
+    return _Parsed(words, stems, negated, frozenset(names), frozenset(words), " ".join(words))
 
 
 def _looks_like_name(word: str) -> bool:
@@ -172,16 +174,48 @@ def _plain_neighbour(word: str) -> bool:
             and not any(s in a | b for a, b in _OPPOSITES))
 
 
+# stem -> the indices of the _OPPOSITES pairs it is a side of: a pair can only flip two questions
+# when each question has a word of it that the other lacks, so only those pairs are checked (in
+# their order, so the first flipped pair decides as before) instead of all of them, per
+# candidate, on every paid question's lookup (issue 14).
+def _pairs_by_stem() -> dict[str, tuple[int, ...]]:
+    pairs: dict[str, tuple[int, ...]] = {}
+    for i, (left, right) in enumerate(_OPPOSITES):
+        for s in left | right:
+            pairs[s] = (*pairs.get(s, ()), i)
+    return pairs
+
+
+_PAIRS_OF = _pairs_by_stem()
+
+
 def _opposite(a: frozenset[str], b: frozenset[str]) -> str | None:
     only_a, only_b = a - b, b - a
-    for left, right in _OPPOSITES:
+    in_a = {i for s in only_a for i in _PAIRS_OF.get(s, ())}
+    in_b = {i for s in only_b for i in _PAIRS_OF.get(s, ())} if in_a else set()
+    for i in sorted(in_a & in_b):
+        left, right = _OPPOSITES[i]
         if (only_a & left and only_b & right) or (only_a & right and only_b & left):
             return "/".join(sorted((only_a | only_b) & (left | right)))
     return None
 
 
+def _classes_by_stem() -> dict[str, frozenset[int]]:
+    classes: dict[str, frozenset[int]] = {}
+    for i, members in enumerate(_CLASSES):
+        for s in frozenset().union(*members):
+            classes[s] = classes.get(s, frozenset()) | {i}
+    return classes
+
+
+_CLASSES_OF = _classes_by_stem()  # likewise: only the classes with a word of each side
+
+
 def _swapped(only_a: frozenset[str], only_b: frozenset[str]) -> str | None:
-    for members in _CLASSES:
+    classes_a = {i for s in only_a for i in _CLASSES_OF.get(s, ())}
+    classes_b = {i for s in only_b for i in _CLASSES_OF.get(s, ())} if classes_a else set()
+    for i in sorted(classes_a & classes_b):
+        members = _CLASSES[i]
         in_a = [m for m in members if m & only_a]
         in_b = [m for m in members if m & only_b]
         if in_a and in_b and set(map(id, in_a)) != set(map(id, in_b)):
@@ -191,9 +225,8 @@ def _swapped(only_a: frozenset[str], only_b: frozenset[str]) -> str | None:
 
 def _names_in(names: frozenset[str], other: _Parsed) -> set[str]:
     """Names of one question the other does not contain (as a token or as quoted text)."""
-    text = " ".join(other.words)
-    return {n for n in names if n not in other.words and n not in other.names
-            and not (" " in n and n in text)}
+    return {n for n in names if n not in other.word_set and n not in other.names
+            and not (" " in n and n in other.text)}
 
 
 def judge(first: str, second: str, *,

@@ -8,6 +8,7 @@ import pytest
 
 from app.cache.semantic import MAX_GUARD_CHECKS, SemanticEntry, best_match
 from app.cache.semantic_guard import GUARD_REASONS, _parse, judge
+from tests.unit.cache.python_steps import steps
 
 NEGATIVES = [
     # negation
@@ -107,3 +108,25 @@ def test_a_lookup_parses_each_text_once_however_many_candidates_the_guard_checks
     assert _parse.cache_info().misses == MAX_GUARD_CHECKS + 1  # each distinct text once
     best_match(stored, "pod checkout-y OOMKilled, what now?", vector, 0.5)
     assert _parse.cache_info().misses == MAX_GUARD_CHECKS + 2  # only the new question
+
+
+@pytest.mark.parametrize(("first", "last"), [
+    # the first and the last pair of opposites
+    (("how do I enable the breaker", "how do I disable the breaker"),
+     ("what is the cpu request", "what is the cpu limit")),
+    # the first and the last class of objects
+    (("pods killed for memory", "pods killed for cpu"),
+     ("pods failing the readiness probe", "pods failing the liveness probe")),
+])
+def test_the_guard_looks_only_at_the_vocabulary_the_two_questions_use(
+        first: tuple[str, str], last: tuple[str, str]) -> None:
+    """judge() runs for up to MAX_GUARD_CHECKS candidates of every paid question's lookup: it
+    used to walk every pair of opposites and every class of objects for each of them, so a
+    pair found last (or none, the usual case) cost the whole list. Counted in Python steps."""
+    counts = []
+    for a, b in (first, last):
+        judge(a, b)  # parsed once, outside the count
+        n, verdict = steps(lambda a=a, b=b: judge(a, b))  # type: ignore[misc]
+        assert verdict.reason in ("opposite", "content")
+        counts.append(n)
+    assert abs(counts[1] - counts[0]) <= 8, counts
