@@ -257,6 +257,8 @@ async def test_the_url_and_token_never_reach_a_log(
     hook: WebhookReceiver, metrics: Metrics, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    for client in ("httpx", "httpx2"):  # the service quiets them below DEBUG (app/logs.py)
+        caplog.set_level(logging.DEBUG, logger=client)
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
     hook.reply(500)
