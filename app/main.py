@@ -3,11 +3,13 @@ resolves `app` lazily through the module __getattr__ below."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CollectorRegistry
 
 from app.api.draining import Draining
@@ -53,7 +55,8 @@ def create_app(
                 await listener.stop()
             await runtime.stop()
 
-    app = FastAPI(title="sre-ai-platform", version=VERSION, lifespan=lifespan)
+    app = FastAPI(title="sre-ai-platform", version=VERSION, lifespan=lifespan,
+                  telemetry=_fastapi_telemetry())
     app.state.draining = draining or Draining()  # set by the server on SIGTERM (app/cli.py)
     app.add_middleware(RequestContextMiddleware, metrics=metrics,
                        max_body_bytes=settings.max_body_bytes,
@@ -64,6 +67,20 @@ def create_app(
     if settings.metrics_port is None:  # else only on its own port: here a 404
         app.include_router(metrics_route.router)
     return app
+
+
+def _fastapi_telemetry() -> TelemetryConfig | None:
+    """FastAPI's OpenTelemetry bridge, on only where it can do anything.
+
+    Per request it asks OpenTelemetry whether a tracer, meter or logger provider has been
+    configured (6 us, reading environment variables each time: issue 14's profile). Only an
+    OpenTelemetry SDK configures one, and the image ships none (only the API, a FastAPI
+    dependency). So the bridge stays FastAPI's default when an SDK is installed (an operator
+    instrumenting the service sees what FastAPI would show), and is off otherwise, where it
+    always found nothing."""
+    if importlib.util.find_spec("opentelemetry.sdk") is not None:
+        return None
+    return {"tracing": False, "metrics": False, "logs": False}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,10 @@
-"""FastAPI dependencies: the Runtime from app.state, and the API-key check."""
+"""FastAPI dependencies: the Runtime from app.state, and the API-key check.
+
+Dependencies are flat: each takes the Request and nothing FastAPI has to solve. Every
+sub-dependency costs FastAPI its own resolution step per request (cache key, scope checks,
+signature walk), measured at about 30 us each on the bench machine (issue 14): the gate of
+/ask (app/api/rate_limit.py) used to resolve four. So the API-key check is a plain function,
+`authenticate`, that the gates call directly."""
 
 from __future__ import annotations
 
@@ -17,14 +23,22 @@ from app.runtime import Runtime
 # throughput profile (bench/results/throughput.md). Neither waits on anything: the keys file is
 # stat()ed at most once per recheck interval and read only when it changed.
 async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def require_api_key(request: Request, runtime: RuntimeDep) -> Caller:
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def require_api_key(request: Request) -> Caller:
+    return authenticate(request, runtime_of(request))
+
+
+def authenticate(request: Request, runtime: Runtime) -> Caller:
     """The anonymous caller when no key source is configured (open); the key's caller (name,
     team, admin) when it matches.
 

@@ -24,13 +24,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.api.deps import ClientDep, RuntimeDep
+from app.api.deps import authenticate, runtime_of
 from app.api.middleware import RATE_LIMIT_HEADERS
 from app.callers import Caller
 from app.config import ANONYMOUS_CALLER
 from app.errors import RateLimitedError
 from app.logs import add_log_fields
 from app.ratelimit import Decision, RateLimiter
+from app.runtime import Runtime
 from app.services.answer import Answer
 
 _HEADER_DOCS = {
@@ -79,6 +80,7 @@ class RateLimitTicket:
     limiter: RateLimiter
     caller: str  # the bucket: the key's name, or `anonymous` in open mode
     client: Caller  # who is asking (team, admin), for the routes behind the gate
+    runtime: Runtime  # for the route: one dependency instead of two (app/api/deps.py)
 
     async def charged(self, answering: Awaitable[Answer]) -> Answer:
         answer = await answering
@@ -86,9 +88,14 @@ class RateLimitTicket:
         return answer
 
 
-async def rate_limit(request: Request, runtime: RuntimeDep, client: ClientDep) -> RateLimitTicket:
-    """Open mode (no client keys configured): every request is the caller `anonymous`, limited
+async def rate_limit(request: Request) -> RateLimitTicket:
+    """The API-key check, then the caller's limits: one flat dependency (app/api/deps.py says
+    why). A wrong key is refused (401) before it can spend anybody's limit.
+
+    Open mode (no client keys configured): every request is the caller `anonymous`, limited
     by `rate_limits.default` as one bucket: the service is protected even when nobody is known."""
+    runtime = runtime_of(request)
+    client = authenticate(request, runtime)
     caller = client.key_name or ANONYMOUS_CALLER
     decision = await runtime.rate_limiter.admit(caller)
     if decision is not None:
@@ -100,7 +107,7 @@ async def rate_limit(request: Request, runtime: RuntimeDep, client: ClientDep) -
             raise RateLimitedError(
                 f"API key {caller!r} is over its {kind} per minute; retry after the time in "
                 "Retry-After", limit=kind, retry_after_seconds=decision.retry_after_seconds)
-    return RateLimitTicket(runtime.rate_limiter, caller, client)
+    return RateLimitTicket(runtime.rate_limiter, caller, client, runtime)
 
 
 RateLimitDep = Annotated[RateLimitTicket, Depends(rate_limit)]

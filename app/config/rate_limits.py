@@ -18,6 +18,7 @@ keys configured (open mode) every request is the one caller `anonymous` under `d
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,8 +64,21 @@ class RateLimitsPolicy(BaseModel):
     keys: dict[KeyName, RateLimit] = Field(default_factory=dict,
                                            max_length=MAX_RATE_LIMITED_KEYS)
 
+    @cached_property
+    def resolved(self) -> tuple[dict[str, CallerLimits], CallerLimits]:
+        """Every listed key's limits, and the default's, resolved once per policy: the limiter
+        asks twice per request (admit, charge), and building a CallerLimits each time was a
+        visible share of a cached /ask (issue 14). A cached_property keeps them in the
+        instance, outside the fields: equality and the dumped policy are unchanged (and,
+        unlike a pydantic private attribute, reading it is a plain attribute lookup)."""
+        return ({name: self._resolve(entry) for name, entry in self.keys.items()},
+                self._resolve(self.default))
+
     def for_caller(self, name: str) -> CallerLimits:
-        entry = self.keys.get(name, self.default)
+        by_name, default = self.resolved
+        return by_name.get(name, default)
+
+    def _resolve(self, entry: RateLimit) -> CallerLimits:
         rpm = entry.requests_per_minute
         tpm = entry.tokens_per_minute
         return CallerLimits(

@@ -29,7 +29,12 @@ class AnswerMetrics:
         self.active_requests = Gauge(
             "ai_active_requests", "HTTP requests being served now (excludes /metrics).", registry=r
         )
-
+        # Label children bound once and reused (`http_request`, `answer_served`): `labels()`
+        # builds, checks and hashes the label tuple and takes the metric's lock on every call,
+        # twice per request on the hot path (issue 14's profile). Keys are bounded like the
+        # labels themselves: route templates x status codes, policy models.
+        self._http_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._answer_children: dict[str, Counter] = {}
 
         self.cache_ops = Counter(
             "ai_cache_ops", "Exact answer cache operations by result.", ["result"], registry=r
@@ -72,6 +77,23 @@ class AnswerMetrics:
         )
         self.service_info = Info("ai_service", "Service build and provider.", registry=r)
 
+
+    def http_request(self, endpoint: str, status: int, seconds: float) -> None:
+        """One HTTP request served: `ai_requests_total` and `ai_request_seconds`."""
+        children = self._http_children.get((endpoint, status))
+        if children is None:
+            children = (self.requests.labels(endpoint=endpoint, status=str(status)),
+                        self.request_seconds.labels(endpoint=endpoint))
+            self._http_children[(endpoint, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def answer_served(self, model: str) -> None:
+        """One answer served to /ask (`ai_answers_total`)."""
+        child = self._answer_children.get(model)
+        if child is None:
+            child = self._answer_children[model] = self.answers.labels(model=model)
+        child.inc()
 
     def _init_answers(self) -> None:
         for result in CACHE_RESULTS:

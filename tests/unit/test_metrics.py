@@ -1,3 +1,4 @@
+import pytest
 from prometheus_client import CollectorRegistry
 
 from app.llm.offline import OFFLINE_MODEL
@@ -146,3 +147,41 @@ def test_the_break_glass_global_scope_label_is_the_policy_scope() -> None:
     assert m.teams == frozenset({"payments"})
     assert m.registry.get_sample_value("ai_team_spend_usd_total", {"team": "global"}) is None
     assert m.registry.get_sample_value("ai_break_glass_active", {"scope": "global"}) == 0
+
+
+def _count_labels(metric: object) -> list[dict[str, str]]:
+    """Record every `labels()` call on one instrument (the library's method, still run)."""
+    calls: list[dict[str, str]] = []
+    bound = metric.labels  # type: ignore[attr-defined]
+
+    def labels(*args: str, **kwargs: str) -> object:
+        calls.append(kwargs)
+        return bound(*args, **kwargs)
+
+    metric.labels = labels  # type: ignore[attr-defined]
+    return calls
+
+
+def test_http_requests_bind_their_label_children_once_per_endpoint_and_status() -> None:
+    m = _m()
+    counted, timed = _count_labels(m.requests), _count_labels(m.request_seconds)
+    for _ in range(3):
+        m.http_request("/ask", 200, 0.002)
+    m.http_request("/ask", 429, 0.001)
+    r = m.registry
+    assert r.get_sample_value("ai_requests_total", {"endpoint": "/ask", "status": "200"}) == 3
+    assert r.get_sample_value("ai_requests_total", {"endpoint": "/ask", "status": "429"}) == 1
+    assert r.get_sample_value("ai_request_seconds_count", {"endpoint": "/ask"}) == 4
+    seconds = r.get_sample_value("ai_request_seconds_sum", {"endpoint": "/ask"})
+    assert seconds == pytest.approx(0.007)
+    assert counted == [{"endpoint": "/ask", "status": "200"}, {"endpoint": "/ask", "status": "429"}]
+    assert len(timed) == 2  # one child, looked up per (endpoint, status): still not per request
+
+
+def test_answers_bind_their_model_child_once() -> None:
+    m = _m()
+    calls = _count_labels(m.answers)
+    for _ in range(3):
+        m.answer_served("claude-x")
+    assert m.registry.get_sample_value("ai_answers_total", {"model": "claude-x"}) == 3
+    assert calls == [{"model": "claude-x"}]

@@ -25,12 +25,11 @@ _POST_ERRORS: dict[int | str, dict[str, object]] = {
 
 
 @router.post("/alerts", response_model=AlertsAccepted, responses=_POST_ERRORS)
-async def receive_alerts(body: WebhookPayload, runtime: RuntimeDep,
-                         limit: RateLimitDep) -> AlertsAccepted:
+async def receive_alerts(body: WebhookPayload, limit: RateLimitDep) -> AlertsAccepted:
     """Rate limited per key like /ask (requests per minute, and refused while the key's tokens
     are in debt). The answers' tokens are not charged to the key: they are made later by the
     receiver's workers, under the alert storm caps (policy `alerts`) and the budgets."""
-    result = await runtime.alerts.receive(body, team=limit.client.team)
+    result = await limit.runtime.alerts.receive(body, team=limit.client.team)
     add_log_fields(receiver=body.receiver, alerts=len(body.alerts), **result.model_dump())
     return result
 

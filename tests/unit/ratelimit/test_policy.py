@@ -51,3 +51,15 @@ def test_a_key_entry_overrides_the_default_field_by_field_and_zero_is_unlimited(
 ], ids=["typo", "unknown-section", "negative", "rpm-bound", "tpm-bound", "fraction", "braces"])
 def test_a_bad_section_is_refused_naming_the_field(section: object, where: str) -> None:
     assert rejection(section).startswith(where), rejection(section)
+
+
+def test_each_callers_limits_are_resolved_once_per_policy_and_equal_policies_stay_equal() -> None:
+    """The limiter asks twice per request: the answer is built when the policy is, not then."""
+    section = {"default": {"requests_per_minute": 60}, "keys": {"ci-bot": {"tokens_per_minute": 9}}}
+    policy = parse_policy(yaml.safe_dump({"rate_limits": section})).rate_limits
+    assert policy.for_caller("ci-bot") is policy.for_caller("ci-bot")
+    assert policy.for_caller("a") is policy.for_caller("b")  # the default's, shared
+    assert policy.for_caller("ci-bot") == CallerLimits(requests_per_minute=60,
+                                                       tokens_per_minute=9)
+    again = parse_policy(yaml.safe_dump({"rate_limits": section})).rate_limits
+    assert again == policy and again.for_caller("x") == policy.for_caller("y")

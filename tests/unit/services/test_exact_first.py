@@ -7,7 +7,7 @@ import threading
 
 from app.runbooks.loader import parse_runbook
 from app.runbooks.results import SearchResult
-from app.runbooks.search import RunbookIndex
+from app.runbooks.search import INLINE_MAX_SECTIONS, RunbookIndex
 from tests.unit.services.test_answer_ladder import Harness
 
 DISK = "# Disk full\n## Mitigation\nDelete old container logs under /var/log/pods.\n"
@@ -74,19 +74,36 @@ async def test_an_answer_whose_section_was_removed_is_not_served() -> None:
     assert not again.cached
 
 
-async def test_the_search_runs_in_a_worker_thread_not_on_the_event_loop() -> None:
-    seen: list[int] = []
+class _RecordingIndex(RunbookIndex):
+    """Records the thread each search runs on."""
 
-    class RecordingIndex(RunbookIndex):
-        def search(self, *args: object, **kwargs: object) -> SearchResult:
-            seen.append(threading.get_ident())
-            return super().search(*args, **kwargs)  # type: ignore[arg-type]
+    seen: list[int]
 
-    index = RecordingIndex([parse_runbook("disk", DISK)])
+    def search(self, *args: object, **kwargs: object) -> SearchResult:
+        self.seen.append(threading.get_ident())
+        return super().search(*args, **kwargs)  # type: ignore[arg-type]
+
+
+async def _search_thread(index: _RecordingIndex) -> int:
+    index.seen = []
     h = Harness()
     h.service._index = lambda: index
     await h.service.ask("disk is full, which logs can I delete?")
-    assert seen and seen[0] != threading.get_ident()
+    assert len(index.seen) == 1
+    return index.seen[0]
+
+
+async def test_a_large_corpus_is_searched_in_a_worker_thread_not_on_the_event_loop() -> None:
+    sections = "".join(f"## Step {i}\nCheck volume {i} for old logs.\n"
+                       for i in range(INLINE_MAX_SECTIONS))
+    index = _RecordingIndex([parse_runbook("disk", DISK + sections)])
+    assert index.chunk_count > INLINE_MAX_SECTIONS
+    assert await _search_thread(index) != threading.get_ident()
+
+
+async def test_a_small_corpus_is_searched_on_the_event_loop_without_a_thread_hop() -> None:
+    index = _RecordingIndex([parse_runbook("disk", DISK)])
+    assert await _search_thread(index) == threading.get_ident()
 
 
 async def test_a_runbook_added_since_is_not_hidden_behind_an_old_answer() -> None:

@@ -1,0 +1,7 @@
+"""The app in-process with client keys, a ManualClock and the real fake Anthropic API: the
+rate limit tests' harness (tests/integration/ratelimit/conftest.py), shared."""
+
+from tests.integration.ratelimit.conftest import (  # noqa: F401 - re-exported fixtures
+    ServiceFactory,
+    service,
+)
