@@ -22,6 +22,12 @@ phase() {
 
 phase docker "$TOOLS_SRC_DIR/install-docker.sh"
 
+# One build at a time per cache (CI's background build, a developer's `make cluster-toolchain`,
+# tools/ci-cluster.sh): a second waits, then finds the outputs cached. Taken after Docker: a
+# dockerd started above must not inherit the lock's descriptor and hold it for its lifetime.
+exec 8>"$CACHE_ROOT/toolchain.lock"
+flock -w 5400 8 || die "another toolchain build held $CACHE_ROOT/toolchain.lock for 90 min"
+
 # Debian images need the network, the Go builds need the CPU: overlap them.
 rootfs_log="$CACHE_ROOT/logs/rootfs-images.log"
 (
