@@ -10,6 +10,10 @@ source "$(dirname "$0")/lib.sh"
 GOFLAGS_BUILD=(-trimpath -ldflags "-s -w")
 export CGO_ENABLED=0
 
+# Version lines are printed with `sed -n 1p`, never `head -1`: head exits after its line, the
+# binary then gets SIGPIPE on its next write, and pipefail + set -e end this script silently. It
+# happened to etcd --version in a cold build beside the test suites (2026-12-01).
+
 # go_install OUT PKG@VERSION: `go install` into a temp GOBIN, then into the cache.
 go_install() {
     local out="$1" pkg="$2" tmp
@@ -93,7 +97,7 @@ MOD
         "$m/cmd/operator" "$m/cmd/prometheus-config-reloader")
     install_atomic "$work/out/operator" "$out/operator"
     install_atomic "$work/out/prometheus-config-reloader" "$out/prometheus-config-reloader"
-    "$out/operator" --version 2>&1 | head -1
+    "$out/operator" --version 2>&1 | sed -n 1p
 }
 
 # Prometheus's go.mod has a replace directive (fsnotify), so `go install` refuses it: a throwaway
@@ -115,7 +119,7 @@ build_prometheus() {
                "$GO" mod edit -replace="${old}@${oldv}=${new}@${ver}"; done \
         && mkdir -p out && "$GO" build -mod=mod -trimpath -ldflags "$ldflags" -o out/prometheus "$m/cmd/prometheus")
     install_atomic "$work/out/prometheus" "$out"
-    "$out" --version 2>&1 | head -1
+    "$out" --version 2>&1 | sed -n 1p
 }
 
 # etcd has no installable main outside its repo's server module tree, so a throwaway module
@@ -139,7 +143,7 @@ GO
     (cd "$work" && "$GO" get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" && "$GO" mod tidy \
         && "$GO" build "${GOFLAGS_BUILD[@]}" -o "$work/etcd" .)
     install_atomic "$work/etcd" "$out"
-    "$out" --version | head -1
+    "$out" --version | sed -n 1p
 }
 
 # CoreDNS with only the plugins kubeadm's Corefile needs, registered in the order of the
@@ -180,7 +184,7 @@ build_coredns() {
     gofmt -w "$work/main.go"
     (cd "$work" && "$GO" mod tidy && "$GO" build "${GOFLAGS_BUILD[@]}" -o "$work/coredns" .)
     install_atomic "$work/coredns" "$out"
-    "$out" -version | head -2
+    "$out" -version | sed -n 1,2p
 }
 
 all=(pause kind crictl etcd coredns metrics_server controller_gen prometheus_operator prometheus_adapter prometheus)
