@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from tests.e2e.incluster import (
     release_objects,
 )
 from tests.e2e.kube import Kubectl
+from tests.e2e.rollout import pod_template_change
 from tests.fakes.service_process import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -185,7 +185,7 @@ def test_spend_survives_a_rollout_and_a_reinstall(
 
     # A change of the pod template: the Deployment replaces the pod.
     helm(kube, namespace, "upgrade", RELEASE, str(CHART), "--reuse-values",
-         "--set", f"podAnnotations.rollout={uuid.uuid4().hex[:8]}", "--wait", "--timeout", "5m")
+         *pod_template_change(), "--wait", "--timeout", "5m")
     second = api_pod(kube, namespace)
     assert second["metadata"]["uid"] != first["metadata"]["uid"]
     assert_same_spend(before, spent(kube, namespace), cost)

@@ -13,7 +13,6 @@ import base64
 import re
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from tests.e2e.kube import Kubectl
+from tests.e2e.rollout import pod_template_change
 from tests.fakes.service_process import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -118,7 +118,7 @@ def test_redis_requires_the_generated_password_and_keeps_it_across_upgrades(
     # A new API pod after the upgrade reads the Secret again: it must hold the same password.
     before = one_ready_pod(kube, namespace, API_PODS)["metadata"]["uid"]
     helm(kube, namespace, "upgrade", RELEASE, str(CHART), "--reuse-values",
-         "--set", f"podAnnotations.rollout={uuid.uuid4().hex[:8]}", "--wait", "--timeout", "5m")
+         *pod_template_change(), "--wait", "--timeout", "5m")
     after = one_ready_pod(kube, namespace, API_PODS)["metadata"]["uid"]
     assert after != before
     kept = password(kube, namespace) == first

@@ -39,6 +39,7 @@ from tests.e2e.incluster import (
     start_client,
 )
 from tests.e2e.kube import Kubectl
+from tests.e2e.rollout import pod_template_change
 from tests.fakes.service_process import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -124,7 +125,7 @@ def test_upgrade_eviction_and_rollback_fail_no_question_and_uninstall_leaves_not
         # 1. A pod-template change: every pod replaced, one at a time (maxSurge 1,
         # maxUnavailable 0), calls in flight on each when it is told to stop.
         helm(kube, namespace, "upgrade", RELEASE, str(CHART_DIR), "--reuse-values",
-             "--set", f"podAnnotations.rollout={uuid.uuid4().hex[:8]}", "--wait",
+             *pod_template_change(), "--wait",
              "--timeout", "5m")
         second = api_pod_uids(kube, namespace)
         assert not second & first, "the upgrade did not replace every pod"
