@@ -76,7 +76,7 @@ lint: venv workflow-lint ## ruff + mypy (strict on app/) + actionlint (.github/w
 ##@ Tests
 
 .PHONY: test-deps
-test-deps: ## Install Redis, Prometheus, promtool (Debian packages), helm, actionlint and the monitoring CRDs, if missing.
+test-deps: ## Install Redis, Prometheus, promtool, faketime, strace (Debian packages), helm, actionlint and the monitoring CRDs, if missing.
 	tools/install-test-deps.sh
 	tools/install-helm.sh >/dev/null
 	tools/install-actionlint.sh >/dev/null

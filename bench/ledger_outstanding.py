@@ -230,8 +230,8 @@ Reading:
   What stays flat is proven without a clock in
   tests/integration/budget/test_redis_running_totals.py (the same Redis commands with 1 or
   10,000 holds, no ZRANGE) and for SQLite in test_sqlite_running_totals.py (VM instructions).
-- SQLite: each reserve and release is a transaction fsynced to disk (synchronous=FULL), which
-  dominates its floor; summing 10,000 holds per window comes on top of that.
+- SQLite: each reserve and release is its own transaction (a WAL commit; only settles are
+  fsynced); summing 10,000 holds per window came on top of that.
 """
 
 

@@ -2,7 +2,7 @@
 
 Why: every paid /ask does one reserve before the upstream call and one settle after it. This
 measures that pair end to end (wall-clock latency and the service process's CPU time) on the
-in-memory store (the floor), SQLite (fsync per commit: synchronous=FULL) and a local Debian
+in-memory store (the floor), SQLite (an fsync per settle: synchronous=FULL) and a local Debian
 redis-server, both sequentially and with 20 concurrent tasks sharing one Ledger.
 
     .venv/bin/python bench/ledger_overhead.py [--ops 2000] [--concurrency 20]
@@ -113,8 +113,8 @@ def machine_note(tmp: Path, load_before: float) -> str:
         f"{cpu}, {os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} before and "
         f"{load_after:.1f} after (a shared VM: other jobs were running); "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version} "
-        f"(WAL, synchronous=FULL) on {fs_type}, redis-server {redis_version} on loopback "
-        "(no persistence)"
+        f"(WAL; settles synchronous=FULL, holds NORMAL) on {fs_type}, "
+        f"redis-server {redis_version} on loopback (no persistence)"
     )
 
 
@@ -163,10 +163,10 @@ Reading:
   client side: uuid, windows, nano-USD conversion, the driver). Divide by the CPU of a whole
   paid /ask (measured with the service) for the share; the memory row is the ledger's own
   floor without any store.
-- SQLite commits twice per pair (reserve, settle), each fsynced (synchronous=FULL, so spend
-  survives power loss), on one store thread: concurrent requests queue behind each other's
-  fsyncs, so the 20-task p50 is roughly 20 x the sequential one and pairs/s is the ceiling of a
-  single instance, far above what the upstream rate limits admit.
+- SQLite commits twice per pair on one store thread: the reserve as a WAL commit (no fsync; a
+  kill -9 keeps it) and the settle fsynced (synchronous=FULL, so spend survives power loss).
+  Operations queued behind a busy thread share one commit (group commit), so pairs/s is the
+  ceiling of a single instance, far above what the upstream rate limits admit.
 - Redis runs one Lua script per step; concurrent tasks use separate connections, so
   throughput rises with concurrency and latency is mostly queueing on this 2-CPU VM.
 - The machine was a shared, heavily loaded VM (see the load average): p99 and the p50

@@ -8,6 +8,8 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
 command -v faketime >/dev/null || need+=(faketime)
+# strace: the SQLite ledger's fsyncs are counted by the kernel (tests/integration/budget).
+command -v strace >/dev/null || need+=(strace)
 # The real Alertmanager for the receiver's end-to-end test (tests/integration/alerts).
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -eq 0 ]; then

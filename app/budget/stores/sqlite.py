@@ -2,8 +2,13 @@
 
 Stdlib sqlite3 in WAL mode. Operations run in `BEGIN IMMEDIATE` transactions, which take the
 database's write lock up front, so two processes sharing the file still check-and-reserve
-atomically. `synchronous=FULL`: a settle has reached the disk before it returns, so spend
-survives kill -9 and power loss. Blocking calls run on one worker thread owned by the store, so
+atomically. A settle commits with `synchronous=FULL`: it has reached the disk before it returns,
+so spend survives kill -9 and power loss. A reserve, a release and the reads commit with
+`synchronous=NORMAL` (no fsync): visible to every process at once and kept by a kill -9, and the
+next settle's fsync makes them durable too (WAL order). A power loss can undo only holds made
+since the last settle, and a hold never becomes spend: its call died with the machine, and
+recorded spend is unchanged either way. That takes one fsync off every paid question's wait
+(issue 14; docs/architecture.md). Blocking calls run on one worker thread owned by the store, so
 the event loop never waits on the disk or on another process's lock.
 
 Operations queued while that thread is busy share one transaction and one fsync (group
@@ -53,6 +58,7 @@ class SqliteStore:
         self.path = path
         self._busy_timeout = busy_timeout_seconds
         self._conn: sqlite3.Connection | None = None
+        self._synchronous: str | None = None  # the connection's mode, set before each BEGIN
         # One thread of our own: operations queue here instead of occupying the loop's shared
         # default executor (which also resolves DNS for the HTTP clients) while a writer in
         # another process holds the file lock.
@@ -64,14 +70,20 @@ class SqliteStore:
     def _connect(self) -> sqlite3.Connection:
         return open_durable(self.path, _SCHEMA, busy_timeout_seconds=self._busy_timeout)
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` in one BEGIN IMMEDIATE transaction (on the store's own thread)."""
+    def _transaction(self, work: Callable[[sqlite3.Connection], T], durable: bool) -> T:
+        """Run `work` in one BEGIN IMMEDIATE transaction (on the store's own thread); its
+        COMMIT is fsynced when `durable`."""
         with self._lock:
             try:
                 fresh = self._conn is None
                 if self._conn is None:
                     self._conn = self._connect()
+                    self._synchronous = "FULL"  # open_durable's
                 conn = self._conn
+                mode = "FULL" if durable else "NORMAL"
+                if mode != self._synchronous:  # outside the transaction, as SQLite wants
+                    conn.execute(f"PRAGMA synchronous={mode}")
+                    self._synchronous = mode
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     if fresh:
@@ -94,15 +106,22 @@ class SqliteStore:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
+        """`durable`: the commit is fsynced before this returns (spend); otherwise it is a WAL
+        commit that a kill -9 keeps (holds, reads; see the module docstring)."""
         if self._closed:
             raise LedgerUnavailableError("ledger is closed")
-        return await asyncio.wrap_future(self._batches.submit(work))
+        return await asyncio.wrap_future(self._batches.submit(work, durable=durable))
 
     @property
     def commits(self) -> int:
-        """Transactions committed (bench/tests: operations per fsync)."""
+        """Transactions committed (bench/tests: operations per commit)."""
         return self._batches.commits
+
+    @property
+    def durable_commits(self) -> int:
+        """Of `commits`, those fsynced (synchronous=FULL)."""
+        return self._batches.durable_commits
 
     async def reserve(
         self,
@@ -159,7 +178,7 @@ class SqliteStore:
             )
             return True
 
-        return await self._run(work)
+        return await self._run(work, durable=True)
 
     async def release(self, reservation_id: str, reserved_nano: int, slots: Sequence[Slot]) -> None:
         def work(conn: sqlite3.Connection) -> None:

@@ -1,7 +1,12 @@
 """Group commit for the SQLite ledger store (issue 14): the operations that queue while the
 store's one thread is busy run together in ONE transaction, each inside its own SAVEPOINT (so
 one that fails rolls back alone), and one COMMIT (one fsync) makes them all durable; no caller
-hears "done" before that commit. One request alone still commits on its own."""
+hears "done" before that commit. One request alone still commits on its own.
+
+A batch's commit is fsynced (synchronous=FULL) when any operation in it asked for durability
+(a settle: spend); otherwise it is an ordinary WAL commit (synchronous=NORMAL), which a killed
+process keeps but a power loss may undo. WAL frames reach the disk in order, so a durable commit
+makes every commit before it durable too (docs/architecture.md, "The SQLite ledger's commits")."""
 
 from __future__ import annotations
 
@@ -20,24 +25,27 @@ Work = Callable[[sqlite3.Connection], Any]
 class _Pending:
     work: Work
     done: Future[Any]
+    durable: bool
 
 
 class GroupCommit:
     def __init__(self, executor: Executor,
-                 transaction: Callable[[Callable[[sqlite3.Connection], None]], None]) -> None:
-        """`executor`: the store's single thread; `transaction(fn)` runs `fn` in one
-        BEGIN IMMEDIATE ... COMMIT on it."""
+                 transaction: Callable[[Callable[[sqlite3.Connection], None], bool], None]
+                 ) -> None:
+        """`executor`: the store's single thread; `transaction(fn, durable)` runs `fn` in one
+        BEGIN IMMEDIATE ... COMMIT on it, fsynced when `durable`."""
         self._executor = executor
         self._transaction = transaction
         # Operations waiting for the thread; a drain is queued on it whenever this fills.
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self.commits = 0
+        self.durable_commits = 0  # of `commits`, those fsynced
 
-    def submit(self, work: Callable[[sqlite3.Connection], T]) -> Future[T]:
+    def submit(self, work: Callable[[sqlite3.Connection], T], *, durable: bool) -> Future[T]:
         done: Future[T] = Future()
         with self._queue_lock:
-            self._queue.append(_Pending(work, done))
+            self._queue.append(_Pending(work, done, durable))
             first = len(self._queue) == 1
         if first:  # otherwise a drain is already queued and will take this one too
             self._executor.submit(self._drain)
@@ -69,13 +77,15 @@ class GroupCommit:
                 conn.execute("RELEASE op")
                 outcomes.append((result, None))
 
+        durable = any(item.durable for item in batch)
         try:
-            self._transaction(run_all)
+            self._transaction(run_all, durable)
         except BaseException as exc:  # nothing of the batch reached the disk
             for item in batch:
                 item.done.set_exception(exc)
             return
         self.commits += 1
+        self.durable_commits += durable
         for item, (result, error) in zip(batch, outcomes, strict=True):
             if error is None:
                 item.done.set_result(result)

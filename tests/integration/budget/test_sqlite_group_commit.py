@@ -90,3 +90,20 @@ async def test_a_caller_cancelled_before_its_turn_holds_nothing(store: SqliteSto
         await gone
     [usage] = await store.snapshot(SLOTS, NOW)
     assert usage.reserved_nano == 100  # only the caller still waiting holds budget
+
+
+async def test_a_batch_is_fsynced_when_any_of_it_is_spend(store: SqliteStore) -> None:
+    # Holds alone: one WAL commit, no fsync (test_sqlite_fsyncs.py counts the kernel's view).
+    before, durable = store.commits, store.durable_commits
+    await queued_while_busy(store, *(store.reserve(f"h{i}", 10, SLOTS, NOW, NOW + 60)
+                                     for i in range(3)))
+    assert (store.commits - before, store.durable_commits - durable) == (1, 0)
+    # A settle in the batch: the one commit is fsynced, and covers the holds beside it.
+    results = await queued_while_busy(
+        store,
+        store.reserve("x", 10, SLOTS, NOW, NOW + 60),
+        store.settle("h0", 10, 7, SLOTS, NOW, NOW + 3_600),
+        store.release("h1", 10, SLOTS),
+    )
+    assert results == [None, True, None]
+    assert (store.commits - before, store.durable_commits - durable) == (2, 1)
