@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from app.metric_labels import (
@@ -88,6 +91,14 @@ class AnswerMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def semantic_vetoes(self, reasons: Iterable[str]) -> None:
+        """`ai_semantic_cache_rejected_total`, once per vetoed candidate."""
+        for reason, n in collections.Counter(reasons).items():
+            child = self._vetoes.get(reason)
+            if child is None:  # a reason added without a line in SEMANTIC_VETOES
+                child = self._vetoes[reason] = self.semantic_rejected.labels(reason=reason)
+            child.inc(n)
+
     def answer_served(self, model: str) -> None:
         """One answer served to /ask (`ai_answers_total`)."""
         child = self._answer_children.get(model)
@@ -104,7 +115,8 @@ class AnswerMetrics:
             self.cache_saved_usd.labels(kind=kind)
         for tier in CACHE_TIERS:
             self.cache_evictions.labels(tier=tier)
-        for reason in SEMANTIC_VETOES:
-            self.semantic_rejected.labels(reason=reason)
+        # Bound once: a lookup can veto many candidates, each counted (issue 14's profile).
+        self._vetoes = {reason: self.semantic_rejected.labels(reason=reason)
+                        for reason in SEMANTIC_VETOES}
         for mode in DEGRADED_MODES:
             self.degraded.labels(mode=mode)

@@ -90,8 +90,7 @@ class AnswerReuse:
         bucket = semantic_bucket(model, result)
         lookup = await self._semantic.find(bucket, question, result.vector,
                                            policy.cache.semantic_threshold)
-        for reason in lookup.rejected:
-            self._metrics.semantic_rejected.labels(reason=reason).inc()
+        self._metrics.semantic_vetoes(lookup.rejected)
         if lookup.match is None:
             return None
         found = await self._cache.get(lookup.match.answer_key, allow_stale=False)

@@ -185,3 +185,12 @@ def test_answers_bind_their_model_child_once() -> None:
         m.answer_served("claude-x")
     assert m.registry.get_sample_value("ai_answers_total", {"model": "claude-x"}) == 3
     assert calls == [{"model": "claude-x"}]
+
+
+def test_semantic_vetoes_count_every_vetoed_candidate_by_reason() -> None:
+    m = _m()
+    m.semantic_vetoes(["entity", "opposite", "entity"])
+    m.semantic_vetoes([])
+    sample = m.registry.get_sample_value
+    assert sample("ai_semantic_cache_rejected_total", {"reason": "entity"}) == 2
+    assert sample("ai_semantic_cache_rejected_total", {"reason": "opposite"}) == 1
