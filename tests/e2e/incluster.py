@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import yaml
 
 from tests.e2e.kube import Kubectl
@@ -170,3 +171,28 @@ def release_objects(kube: Kubectl, namespace: str, release: str) -> list[str]:
                    "-o", "name", "--ignore-not-found", timeout=120)
         found += out.split()
     return found
+
+
+def wait_for_the_shared_ledger(kube: Kubectl, namespace: str, selector: str) -> None:
+    """Until every API pod's readiness report says its Redis ledger answered and its Redis
+    breaker is closed.
+
+    A fresh release starts its API pods beside Redis. Until Redis is Ready and kube-proxy has
+    its endpoint, each pod's start-up ping and readiness probes are refused; the Redis breaker
+    opens (3 failures of 6) and, for its 5 s, paid calls are refused and questions are answered
+    from the runbooks (degraded `offline: ledger_unavailable`): the service working as designed
+    (docs/architecture.md, "Failure"). `helm install --wait` returns once Redis is Ready, which
+    can be before the pods' breakers have closed again, so a test that counts degraded answers
+    starts after this."""
+    def shared_ledger_ok() -> bool:
+        pods = kube.json("-n", namespace, "get", "pods", "-l", selector)["items"]
+        for pod in pods:
+            with kube.port_forward(namespace, f"pod/{pod['metadata']['name']}", 8000) as url:
+                report = httpx.get(url + "/health/ready", timeout=30).json()
+            redis = report.get("dependencies", {}).get("redis", {})
+            if report.get("ledger") != "ok" or redis.get("state") != "closed":
+                return False
+        return bool(pods)
+
+    wait_until(shared_ledger_ok, timeout=120, interval=1,
+               what="every API pod's Redis ledger answering, its breaker closed")

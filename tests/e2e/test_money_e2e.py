@@ -49,6 +49,7 @@ from tests.e2e.incluster import (
     fake_egress,
     helm,
     start_client,
+    wait_for_the_shared_ledger,
 )
 from tests.e2e.kube import Kubectl
 from tests.fakes.service_process import wait_until
@@ -99,6 +100,7 @@ def release(kube: Kubectl, namespace: str, tmp_path_factory: pytest.TempPathFact
     path.write_text(yaml.safe_dump(values))
     helm(kube, namespace, "install", RELEASE, str(CHART_DIR), "-f", str(path),
          "--wait", "--timeout", "5m")
+    wait_for_the_shared_ledger(kube, namespace, API_PODS)  # budgets are judged from here on
     return RELEASE
 
 

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.e2e.incluster import wait_for_the_shared_ledger
 from tests.e2e.kube import Kubectl
 from tests.e2e.rollout import pod_template_change
 from tests.fakes.service_process import REPO_ROOT, wait_until
@@ -113,7 +114,9 @@ def test_redis_requires_the_generated_password_and_keeps_it_across_upgrades(
     assert kube.json("-n", namespace, "get", "networkpolicy", REDIS)
 
     one_ready_pod(kube, namespace, API_PODS)
-    assert ledger_state(kube, namespace) == "ok"
+    # The API pod authenticates to Redis with the generated password: its ledger answers (as
+    # soon as Redis's endpoint reaches it: the two started together).
+    wait_for_the_shared_ledger(kube, namespace, API_PODS)
 
     # A new API pod after the upgrade reads the Secret again: it must hold the same password.
     before = one_ready_pod(kube, namespace, API_PODS)["metadata"]["uid"]

@@ -37,6 +37,11 @@ class Tally:
         self.lock = threading.Lock()
         self.statuses: Counter[str] = Counter()
         self.degraded = 0
+        # "mode: reason" -> count, and when each first and last came (seconds from the start):
+        # a failure then says which rung answered, why, and for how long
+        self.degraded_why: Counter[str] = Counter()
+        self.degraded_when: dict[str, list[float]] = {}
+        self.started = time.monotonic()
         self.answered_cost = Decimal(0)
         self.errors: list[str] = []
         self.next_index = 0
@@ -53,8 +58,14 @@ class Tally:
             self.statuses[status] += 1
             if body is not None and status == "200":
                 self.answered_cost += Decimal(repr(body.get("cost_usd") or 0))
-                if body.get("degraded"):
+                degraded = body.get("degraded")
+                if degraded:
                     self.degraded += 1
+                    why = (f"{degraded.get('mode')}: {degraded.get('reason')}"
+                           if isinstance(degraded, dict) else str(degraded))
+                    self.degraded_why[why] += 1
+                    at = round(time.monotonic() - self.started, 1)
+                    self.degraded_when.setdefault(why, [at, at])[1] = at
             if error is not None and len(self.errors) < MAX_ERRORS_SHOWN:
                 self.errors.append(error)
 
@@ -111,7 +122,8 @@ def main() -> None:
         t.join()
     print(json.dumps({
         "asked": sum(tally.statuses.values()), "statuses": dict(tally.statuses),
-        "degraded": tally.degraded, "answered_cost_usd": str(tally.answered_cost),
+        "degraded": tally.degraded, "degraded_why": dict(tally.degraded_why),
+        "degraded_when": tally.degraded_when, "answered_cost_usd": str(tally.answered_cost),
         "errors": tally.errors, "seconds": round(time.monotonic() - started, 1),
     }), flush=True)
     sys.exit(0)
