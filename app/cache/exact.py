@@ -146,10 +146,21 @@ if extra > 0 then
 end
 return extra
 """
+# A read that finds the entry moves it to the young end of the index (ZADD XX: never re-adds
+# a key the trim has dropped), so the trim evicts the least recently USED, as the memory tier
+# does. It was the least recently stored: a question asked all through an incident was evicted
+# by the next max_entries distinct ones, and then paid a search and a semantic lookup on every
+# repeat (measured: bench/results/throughput.md, "The table above").
+_GET = """
+local raw = redis.call('GET', KEYS[1])
+if raw then redis.call('ZADD', KEYS[2], 'XX', ARGV[1], KEYS[1]) end
+return raw
+"""
 
 
 class RedisAnswerCache:
-    """Shared cache. Bounded by a per-entry expiry and an index trimmed to max_entries.
+    """Shared cache. Bounded by a per-entry expiry and an index trimmed to max_entries, least
+    recently used first.
 
     Every answer is also kept in a local in-memory tier of the same bounds, read only when
     Redis fails: the ledger shares that Redis, so during an outage (paid calls refused) the
@@ -171,6 +182,7 @@ class RedisAnswerCache:
         self._clock = clock
         self._on_error = on_error or (lambda: None)
         self._put = redis.register_script(_PUT)
+        self._get = redis.register_script(_GET)
         self._local = MemoryAnswerCache(policy, clock)
 
     def configure(self, policy: CachePolicy) -> None:
@@ -185,7 +197,8 @@ class RedisAnswerCache:
 
     async def get(self, key: str, *, allow_stale: bool) -> CacheLookup | None:
         try:
-            raw: Any = await guarded(self._guard, self._redis.get(_PREFIX + key))
+            raw: Any = await guarded(self._guard, self._get(
+                keys=[_PREFIX + key, _INDEX], args=[self._clock.now().timestamp()]))
         except (RedisError, OSError, CircuitOpenError) as exc:
             self._failed("get", exc)
             return await self._local.get(key, allow_stale=allow_stale)
