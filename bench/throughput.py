@@ -82,9 +82,10 @@ SYSTEMS = (
 
 
 def wrk(url: str, system: System, concurrency: int, seconds: float, *, tag: str,
-        limit: int = 0, auth: str = "") -> WrkResult:
+        limit: int = 0, auth: str = "", question: str = QUESTION) -> WrkResult:
+    """`question`: the fixed question of a cached system (distinct ones derive theirs)."""
     env = {**os.environ, "BENCH_AUTH": auth, "BENCH_PATH": system.path, "BENCH_BODY": system.body,
-           "BENCH_QUESTION": f"{QUESTION} {tag}" if system.distinct else QUESTION,
+           "BENCH_QUESTION": f"{QUESTION} {tag}" if system.distinct else question,
            "BENCH_DISTINCT": "1" if system.distinct else "0", "BENCH_LIMIT": str(limit)}
     threads = min(2, concurrency)
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(concurrency), "-d",
@@ -108,20 +109,40 @@ def check_paid(url: str) -> None:
         raise SystemExit(f"{url}: the uncached sample is not a paid answer: {r.status_code} {body}")
 
 
-def prime_cache(url: str) -> None:
-    for _ in range(2):
-        r = httpx.post(url + "/ask", json={"question": QUESTION}, timeout=30)
-    if r.status_code != 200 or not r.json()["cached"]:
-        raise SystemExit(f"{url}: the fixed question is not answered from the cache: {r.text}")
+def exact_hits(url: str) -> float:
+    text = httpx.get(url + "/metrics", timeout=10).text
+    match = re.search(r'^ai_cache_lookups_total\{outcome="exact"\} (\S+)$', text, re.M)
+    return float(match.group(1)) if match else float("nan")
+
+
+def prime_cache(url: str, question: str = QUESTION) -> None:
+    """Ask `question` until the exact tier answers it: a cached cell measures exact hits.
+
+    Each cached cell primes a question of its own (run_cell): the uncached cells before it
+    store more than `cache.max_entries` answers, which evict an older fixed question's entry,
+    and with Redis a repeat within the single-flight result's lifetime (lease + wait, 35 s by
+    default) is then served as `coalesced` (a search, a semantic lookup and a flight claim per
+    request) until a paid call stores it again. Until 2026-12-01 the Redis cached cells
+    measured that mixture (bench/results/throughput.md)."""
+    httpx.post(url + "/ask", json={"question": question}, timeout=30)  # pays, or is cached
+    before = exact_hits(url)
+    r = httpx.post(url + "/ask", json={"question": question}, timeout=30)
+    if r.status_code != 200 or not r.json()["cached"] or exact_hits(url) != before + 1:
+        raise SystemExit(f"{url}: the fixed question is not an exact cache hit: {r.text}")
 
 
 def run_cell(server: servers.Server, system: System, delay_ms: int, concurrency: int,
              seconds: float, fake: FakeAnthropicControl) -> Cell:
     calls_before = fake.stats()["total"]
     spent_before = spent_usd(server.url) if system.paid else 0.0
+    tag = uuid.uuid4().hex[:8]
+    question = QUESTION
+    if not system.distinct:
+        question = f"{QUESTION} (fixed {tag})"
+        prime_cache(server.url, question)
     cpu_before = tree_cpu_seconds(server.pid)
-    result = wrk(server.url, system, concurrency, seconds, tag=uuid.uuid4().hex[:8],
-                 auth=server.auth)
+    result = wrk(server.url, system, concurrency, seconds, tag=tag, auth=server.auth,
+                 question=question)
     cpu = tree_cpu_seconds(server.pid) - cpu_before
     rss = tree_rss_mib(server.pid)
     calls = fake.stats()["total"] - calls_before
