@@ -106,9 +106,10 @@ class SqliteStore:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T], *, durable: bool = False) -> T:
-        """`durable`: the commit is fsynced before this returns (spend); otherwise it is a WAL
-        commit that a kill -9 keeps (holds, reads; see the module docstring)."""
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """`durable`: the commit is fsynced before this returns (spend, and the default, so a
+        new write is safe unless it says otherwise); `durable=False`: a WAL commit that a kill -9
+        keeps (holds, reads; see the module docstring)."""
         if self._closed:
             raise LedgerUnavailableError("ledger is closed")
         return await asyncio.wrap_future(self._batches.submit(work, durable=durable))
@@ -152,7 +153,7 @@ class SqliteStore:
             conn.executemany(_ADD, [(key, amount_nano) for key in new])
             return None
 
-        return await self._run(work)
+        return await self._run(work, durable=False)
 
     async def settle(
         self,
@@ -178,23 +179,23 @@ class SqliteStore:
             )
             return True
 
-        return await self._run(work, durable=True)
+        return await self._run(work)
 
     async def release(self, reservation_id: str, reserved_nano: int, slots: Sequence[Slot]) -> None:
         def work(conn: sqlite3.Connection) -> None:
             _drop(conn, "id = ?", reservation_id)
 
-        await self._run(work)
+        await self._run(work, durable=False)
 
     async def snapshot(self, slots: Sequence[Slot], now: float) -> list[SlotUsage]:
         def work(conn: sqlite3.Connection) -> list[SlotUsage]:
             _drop(conn, "expires_at <= ?", now)
             return [SlotUsage(_spent(conn, s.key), _reserved(conn, s.key)) for s in slots]
 
-        return await self._run(work)
+        return await self._run(work, durable=False)
 
     async def ping(self) -> None:
-        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone(), durable=False)
 
     async def aclose(self) -> None:
         """Refuse new work, let queued work (a settle in flight) finish, then close."""
