@@ -8,17 +8,17 @@ so spend survives kill -9 and power loss. A reserve, a release and the reads com
 next settle's fsync makes them durable too (WAL order). A power loss can undo only holds made
 since the last settle, and a hold never becomes spend: its call died with the machine, and
 recorded spend is unchanged either way. That takes one fsync off every paid question's wait
-(issue 14; docs/architecture.md). Blocking calls run on one worker thread owned by the store, so
-the event loop never waits on the disk or on another process's lock.
-
-Operations queued while that thread is busy share one transaction and one fsync (group
-commit, `sqlite_batch.py`); none returns before its commit.
+(issue 14; docs/architecture.md). What may block (an fsync, a lock held by another process)
+runs on one worker thread owned by the store; queued operations share one transaction and one
+fsync there (group commit, `sqlite_batch.py`), none returning before its commit. While that
+thread is idle, a hold, a release or a read runs on the event loop instead, on a connection of
+its own that never waits (`sqlite_inline.py`).
 
 Each period's live holds are summed in a running total (`reserved`, changed in the same
 transaction as `reservation`), so a reserve costs the same with 0 or 10,000 holds outstanding.
 Expired holds are reclaimed through the expiry index, each once (O(1) per hold over time). The
-totals are rebuilt from `reservation` whenever a connection opens, which also fills them in for
-a file written before they existed.
+totals are rebuilt from `reservation` whenever the thread's connection opens, which also fills
+them in for a file written before they existed.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Literal, TypeVar
 
 from app.budget.stores.base import Slot, SlotUsage
 from app.budget.stores.sqlite_batch import GroupCommit
+from app.budget.stores.sqlite_inline import LoopConnection, NotNow, open_loop_connection
 from app.errors import LedgerUnavailableError
 
 T = TypeVar("T")
@@ -66,9 +67,14 @@ class SqliteStore:
         self._lock = threading.Lock()  # belt and braces: the connection is never shared
         self._closed = False
         self._batches = GroupCommit(self._executor, self._transaction)
+        # The event loop's own connection, opened on the thread, then used only on the loop.
+        self._loop_conn = LoopConnection(self._connect_inline)
 
     def _connect(self) -> sqlite3.Connection:
         return open_durable(self.path, _SCHEMA, busy_timeout_seconds=self._busy_timeout)
+
+    def _connect_inline(self) -> sqlite3.Connection:
+        return open_loop_connection(self.path)
 
     def _transaction(self, work: Callable[[sqlite3.Connection], T], durable: bool) -> T:
         """Run `work` in one BEGIN IMMEDIATE transaction (on the store's own thread); its
@@ -79,6 +85,8 @@ class SqliteStore:
                 if self._conn is None:
                     self._conn = self._connect()
                     self._synchronous = "FULL"  # open_durable's
+                if not self._loop_conn.ready:  # (again after the loop gave one up)
+                    self._loop_conn.open()
                 conn = self._conn
                 mode = "FULL" if durable else "NORMAL"
                 if mode != self._synchronous:  # outside the transaction, as SQLite wants
@@ -112,12 +120,20 @@ class SqliteStore:
         keeps (holds, reads; see the module docstring)."""
         if self._closed:
             raise LedgerUnavailableError("ledger is closed")
+        if not durable and self._loop_conn.ready and not self._batches.busy:
+            with contextlib.suppress(NotNow):
+                return self._loop_conn.run(work)
         return await asyncio.wrap_future(self._batches.submit(work, durable=durable))
 
     @property
     def commits(self) -> int:
         """Transactions committed (bench/tests: operations per commit)."""
         return self._batches.commits
+
+    @property
+    def inline_commits(self) -> int:
+        """Operations committed on the event loop (`sqlite_inline.py`)."""
+        return self._loop_conn.commits
 
     @property
     def durable_commits(self) -> int:
@@ -190,7 +206,7 @@ class SqliteStore:
     async def snapshot(self, slots: Sequence[Slot], now: float) -> list[SlotUsage]:
         def work(conn: sqlite3.Connection) -> list[SlotUsage]:
             _drop(conn, "expires_at <= ?", now)
-            return [SlotUsage(_spent(conn, s.key), _reserved(conn, s.key)) for s in slots]
+            return [SlotUsage(*_slot_state(conn, s.key, "")[1:]) for s in slots]
 
         return await self._run(work, durable=False)
 
@@ -202,24 +218,15 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+        self._loop_conn.close()
 
         def close() -> None:
             with self._lock:
                 self._disconnect()
+                self._loop_conn.close()  # one the thread opened meanwhile, if any
 
         await asyncio.get_running_loop().run_in_executor(self._executor, close)
         self._executor.shutdown(wait=False)
-
-
-def _spent(conn: sqlite3.Connection, period: str) -> int:
-    row = conn.execute("SELECT spent_nano FROM spend WHERE period = ?", (period,)).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _reserved(conn: sqlite3.Connection, period: str) -> int:
-    """The period's running total of live holds: one primary-key lookup."""
-    row = conn.execute("SELECT reserved_nano FROM reserved WHERE period = ?", (period,)).fetchone()
-    return int(row[0]) if row else 0
 
 
 def _slot_state(conn: sqlite3.Connection, period: str,
@@ -228,10 +235,11 @@ def _slot_state(conn: sqlite3.Connection, period: str,
     primary-key lookups in one statement (a reserve checks every slot; statements, not the
     lookups, are what the store's thread spends its time on)."""
     row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM reservation WHERE period = ?1 AND id = ?2), "
-        "(SELECT spent_nano FROM spend WHERE period = ?1), "
-        "(SELECT reserved_nano FROM reserved WHERE period = ?1)",
-        (period, reservation_id),
+        "SELECT EXISTS (SELECT 1 FROM reservation WHERE period = ? AND id = ?), "
+        "(SELECT spent_nano FROM spend WHERE period = ?), "
+        "(SELECT reserved_nano FROM reserved WHERE period = ?)",
+        # plain `?` (numbered `?1` with a sequence is deprecated from Python 3.12, an error in 3.14)
+        (period, reservation_id, period, period),
     ).fetchone()
     return bool(row[0]), int(row[1] or 0), int(row[2] or 0)
 

@@ -39,8 +39,15 @@ class GroupCommit:
         # Operations waiting for the thread; a drain is queued on it whenever this fills.
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
+        self._draining = False
         self.commits = 0
         self.durable_commits = 0  # of `commits`, those fsynced
+
+    @property
+    def busy(self) -> bool:
+        """Operations are queued or a batch is running (read without the lock: a hint for the
+        store's inline path, which falls back to the queue whenever the file is locked)."""
+        return self._draining or bool(self._queue)
 
     def submit(self, work: Callable[[sqlite3.Connection], T], *, durable: bool) -> Future[T]:
         done: Future[T] = Future()
@@ -53,6 +60,13 @@ class GroupCommit:
 
     def _drain(self) -> None:
         """On the store's thread: every queued operation in one transaction, one commit."""
+        self._draining = True
+        try:
+            self._drain_batch()
+        finally:
+            self._draining = False
+
+    def _drain_batch(self) -> None:
         with self._queue_lock:
             batch, self._queue = self._queue, []
         # A caller that went away before its turn (a cancelled request) runs nothing, as a
@@ -63,6 +77,9 @@ class GroupCommit:
         outcomes: list[tuple[object, BaseException | None]] = []
 
         def run_all(conn: sqlite3.Connection) -> None:
+            if len(batch) == 1:  # alone: the transaction is its savepoint (2 statements less)
+                outcomes.append((batch[0].work(conn), None))
+                return
             for item in batch:
                 conn.execute("SAVEPOINT op")
                 try:
@@ -81,11 +98,13 @@ class GroupCommit:
         try:
             self._transaction(run_all, durable)
         except BaseException as exc:  # nothing of the batch reached the disk
+            self._draining = False
             for item in batch:
                 item.done.set_exception(exc)
             return
         self.commits += 1
         self.durable_commits += durable
+        self._draining = False  # before any caller hears of it: its next step may run inline
         for item, (result, error) in zip(batch, outcomes, strict=True):
             if error is None:
                 item.done.set_result(result)

@@ -1,7 +1,8 @@
 """The SQLite store's group commit (issue 14): operations that queue while its thread is busy
 share ONE transaction and ONE commit (one fsync), each in its own savepoint, and none is told
-"done" before that commit. The thread is held busy with a gate on the store's own executor, so
-the batch is deterministic (no timing)."""
+"done" before that commit. The thread is held busy by an operation of the store's own that
+waits on a gate inside its transaction, so the batch is deterministic (no timing). (An idle
+store runs a hold on the event loop instead: test_sqlite_inline.py.)"""
 
 from __future__ import annotations
 
@@ -31,13 +32,32 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await s.aclose()
 
 
+class Held:
+    """The store's thread inside a transaction of its own until `release()`: the store sees
+    itself busy, so every operation started meanwhile queues behind it."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.gate, started = threading.Event(), threading.Event()
+
+        def hold(conn: sqlite3.Connection) -> None:
+            started.set()
+            self.gate.wait()
+
+        self.done = store._batches.submit(hold, durable=False)
+        started.wait()  # its batch has left the queue: what comes next forms the next batch
+
+    async def release(self) -> None:
+        self.gate.set()
+        await asyncio.wrap_future(self.done)
+
+
 async def queued_while_busy(store: SqliteStore, *steps: object) -> list[object]:
-    """Run `steps` (awaitables) while the store's thread is held, so they queue together."""
-    gate = threading.Event()
-    store._executor.submit(gate.wait)
+    """Run `steps` (awaitables) while the store's thread is held, so they queue together. The
+    holder's own transaction is one commit; the queued steps' batch is the next."""
+    held = Held(store)
     tasks = [asyncio.ensure_future(step) for step in steps]  # type: ignore[call-overload]
     await asyncio.sleep(0)  # let each reach the queue (no time passes: one loop turn)
-    gate.set()
+    await held.release()
     return list(await asyncio.gather(*tasks, return_exceptions=True))
 
 
@@ -47,7 +67,8 @@ async def test_fifty_reserves_queued_together_commit_once_and_decide_exactly(
     before = store.commits
     results = await queued_while_busy(store, *(
         store.reserve(f"r{i}", 30, SLOTS, NOW, NOW + 60) for i in range(50)))
-    assert store.commits - before == 1  # one transaction, one fsync, for fifty operations
+    # the holder's commit, then one transaction, one commit, for fifty operations
+    assert store.commits - before == 2
     admitted = [i for i, r in enumerate(results) if r is None]
     assert len(admitted) == 1_000 // 30  # 33 fit the limit, in queue order; the rest refused
     assert admitted == list(range(33))
@@ -67,7 +88,7 @@ async def test_one_failing_operation_rolls_back_alone(store: SqliteStore) -> Non
         store._run(boom),
         store.reserve("b", 100, SLOTS, NOW, NOW + 60),
     )
-    assert store.commits - before == 1
+    assert store.commits - before == 2  # the holder's, then the three's
     assert first is None and last is None and isinstance(failed, ValueError)
     [usage] = await store.snapshot(SLOTS, NOW)
     assert usage.reserved_nano == 200  # both neighbours committed
@@ -77,14 +98,13 @@ async def test_one_failing_operation_rolls_back_alone(store: SqliteStore) -> Non
 
 
 async def test_a_caller_cancelled_before_its_turn_holds_nothing(store: SqliteStore) -> None:
-    gate = threading.Event()
-    store._executor.submit(gate.wait)
+    held = Held(store)
     gone = asyncio.ensure_future(store.reserve("gone", 100, SLOTS, NOW, NOW + 60))
     kept = asyncio.ensure_future(store.reserve("kept", 100, SLOTS, NOW, NOW + 60))
     await asyncio.sleep(0)
     gone.cancel()
     await asyncio.sleep(0)
-    gate.set()
+    await held.release()
     assert await kept is None
     with pytest.raises(asyncio.CancelledError):
         await gone
@@ -97,7 +117,7 @@ async def test_a_batch_is_fsynced_when_any_of_it_is_spend(store: SqliteStore) ->
     before, durable = store.commits, store.durable_commits
     await queued_while_busy(store, *(store.reserve(f"h{i}", 10, SLOTS, NOW, NOW + 60)
                                      for i in range(3)))
-    assert (store.commits - before, store.durable_commits - durable) == (1, 0)
+    assert (store.commits - before, store.durable_commits - durable) == (2, 0)  # holder's too
     # A settle in the batch: the one commit is fsynced, and covers the holds beside it.
     results = await queued_while_busy(
         store,
@@ -106,4 +126,4 @@ async def test_a_batch_is_fsynced_when_any_of_it_is_spend(store: SqliteStore) ->
         store.release("h1", 10, SLOTS),
     )
     assert results == [None, True, None]
-    assert (store.commits - before, store.durable_commits - durable) == (2, 1)
+    assert (store.commits - before, store.durable_commits - durable) == (4, 1)

@@ -154,6 +154,11 @@ class TracingStore(SqliteStore):
         conn.set_trace_callback(self.statements.append)
         return conn
 
+    def _connect_inline(self) -> sqlite3.Connection:  # the event loop's (holds, reads)
+        conn = super()._connect_inline()
+        conn.set_trace_callback(lambda statement: self.statements.append(statement))
+        return conn
+
 
 async def test_a_reserve_reads_each_slot_in_one_statement(tmp_path: Path) -> None:
     """Statements, not the lookups in them, are what the store's thread spends a paid answer's
