@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.budget.ledger import Reservation
-from app.budget.stores.sqlite import open_durable
+from app.budget.stores.sqlite_files import open_durable
 from app.budget.windows import WindowKey
 
 T = TypeVar("T")

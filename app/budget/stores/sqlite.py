@@ -2,17 +2,17 @@
 
 Stdlib sqlite3 in WAL mode. Operations run in `BEGIN IMMEDIATE` transactions, which take the
 database's write lock up front, so two processes sharing the file still check-and-reserve
-atomically. A settle commits with `synchronous=FULL`: it has reached the disk before it returns,
-so spend survives kill -9 and power loss. A reserve, a release and the reads commit with
-`synchronous=NORMAL` (no fsync): visible to every process at once and kept by a kill -9, and the
-next settle's fsync makes them durable too (WAL order). A power loss can undo only holds made
-since the last settle, and a hold never becomes spend: its call died with the machine, and
-recorded spend is unchanged either way. That takes one fsync off every paid question's wait
-(issue 14; docs/architecture.md). What may block (an fsync, a lock held by another process)
-runs on one worker thread owned by the store; queued operations share one transaction and one
-fsync there (group commit, `sqlite_batch.py`), none returning before its commit. While that
-thread is idle, a hold, a release or a read runs on the event loop instead, on a connection of
-its own that never waits (`sqlite_inline.py`).
+atomically. A settle returns only after its commit is fsynced: spend survives kill -9 and power
+loss. A reserve, a release and the reads are not fsynced: WAL commits, visible to every process
+at once and kept by a kill -9, made durable by the next settle's fsync (WAL order). A power loss
+can undo only holds made since the last settle, and a hold never becomes spend: its call died
+with the machine, and recorded spend is unchanged either way (issue 14; docs/architecture.md).
+
+Where the SQL runs: on the event loop, on a connection that never waits, while the store's
+thread is idle (`sqlite_inline.py`); a settle's fsync then runs on the thread, one for every
+settle waiting (`sqlite_sync.py`). Otherwise (the file locked by another process, that
+connection failing, the thread busy) on the thread, whose queued operations share one
+transaction and one fsync (group commit, `sqlite_batch.py`), none returning before its commit.
 
 Each period's live holds are summed in a running total (`reserved`, changed in the same
 transaction as `reservation`), so a reserve costs the same with 0 or 10,000 holds outstanding.
@@ -34,7 +34,9 @@ from typing import Literal, TypeVar
 
 from app.budget.stores.base import Slot, SlotUsage
 from app.budget.stores.sqlite_batch import GroupCommit
-from app.budget.stores.sqlite_inline import LoopConnection, NotNow, open_loop_connection
+from app.budget.stores.sqlite_files import open_durable, open_loop_connection
+from app.budget.stores.sqlite_inline import LoopConnection, NotNow
+from app.budget.stores.sqlite_sync import WalSync
 from app.errors import LedgerUnavailableError
 
 T = TypeVar("T")
@@ -67,8 +69,10 @@ class SqliteStore:
         self._lock = threading.Lock()  # belt and braces: the connection is never shared
         self._closed = False
         self._batches = GroupCommit(self._executor, self._transaction)
-        # The event loop's own connection, opened on the thread, then used only on the loop.
+        # The event loop's own connection, opened on the thread, then used only on the loop;
+        # what it settles is fsynced on the thread (`sqlite_sync.py`).
         self._loop_conn = LoopConnection(self._connect_inline)
+        self._wal = WalSync(Path(f"{path}-wal"), self._executor, self._lock, self._checkpoint)
 
     def _connect(self) -> sqlite3.Connection:
         return open_durable(self.path, _SCHEMA, busy_timeout_seconds=self._busy_timeout)
@@ -120,10 +124,22 @@ class SqliteStore:
         keeps (holds, reads; see the module docstring)."""
         if self._closed:
             raise LedgerUnavailableError("ledger is closed")
-        if not durable and self._loop_conn.ready and not self._batches.busy:
-            with contextlib.suppress(NotNow):
-                return self._loop_conn.run(work)
+        if self._loop_conn.ready and not self._batches.busy:
+            try:
+                result = self._loop_conn.run(work)
+            except NotNow:
+                pass  # locked or failing: the thread's way, below
+            else:
+                if durable:
+                    await self._wal.sync()
+                return result
         return await asyncio.wrap_future(self._batches.submit(work, durable=durable))
+
+    def _checkpoint(self) -> None:
+        """On the store's thread, its lock held (`sqlite_sync.py`): WAL into the database."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @property
     def commits(self) -> int:
@@ -134,6 +150,11 @@ class SqliteStore:
     def inline_commits(self) -> int:
         """Operations committed on the event loop (`sqlite_inline.py`)."""
         return self._loop_conn.commits
+
+    @property
+    def wal_syncs(self) -> int:
+        """fsyncs of the WAL for settles committed on the loop (`sqlite_sync.py`)."""
+        return self._wal.syncs
 
     @property
     def durable_commits(self) -> int:
@@ -219,6 +240,7 @@ class SqliteStore:
             return
         self._closed = True
         self._loop_conn.close()
+        await self._wal.aclose()
 
         def close() -> None:
             with self._lock:
@@ -276,23 +298,3 @@ def _rebuild_totals(conn: sqlite3.Connection) -> None:
     conn.execute(
         "INSERT INTO reserved SELECT period, sum(amount_nano) FROM reservation GROUP BY period"
     )
-
-
-def open_durable(
-    path: Path, schema: str, *, busy_timeout_seconds: float = 5.0
-) -> sqlite3.Connection:
-    """A SQLite file for money: WAL, fsync on every commit (synchronous=FULL), autocommit mode
-    (callers open their own transactions), usable from the caller's worker thread, `schema`
-    applied. Shared by the ledger store and the settle spool."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        path, timeout=busy_timeout_seconds, isolation_level=None, check_same_thread=False
-    )
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(schema)
-    except BaseException:
-        conn.close()
-        raise
-    return conn

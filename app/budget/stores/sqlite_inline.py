@@ -1,19 +1,19 @@
-"""The SQLite ledger's shortcut on the event loop (issue 14).
+"""The SQLite ledger's operations on the event loop (issue 14).
 
-A hold, a release or a read commits without an fsync: a WAL commit is a write to the page
-cache, tens of microseconds. Sending it to the store's thread and back cost more than that in
-CPU (~200 us a round trip on a 2-vCPU VM: two thread wake-ups), on every paid question. So
-while the store's thread is idle, such an operation runs here, on the event loop, on a second
-connection to the same file. That connection never makes the loop wait:
+A ledger operation is a few statements and a WAL commit (a write to the page cache): tens of
+microseconds. Run on the store's thread, each statement gave the GIL up and took it back from a
+busy event loop, and the trip there and back cost ~200 us more (two thread wake-ups on a 2-vCPU
+VM): in the service, the SQLite ledger cost ~1 ms of CPU per paid answer against the in-memory
+store. So while the store's thread is idle, an operation runs here, on the loop, on a second
+connection to the same file; a settle then waits for its fsync on the thread (`sqlite_sync.py`).
+This connection never makes the loop wait:
 
 - its busy timeout is 0: when any process holds the file's write lock, BEGIN IMMEDIATE fails at
   once and the operation queues on the store's thread as before (which may wait for the lock);
-- it never checkpoints (`wal_autocheckpoint=0`), so the loop never fsyncs: the thread's
-  connection checkpoints after a settle;
+- it never checkpoints (`wal_autocheckpoint=0`) and never fsyncs (`synchronous=NORMAL`): the
+  thread does both;
 - any error of the file sends the operation to the thread too, and the connection is given up
-  (the thread opens a new one): the shortcut is only ever a shortcut.
-
-What a kill -9 or a power loss can do to these commits is unchanged (sqlite.py's docstring).
+  (the thread opens a new one): the loop's way is only ever a shortcut.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -83,16 +82,3 @@ class LoopConnection:
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
-
-
-def open_loop_connection(path: Path) -> sqlite3.Connection:
-    """A second connection to a ledger file already set up: busy timeout 0, no fsync, no
-    checkpoints (module docstring)."""
-    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
