@@ -88,3 +88,15 @@ def test_naive_times_and_unknown_windows_are_rejected() -> None:
 def test_closed_periods_are_kept_for_a_while_then_may_be_forgotten() -> None:
     w = window_key("hourly", at(2026, 11, 27, 6))
     assert w.keep_until > w.resets_at
+
+
+def test_an_hour_reuses_its_periods_and_the_next_hour_has_its_own() -> None:
+    """A paid question reuses the hour's periods (issue 14) and gets the same ones as building
+    each window at its own time would."""
+    first = current_windows(at(2026, 11, 30, 23, 0, 1))
+    assert current_windows(at(2026, 11, 30, 23, 59, 59, micro=999_999)) is first
+    assert first == tuple(window_key(name, at(2026, 11, 30, 23, 42)) for name in
+                          ("hourly", "daily", "monthly"))
+    later = current_windows(at(2026, 12, 1, 0, 0))
+    assert later is not first
+    assert [w.period for w in later] == ["2026-12-01T00", "2026-12-01", "2026-12"]
