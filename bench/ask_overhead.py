@@ -240,8 +240,8 @@ def report(results: dict[str, Samples], server_cpu: dict[str, float], requests: 
         "",
         f"Machine: {machine()}, 1-minute load average {load[0]:.1f} before and {load[1]:.1f} "
         "after: a shared VM with other jobs running, so read medians and ratios, not absolute "
-        f"p99s. Python {platform.python_version()}; SQLite in WAL mode, settles fsynced "
-        "(synchronous=FULL), on ext4; redis-server 7 on loopback, AOF off. CPU is "
+        f"p99s. Python {platform.python_version()}; SQLite in WAL mode, each settle fsynced "
+        "before it returns, on ext4; redis-server 7 on loopback, AOF off. CPU is "
         "`time.process_time` of the service process (the SQLite worker thread included).",
         "",
         "| setup | request CPU p50 ms | request CPU p99 ms | request wall p50 ms "
