@@ -30,31 +30,23 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from app.budget.stores.base import Slot, SlotUsage
 from app.budget.stores.sqlite_batch import GroupCommit
 from app.budget.stores.sqlite_files import open_durable, open_loop_connection
 from app.budget.stores.sqlite_inline import LoopConnection, NotNow
 from app.budget.stores.sqlite_sync import WalSync
+from app.budget.stores.sqlite_tables import (
+    ADD_HOLD,
+    SCHEMA,
+    drop_holds,
+    rebuild_totals,
+    slot_state,
+)
 from app.errors import LedgerUnavailableError
 
 T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spend (
-    period TEXT PRIMARY KEY, spent_nano INTEGER NOT NULL, keep_until REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS spend_keep ON spend (keep_until);
-CREATE TABLE IF NOT EXISTS reservation (
-    id TEXT NOT NULL, period TEXT NOT NULL, amount_nano INTEGER NOT NULL,
-    expires_at REAL NOT NULL, PRIMARY KEY (period, id));
-CREATE INDEX IF NOT EXISTS reservation_expiry ON reservation (expires_at);
-CREATE INDEX IF NOT EXISTS reservation_id ON reservation (id);
-CREATE TABLE IF NOT EXISTS reserved (period TEXT PRIMARY KEY, reserved_nano INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS settled (id TEXT PRIMARY KEY, remember_until REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS settled_until ON settled (remember_until);
-"""
-
 
 class SqliteStore:
     def __init__(self, path: Path, *, busy_timeout_seconds: float = 5.0) -> None:
@@ -75,7 +67,7 @@ class SqliteStore:
         self._wal = WalSync(Path(f"{path}-wal"), self._executor, self._lock, self._checkpoint)
 
     def _connect(self) -> sqlite3.Connection:
-        return open_durable(self.path, _SCHEMA, busy_timeout_seconds=self._busy_timeout)
+        return open_durable(self.path, SCHEMA, busy_timeout_seconds=self._busy_timeout)
 
     def _connect_inline(self) -> sqlite3.Connection:
         return open_loop_connection(self.path)
@@ -99,7 +91,7 @@ class SqliteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     if fresh:
-                        _rebuild_totals(conn)
+                        rebuild_totals(conn)
                     result = work(conn)
                     conn.execute("COMMIT")
                 except BaseException:
@@ -170,11 +162,11 @@ class SqliteStore:
         expires_at: float,
     ) -> int | None:
         def work(conn: sqlite3.Connection) -> int | None:
-            _drop(conn, "expires_at <= ?", now)
+            drop_holds(conn, "expires_at <= ?", now)
             conn.execute("DELETE FROM spend WHERE keep_until <= ?", (now,))
             held = []
             for index, slot in enumerate(slots):
-                holds, spent, reserved = _slot_state(conn, slot.key, reservation_id)
+                holds, spent, reserved = slot_state(conn, slot.key, reservation_id)
                 held.append(holds)
                 more = 0 if holds else amount_nano  # a retried reserve: already counted
                 if spent + reserved + more > slot.limit_nano:
@@ -187,7 +179,7 @@ class SqliteStore:
                     "UPDATE reservation SET expires_at = ? WHERE period = ? AND id = ?", renew)
             conn.executemany("INSERT INTO reservation VALUES (?, ?, ?, ?)",
                              [(reservation_id, key, amount_nano, expires_at) for key in new])
-            conn.executemany(_ADD, [(key, amount_nano) for key in new])
+            conn.executemany(ADD_HOLD, [(key, amount_nano) for key in new])
             return None
 
         return await self._run(work, durable=False)
@@ -207,7 +199,7 @@ class SqliteStore:
             if seen.fetchone() is not None:
                 return False
             conn.execute("INSERT INTO settled VALUES (?, ?)", (reservation_id, remember_until))
-            _drop(conn, "id = ?", reservation_id)
+            drop_holds(conn, "id = ?", reservation_id)
             conn.executemany(
                 "INSERT INTO spend VALUES (?, ?, ?) ON CONFLICT (period) DO UPDATE SET "
                 "spent_nano = spent_nano + excluded.spent_nano, "
@@ -220,14 +212,14 @@ class SqliteStore:
 
     async def release(self, reservation_id: str, reserved_nano: int, slots: Sequence[Slot]) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            _drop(conn, "id = ?", reservation_id)
+            drop_holds(conn, "id = ?", reservation_id)
 
         await self._run(work, durable=False)
 
     async def snapshot(self, slots: Sequence[Slot], now: float) -> list[SlotUsage]:
         def work(conn: sqlite3.Connection) -> list[SlotUsage]:
-            _drop(conn, "expires_at <= ?", now)
-            return [SlotUsage(*_slot_state(conn, s.key, "")[1:]) for s in slots]
+            drop_holds(conn, "expires_at <= ?", now)
+            return [SlotUsage(*slot_state(conn, s.key, "")[1:]) for s in slots]
 
         return await self._run(work, durable=False)
 
@@ -249,52 +241,3 @@ class SqliteStore:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, close)
         self._executor.shutdown(wait=False)
-
-
-def _slot_state(conn: sqlite3.Connection, period: str,
-                reservation_id: str) -> tuple[bool, int, int]:
-    """Whether this reservation already holds the period, its spend and its live holds: three
-    primary-key lookups in one statement (a reserve checks every slot; statements, not the
-    lookups, are what the store's thread spends its time on)."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM reservation WHERE period = ? AND id = ?), "
-        "(SELECT spent_nano FROM spend WHERE period = ?), "
-        "(SELECT reserved_nano FROM reserved WHERE period = ?)",
-        # plain `?` (numbered `?1` with a sequence is deprecated from Python 3.12, an error in 3.14)
-        (period, reservation_id, period, period),
-    ).fetchone()
-    return bool(row[0]), int(row[1] or 0), int(row[2] or 0)
-
-
-_ADD = ("INSERT INTO reserved VALUES (?, ?) ON CONFLICT (period) DO UPDATE SET "
-        "reserved_nano = reserved_nano + excluded.reserved_nano")
-
-
-def _drop(
-    conn: sqlite3.Connection, where: Literal["expires_at <= ?", "id = ?"], value: float | str
-) -> None:
-    """Delete the holds matching `where` (an indexed condition: expiry or id) and take their
-    amounts off their periods' totals; a total that reaches 0 is deleted."""
-    amounts: dict[str, int] = {}
-    # No GROUP BY: it would make SQLite walk the (period, id) key, every hold, instead of the
-    # index of `where`.
-    for period, amount in conn.execute(
-        f"SELECT period, amount_nano FROM reservation WHERE {where}", (value,)
-    ):
-        amounts[period] = amounts.get(period, 0) + int(amount)
-    if not amounts:
-        return
-    conn.execute(f"DELETE FROM reservation WHERE {where}", (value,))
-    conn.executemany("UPDATE reserved SET reserved_nano = reserved_nano - ? WHERE period = ?",
-                     [(amount, period) for period, amount in amounts.items()])
-    conn.executemany("DELETE FROM reserved WHERE period = ? AND reserved_nano <= 0",
-                     [(period,) for period in amounts])
-
-
-def _rebuild_totals(conn: sqlite3.Connection) -> None:
-    """Sum the holds into their totals (on every new connection: O(holds) once, and the way a
-    file written before the totals existed gets them)."""
-    conn.execute("DELETE FROM reserved")
-    conn.execute(
-        "INSERT INTO reserved SELECT period, sum(amount_nano) FROM reservation GROUP BY period"
-    )

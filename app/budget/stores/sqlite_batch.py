@@ -59,22 +59,28 @@ class GroupCommit:
         return done
 
     def _drain(self) -> None:
-        """On the store's thread: every queued operation in one transaction, one commit."""
+        """On the store's thread: every queued operation in one transaction, one commit. No
+        caller hears of it before the store is idle again: its next step may then run inline."""
         self._draining = True
         try:
-            self._drain_batch()
+            batch, outcomes = self._commit_batch()
         finally:
             self._draining = False
+        for item, (result, error) in zip(batch, outcomes, strict=True):
+            if error is None:
+                item.done.set_result(result)
+            else:
+                item.done.set_exception(error)
 
-    def _drain_batch(self) -> None:
+    def _commit_batch(self) -> tuple[list[_Pending], list[tuple[object, BaseException | None]]]:
         with self._queue_lock:
             batch, self._queue = self._queue, []
         # A caller that went away before its turn (a cancelled request) runs nothing, as a
         # cancelled executor job never started; from here on none can be cancelled.
         batch = [item for item in batch if item.done.set_running_or_notify_cancel()]
-        if not batch:
-            return
         outcomes: list[tuple[object, BaseException | None]] = []
+        if not batch:
+            return batch, outcomes
 
         def run_all(conn: sqlite3.Connection) -> None:
             if len(batch) == 1:  # alone: the transaction is its savepoint (2 statements less)
@@ -98,15 +104,7 @@ class GroupCommit:
         try:
             self._transaction(run_all, durable)
         except BaseException as exc:  # nothing of the batch reached the disk
-            self._draining = False
-            for item in batch:
-                item.done.set_exception(exc)
-            return
+            return batch, [(None, exc)] * len(batch)
         self.commits += 1
         self.durable_commits += durable
-        self._draining = False  # before any caller hears of it: its next step may run inline
-        for item, (result, error) in zip(batch, outcomes, strict=True):
-            if error is None:
-                item.done.set_result(result)
-            else:
-                item.done.set_exception(error)
+        return batch, outcomes
