@@ -2,8 +2,8 @@
 
 The model is WordLlama `l2_supercat` (256 dimensions, `wordllama` wheel, MIT): a token-embedding
 table with average pooling, so embedding is a table look-up plus a mean, pure numpy on the CPU,
-no PyTorch, well under a millisecond a question. The weights (16 MB safetensors) and the
-tokenizer are files of the wheel; they are opened here by path, never through
+no PyTorch, well under a millisecond a question. The weights (16 MB safetensors, mapped read-only)
+and the tokenizer are files of the wheel; they are opened here by path, never through
 `WordLlama.load()`, whose resolver looks for the tokenizer under the wrong folder name and would
 then try to download it from Hugging Face. Nothing is fetched at run time. Why this model and
 not the others: docs/retrieval.md.
@@ -19,6 +19,8 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from app.runbooks.tensor_file import map_tensor
 
 Matrix = npt.NDArray[np.float32]
 WORD_PATH_MIN_TEXTS = 64  # from this many texts on, tokenize distinct words instead of texts
@@ -40,7 +42,6 @@ class WordLlamaEmbedder:
     BATCH = 1024  # texts per tokenizer call and per gather: bounds the temporary memory
 
     def __init__(self) -> None:
-        from safetensors import safe_open
         from tokenizers import Tokenizer
 
         root = _package_dir("wordllama")
@@ -49,10 +50,12 @@ class WordLlamaEmbedder:
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
         # Kept as stored, float16 (16 MB; 31 MB as float32 was the largest single part of a
-        # worker's memory). Rows are widened to float32 after the gather, so every vector is
-        # bit-for-bit what the float32 table gave.
-        with safe_open(str(root / "weights" / "l2_supercat_256.safetensors"), framework="np") as f:
-            self._table = np.ascontiguousarray(f.get_tensor("embedding.weight"))
+        # worker's memory), and read in place from the wheel's file, not into the heap
+        # (tensor_file.py): none of it stays resident in the worker. Rows are widened to
+        # float32 after the gather, so every vector is bit-for-bit what the float32 table gave.
+        self._mapped = map_tensor(root / "weights" / "l2_supercat_256.safetensors",
+                                  "embedding.weight")
+        self._table = self._mapped.array
         self.dim = int(self._table.shape[1])
         # every id the tokenizer can emit has a row: no clipping needed on the question's path
         self._clip = self._tokenizer.get_vocab_size() > len(self._table)
@@ -60,7 +63,11 @@ class WordLlamaEmbedder:
 
     def embed(self, texts: list[str]) -> Matrix:
         few = len(texts) < WORD_PATH_MIN_TEXTS
-        out = self._by_tokens(texts) if few else self._by_words(texts)
+        if few:
+            out = self._by_tokens(texts)
+        else:  # a bulk read (an index build touches nearly every row): none stays resident
+            out = self._by_words(texts)
+            self._mapped.release()
         # np.linalg.norm's own arithmetic for a real matrix along one axis, without its
         # argument handling (a question's embedding is on every paid answer's path)
         norms = np.sqrt(np.add.reduce(out * out, axis=1, keepdims=True))
@@ -69,6 +76,13 @@ class WordLlamaEmbedder:
         return out
 
     def _rows(self, ids: list[int]) -> Matrix:
+        """A question's rows, read from the file (tensor_file.py: none stays resident)."""
+        if self._clip:
+            ids = np.clip(ids, 0, len(self._table) - 1).tolist()
+        return self._mapped.rows(ids).astype(np.float32)
+
+    def _bulk_rows(self, ids: list[int]) -> Matrix:
+        """Rows of a bulk read, through the mapping (released when the bulk read ends)."""
         if self._clip:
             rows: Matrix = self._table[np.clip(ids, 0, len(self._table) - 1)].astype(np.float32)
             return rows
@@ -105,7 +119,7 @@ class WordLlamaEmbedder:
                                                    add_special_tokens=False)
             for row, e in enumerate(encoded, start):
                 if e.ids:
-                    word_sum[row] = self._rows(e.ids).sum(0)
+                    word_sum[row] = self._bulk_rows(e.ids).sum(0)
                     word_len[row] = len(e.ids)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.BATCH):

@@ -71,3 +71,26 @@ def test_loading_the_model_does_not_import_its_package() -> None:
             "WordLlamaEmbedder().embed(['disk full']); "
             "assert 'wordllama' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_table_is_read_in_place_and_none_of_it_stays_resident() -> None:
+    """An index build reads nearly every row of the 16 MB table; afterwards the worker holds
+    none of it, and a question reads its rows without mapping any."""
+    from app.runbooks.embedder import _package_dir
+    from tests.unit.runbooks.test_tensor_file import resident_kib
+
+    weights = _package_dir("wordllama") / "weights" / "l2_supercat_256.safetensors"
+    model = WordLlamaEmbedder()
+    questions = [q["q"] for q in yaml.safe_load(QUESTIONS.read_text())["questions"]]
+    runbooks = [p.read_text() for p in sorted((QUESTIONS.parents[2] / "runbooks").glob("*.md"))]
+    assert resident_kib(weights) == 0
+    bulk = model.embed(runbooks + questions)  # the word path, as an index build embeds
+    assert resident_kib(weights) == 0
+    for question in questions:
+        assert np.array_equal(model.embed([question]), _float32_reference([question]))
+    assert np.allclose(bulk[len(runbooks):], _float32_reference(questions), atol=1e-6)
+    assert resident_kib(weights) == 0  # 108 questions read, none of the table mapped in
+    model._table[:, 0].sum()  # what the release drops: the mapping's pages, once touched
+    assert resident_kib(weights) > 8 * 1024
+    model.embed(runbooks + questions)
+    assert resident_kib(weights) == 0
