@@ -26,13 +26,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.metrics import Metrics
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,11 @@ class Delivery:
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         # Never forget a key still waiting in the queue (that would let its repeat in).
         self._seen_max = max(DEDUPE_KEYS, 2 * queue_size)
+        # Imported here, when a webhook is configured: most pods never deliver, and httpx (with
+        # its CLI's rich and pygments, where installed) is ~45 ms and ~5 MiB of start-up.
+        import httpx
+
+        self._transport_error = httpx.TransportError
         self._client = httpx.AsyncClient(timeout=timeout_seconds, transport=transport)
         self._worker: asyncio.Task[None] | None = None
         self._filter = _RedactUrl(url)
@@ -235,7 +242,7 @@ class Delivery:
         started = self._clock.monotonic()
         try:
             response = await self._client.post(self._url, content=body, headers=headers)
-        except httpx.TransportError as exc:  # timeouts included; the message may hold the URL
+        except self._transport_error as exc:  # timeouts included; the message may hold the URL
             log.warning("alert delivery attempt failed", extra={"fields": {
                 "webhook": self._shown, "error": type(exc).__name__}})
             return "retryable", None
