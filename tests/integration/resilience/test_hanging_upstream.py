@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from app.llm.anthropic import DEFAULT_TIMEOUT_MARGIN_SECONDS as GUARD_SECONDS
 from tests.fakes.anthropic_control import FakeAnthropicControl, fake_anthropic_process
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.service_process import ServiceProcess
@@ -29,6 +30,11 @@ pytestmark = pytest.mark.integration
 TIMEOUT_SECONDS = 2.0
 # Scheduling, retrieval, the ledger and the offline answer on a busy 2-core machine.
 MARGIN_SECONDS = 1.0
+# When the call is cut: a hang by the SDK's own read timeout, at TIMEOUT_SECONDS; a trickle (each
+# byte restarts that read timeout) only by the provider's asyncio guard, GUARD_SECONDS later.
+# The scheduling margin counts from the cut, for either (counted from the timeout, a trickle
+# had half of it: held 2.5-2.84 s with 4 busy loops on this 2-core machine, against 3.0).
+CUT_AFTER_TIMEOUT = {"hang": 0.0, "trickle": GUARD_SECONDS}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +71,8 @@ def test_a_hanging_upstream_is_cut_at_the_configured_timeout(
         body = r.json()
         assert body["degraded"]["mode"] == "offline"
         assert body["degraded"]["reason"] == "upstream_error"
-        assert held <= TIMEOUT_SECONDS + MARGIN_SECONDS, f"client held {held:.2f}s"
+        limit = TIMEOUT_SECONDS + CUT_AFTER_TIMEOUT[next(iter(fault))] + MARGIN_SECONDS
+        assert held <= limit, f"client held {held:.2f}s"
         assert _timeouts(client.get("/metrics").text) == timeouts + 1
     assert fake.stats()["by_model"] == {PRIMARY: 1}  # no time was left for the fallback
 
