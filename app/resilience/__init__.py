@@ -1,12 +1,11 @@
 """Fail fast when an upstream model is unhealthy: per-model circuit breakers."""
 
-from app.resilience.breaker import (
+from app.resilience.breaker import CircuitBreaker, Permit
+from app.resilience.breaker_types import (
     BreakerCreationListener,
     BreakerListener,
     BreakerSnapshot,
     BreakerState,
-    CircuitBreaker,
-    Permit,
 )
 from app.resilience.registry import BreakerRegistry, MetricsBreakerListener
 

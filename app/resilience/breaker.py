@@ -4,7 +4,8 @@ Why: a slow or failing LLM API must not hold every request hostage. The breaker 
 of failed and slow calls over a sliding window (window.py) and, past a threshold, OPENs: calls are
 refused instantly, so the answer pipeline drops to a lower rung of the degradation ladder without
 touching the upstream. After `wait_in_open_seconds` it lets a few trial calls through (HALF_OPEN)
-and closes again when they succeed (docs/architecture.md).
+and closes again when they succeed (docs/architecture.md). What it reports (its states, the
+snapshot, the listener hooks) is in breaker_types.py; this module is the state machine.
 
 Design notes:
 - Time comes from an injected Clock. OPEN -> HALF_OPEN happens lazily when the breaker is next
@@ -23,65 +24,23 @@ Design notes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
-from typing import Protocol, runtime_checkable
 
 from app.clock import Clock
 from app.config import BreakerPolicy
 from app.errors import CircuitOpenError
+from app.resilience.breaker_types import (
+    BreakerCreationListener,
+    BreakerListener,
+    BreakerSnapshot,
+    BreakerState,
+)
 from app.resilience.hold import RetryAfterHold
 from app.resilience.window import Tallies, same_window_shape, window_for
 
 # Retry hint when HALF_OPEN refuses because its trial calls are all taken: the trials' outcome
 # decides the state within about one upstream round trip.
 HALF_OPEN_BUSY_RETRY_SECONDS = 1.0
-
-
-class BreakerState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-@dataclass(frozen=True)
-class BreakerSnapshot:
-    """What /circuit-breaker shows. Rates are percentages, None until there are enough calls.
-
-    CLOSED reports the sliding window, HALF_OPEN the completed trial calls, OPEN the tallies that
-    made it open. `retry_in_seconds` is how long calls are refused for any reason; the `hold_*`
-    fields describe the upstream's retry-after hold alone (0 / None when there is none).
-    """
-
-    name: str
-    state: str
-    failure_rate: float | None
-    slow_call_rate: float | None
-    calls_in_window: int
-    failed_calls: int
-    slow_calls: int
-    retry_in_seconds: float
-    half_open_in_flight: int
-    not_permitted_calls: int
-    hold_seconds: float = 0.0
-    held_until: str | None = None  # ISO 8601 UTC
-    hold_reason: str | None = None
-
-
-class BreakerListener(Protocol):
-    def on_transition(
-        self, name: str, from_state: BreakerState, to_state: BreakerState
-    ) -> None: ...
-
-    def on_not_permitted(self, name: str) -> None: ...
-
-
-@runtime_checkable
-class BreakerCreationListener(Protocol):
-    """Optional extra hook: a listener with `on_created` hears of each new breaker."""
-
-    def on_created(self, name: str, state: BreakerState) -> None: ...
 
 
 class Permit:

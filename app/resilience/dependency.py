@@ -31,7 +31,8 @@ from app.config import BreakerPolicy
 from app.errors import CircuitOpenError
 from app.metric_labels import DEPENDENCIES
 from app.metrics import Metrics
-from app.resilience.breaker import BreakerSnapshot, BreakerState, CircuitBreaker
+from app.resilience.breaker import CircuitBreaker
+from app.resilience.breaker_types import BreakerSnapshot, BreakerState
 
 T = TypeVar("T")
 log = logging.getLogger("app.resilience.dependency")

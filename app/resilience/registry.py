@@ -9,7 +9,8 @@ from __future__ import annotations
 from app.clock import Clock
 from app.config import BreakerPolicy
 from app.metrics import Metrics
-from app.resilience.breaker import BreakerListener, BreakerSnapshot, BreakerState, CircuitBreaker
+from app.resilience.breaker import CircuitBreaker
+from app.resilience.breaker_types import BreakerListener, BreakerSnapshot, BreakerState
 
 
 class MetricsBreakerListener:
