@@ -17,8 +17,8 @@ from app.config.bounds import (
     PriceUSD,
     WindowUSD,
 )
+from app.config.model_prices import CACHE_PRICE_MULTIPLIERS, ModelPrice
 from app.config.policy import (
-    CACHE_PRICE_MULTIPLIERS,
     DEFAULT_POLICY_FILE,
     AlertsPolicy,
     BreakerPolicy,
@@ -27,7 +27,6 @@ from app.config.policy import (
     DegradationPolicy,
     LimitsPolicy,
     LLMPolicy,
-    ModelPrice,
     Policy,
     QualityPolicy,
     Routing,

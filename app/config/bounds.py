@@ -1,5 +1,5 @@
 """The bounds every policy number lives within, and the strict base model of every policy
-section (app/config/policy.py, app/config/teams.py). docs/architecture.md, Money."""
+section (app/config/policy.py, model_prices.py, teams.py). docs/architecture.md, Money."""
 
 from __future__ import annotations
 

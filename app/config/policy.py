@@ -1,13 +1,12 @@
 """Policy: the budget ConfigMap (budgets, prices, routing, breaker, cache, alerts, quality, rate
 limits), parsed and bounded. Data that can change at runtime (app/policy_source.py reloads it);
-nothing here caches it. docs/architecture.md."""
+nothing here caches it. The models' prices are app/config/model_prices.py. docs/architecture.md."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 from datetime import datetime
-from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +14,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import (
     Field,
-    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -26,13 +24,12 @@ from app.config.bounds import (
     ONE_DAY_SECONDS,
     ONE_WEEK_SECONDS,
     ONE_YEAR_SECONDS,
-    CachePriceUSD,
     ModelName,
     PerRequestUSD,
-    PriceUSD,
     Strict,
     WindowUSD,
 )
+from app.config.model_prices import ModelPrice
 from app.config.rate_limits import RateLimitsPolicy
 from app.config.teams import (
     GLOBAL_SCOPE,
@@ -51,18 +48,6 @@ from app.errors import PolicyError
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "default_policy.yaml"
 
-# Anthropic's published prompt-caching multipliers of the base input price: a 5-minute cache
-# write costs 1.25x input, a 1-hour cache write 2x, a cache read 0.1x. A policy that prices a
-# model with only {input, output} gets these, so cached tokens are never counted as free.
-CACHE_PRICE_MULTIPLIERS = {
-    "cache_write_5m": Decimal("1.25"),
-    "cache_write_1h": Decimal("2"),
-    "cache_read": Decimal("0.1"),
-}
-
-_PRICE = TypeAdapter(PriceUSD)
-
-
 
 class Budgets(Strict):
     per_request_usd: PerRequestUSD = 0.50
@@ -73,33 +58,6 @@ class Budgets(Strict):
     def window_limits(self) -> dict[str, float]:
         """Calendar windows, smallest first (the order rejections are reported in)."""
         return {"hourly": self.hourly_usd, "daily": self.daily_usd, "monthly": self.monthly_usd}
-
-
-class ModelPrice(Strict):
-    """USD per million tokens. Cache prices left out are derived from `input` with Anthropic's
-    multipliers (CACHE_PRICE_MULTIPLIERS); explicit values win."""
-
-    input: PriceUSD
-    output: PriceUSD
-    cache_write_5m: CachePriceUSD
-    cache_write_1h: CachePriceUSD
-    cache_read: CachePriceUSD
-
-    @model_validator(mode="before")
-    @classmethod
-    def _derive_cache_prices(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        missing = [k for k in CACHE_PRICE_MULTIPLIERS if data.get(k) is None]
-        if not missing:
-            return data
-        try:
-            base = Decimal(repr(_PRICE.validate_python(data.get("input"))))
-        except ValidationError:
-            # `input` itself is reported; placeholders keep the error list to that one field.
-            return {**data, **dict.fromkeys(missing, 0.0)}
-        derived = {k: float(base * CACHE_PRICE_MULTIPLIERS[k]) for k in missing}
-        return {**data, **derived}
 
 
 class Routing(Strict):
@@ -217,6 +175,7 @@ def _default_quality() -> QualityPolicy:
 
 class Policy(Strict):
     budgets: Budgets = Budgets()
+    # USD per million tokens, cache prices derived when left out: app/config/model_prices.py.
     models: dict[ModelName, ModelPrice] = Field(
         default_factory=_default_models, max_length=MAX_MODELS
     )
