@@ -13,7 +13,7 @@ means ("what does OOMKilled mean?", "explain ...") keeps the ranked order. The a
 come from the index when the search did not return them (`index`), else from the hits alone.
 
 `select_excerpts` chooses the excerpts (exactly the text shown); `render` and `offline_answer`
-render them. Each excerpt is its own citation (app/services/answer.py): the text shown is
+render them. Each excerpt is its own citation (app/services/free_rungs.py): the text shown is
 verbatim from the runbook section it names.
 """
 

@@ -2,7 +2,7 @@
 
 validate -> exact cache (no retrieval on a hit) -> retrieve runbook context (a worker thread)
 -> paid models in order (primary, then the cheaper fallback) -> free rungs: cached answer
-(stale allowed), runbook excerpts -> error.
+(stale allowed), runbook excerpts -> error (the free rungs: free_rungs.py).
 Budget exhausted or breaker open never means an error page while a lower rung can answer.
 
 A paid rung that failed after sending may still cost money (settled at its worst case by
@@ -39,7 +39,7 @@ from app.errors import (
     UpstreamError,
 )
 from app.llm.base import TextPart, Usage
-from app.llm.offline import OFFLINE_MODEL, render, select_excerpts
+from app.llm.offline import OFFLINE_MODEL
 from app.llm.prompt import (
     NO_ANSWER,
     SYSTEM_PROMPT,
@@ -51,9 +51,9 @@ from app.logs import add_log_fields
 from app.metrics import Metrics
 from app.runbooks.results import SearchResult
 from app.runbooks.search import RunbookIndex
-from app.services.answer_types import Answer, AnswerSink, Citation, Degraded
+from app.services.answer_types import Answer, AnswerSink, Degraded
 from app.services.coalesce import Coalescer
-from app.services.final_error import final_error
+from app.services.free_rungs import FreeRungs, excerpts_answer, plus_estimated, with_degraded
 from app.services.grounding import Grader
 from app.services.paid_call import PaidCaller
 from app.services.reuse import AFTER_SEARCH, AnswerReuse
@@ -84,6 +84,7 @@ class AnswerService:
         self._clock = clock
         self._paid = paid
         self._grader = Grader(metrics)
+        self._free_rungs = FreeRungs(self._reuse, metrics)
 
     async def ask(self, question: str, model: str | None = None,
                   sink: AnswerSink | None = None, *, team: str | None = None) -> Answer:
@@ -128,7 +129,7 @@ class AnswerService:
 
         async def free_rungs(why: DomainError) -> Answer:
             chain = self._chain(primary, policy)
-            return await self._free_rungs(question, chain, index, result, policy, [why])
+            return await self._free_rungs.answer(question, chain, index, result, policy, [why])
 
         return await self._coalescer.answer(key, ladder, free_rungs)
 
@@ -156,8 +157,9 @@ class AnswerService:
                                                 allow_stale=False)
                 if isinstance(found, Answer):
                     self._metrics.degraded.labels(mode="cached").inc()
-                    cached = _with(found, Degraded("cached", failures[0].code, failures[0].detail))
-                    return _plus_estimated(cached, failures)
+                    cached = with_degraded(found, Degraded("cached", failures[0].code,
+                                                           failures[0].detail))
+                    return plus_estimated(cached, failures)
             left = policy.llm.timeout_seconds - (self._clock.monotonic() - started)
             if left <= 0:
                 break  # no time for another paid call: the free rungs answer
@@ -168,13 +170,13 @@ class AnswerService:
                     UpstreamError) as exc:
                 failures.append(exc)
                 continue
-            answer = _plus_estimated(answer, failures)
+            answer = plus_estimated(answer, failures)
             if rung > 0:
                 first = failures[0]
-                answer = _with(answer, Degraded("fallback_model", first.code, first.detail))
+                answer = with_degraded(answer, Degraded("fallback_model", first.code, first.detail))
                 self._metrics.degraded.labels(mode="fallback_model").inc()
             return answer
-        return await self._free_rungs(question, chain, index, result, policy, failures)
+        return await self._free_rungs.answer(question, chain, index, result, policy, failures)
 
     # ------------------------------------------------------------------ rungs
 
@@ -214,34 +216,9 @@ class AnswerService:
         self._metrics.agent_iterations.observe(1)
         return answer
 
-    async def _free_rungs(
-        self,
-        question: str,
-        chain: list[str],
-        index: RunbookIndex,
-        result: SearchResult,
-        policy: Policy,
-        failures: list[DomainError],
-    ) -> Answer:
-        first = failures[0]
-        for name in chain:
-            found = await self._reuse.exact(question, name, index, result,
-                                            allow_stale=policy.degradation.stale_cache)
-            if isinstance(found, Answer):
-                mode = "stale_cache" if found.degraded else "cached"
-                self._metrics.degraded.labels(mode=mode).inc()
-                return _plus_estimated(_with(found, Degraded(mode, first.code, first.detail)),
-                                       failures)
-        if policy.degradation.offline:
-            self._metrics.degraded.labels(mode="offline").inc()
-            offline = replace(_offline(question, index, result),
-                              degraded=Degraded("offline", first.code, first.detail))
-            return _plus_estimated(offline, failures)
-        raise final_error(failures)
-
     async def _offline_default(self, question: str, index: RunbookIndex, result: SearchResult,
                                policy: Policy) -> Answer:
-        answer = _offline(question, index, result)
+        answer = excerpts_answer(question, index, result)
         await self._reuse.store(question, OFFLINE_MODEL, result, answer, 0.0, policy)
         return answer
 
@@ -280,25 +257,3 @@ class AnswerService:
                 f"model {model!r} is not allowed; choose one of {sorted(allowed)}"
             )
         return question
-
-
-def _offline(question: str, index: RunbookIndex, result: SearchResult) -> Answer:
-    """The excerpts answer: each excerpt cites itself (the text shown, without the mark of a
-    cut), so all of it is grounded."""
-    excerpts = select_excerpts(result, question=question, index=index)
-    citations = tuple(Citation(e.runbook_id, e.section, quote, quote)
-                      for e in excerpts for quote in (e.text.removesuffix("\n…"),))
-    return Answer(render(excerpts), OFFLINE_MODEL, result.sources, citations=citations,
-                  grounded_share=1.0, grounded=True)
-
-
-def _with(answer: Answer, degraded: Degraded) -> Answer:
-    return replace(answer, degraded=degraded)
-
-
-def _plus_estimated(answer: Answer, failures: list[DomainError]) -> Answer:
-    """Add what the failed paid rungs were settled at (sent, maybe billed) to the answer."""
-    estimated = sum(e.estimated_cost_usd for e in failures if isinstance(e, UpstreamError))
-    if not estimated:
-        return answer
-    return replace(answer, cost_usd=answer.cost_usd + estimated, cost_estimated=True)
