@@ -9,6 +9,7 @@ what the failed paid rungs were settled at to its cost. `excerpts_answer` is the
 answer, and the whole answer of the offline default (OFFLINE_MODEL). Separate from answer.py,
 which runs the pipeline and the paid rungs: this module is what serves when those failed.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
