@@ -22,6 +22,7 @@ import json
 import math
 import mmap
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,4 +81,6 @@ def map_tensor(path: Path, name: str) -> MappedTensor:
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         fd = os.dup(f.fileno())  # for pread, open for the process's life like the mapping
     array = np.frombuffer(mapped, dtype=dtype, count=math.prod(shape), offset=offset)
-    return MappedTensor(array.reshape(shape), mapped, fd, offset)
+    tensor = MappedTensor(array.reshape(shape), mapped, fd, offset)
+    weakref.finalize(tensor, os.close, fd)  # the mapping closes with its last view
+    return tensor

@@ -3,6 +3,7 @@ library reads, bad files refused with a clear error, and pages a bulk read touch
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from pathlib import Path
@@ -87,3 +88,13 @@ def test_rows_are_read_from_the_file_and_a_bulk_read_is_released(tmp_path: Path)
     tensor.release()
     assert resident_kib(path) == 0
     assert np.array_equal(tensor.array[5], table[5])  # still readable after
+
+
+def test_a_tensor_no_longer_used_closes_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    save_file({"embedding.weight": np.ones((64, 8), dtype=np.float16)}, str(path))
+    fds = len(list(Path("/proc/self/fd").iterdir()))
+    for _ in range(50):
+        assert map_tensor(path, "embedding.weight").rows([3]).shape == (1, 8)
+    gc.collect()
+    assert len(list(Path("/proc/self/fd").iterdir())) <= fds
