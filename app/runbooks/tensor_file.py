@@ -79,8 +79,8 @@ def map_tensor(path: Path, name: str) -> MappedTensor:
         if len(shape) != 2:
             raise TensorFileError(f"{path}: tensor {name!r} has shape {shape}, not rows")
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        fd = os.dup(f.fileno())  # for pread, open for the process's life like the mapping
+        fd = os.dup(f.fileno())  # for pread; closed when the tensor is collected
     array = np.frombuffer(mapped, dtype=dtype, count=math.prod(shape), offset=offset)
     tensor = MappedTensor(array.reshape(shape), mapped, fd, offset)
-    weakref.finalize(tensor, os.close, fd)  # the mapping closes with its last view
+    weakref.finalize(tensor, os.close, fd)  # (the mapping closes with its last array view)
     return tensor
