@@ -2,11 +2,11 @@
 
 The model is WordLlama `l2_supercat` (256 dimensions, `wordllama` wheel, MIT): a token-embedding
 table with average pooling, so embedding is a table look-up plus a mean, pure numpy on the CPU,
-no PyTorch, well under a millisecond a question. The weights (16 MB safetensors, mapped read-only)
-and the tokenizer are files of the wheel; they are opened here by path, never through
-`WordLlama.load()`, whose resolver looks for the tokenizer under the wrong folder name and would
-then try to download it from Hugging Face. Nothing is fetched at run time. Why this model and
-not the others: docs/retrieval.md.
+no PyTorch, well under a millisecond a question. The weights (16 MB safetensors, read in
+place: tensor_file.py) and the tokenizer are files of the wheel; they are opened here by path,
+never through `WordLlama.load()`, whose resolver looks for the tokenizer under the wrong folder
+name and would then try to download it from Hugging Face. Nothing is fetched at run time. Why
+this model and not the others: docs/retrieval.md.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 _DTYPES: dict[str, np.dtype[Any]] = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4")}
-_MAX_HEADER = 100 * 1024 * 1024  # the format's own limit
+_MAX_HEADER = 100_000_000  # bytes: the safetensors library refuses a longer header
 
 
 class TensorFileError(ValueError):
@@ -47,6 +47,8 @@ class MappedTensor:
 
     def rows(self, ids: list[int]) -> npt.NDArray[Any]:
         """Rows `ids` (a copy, in order), read from the file, not through the mapping."""
+        if ids and not 0 <= min(ids) <= max(ids) < self.array.shape[0]:
+            raise IndexError(f"rows {min(ids)}-{max(ids)} of a table of {self.array.shape[0]}")
         size = self.array.strides[0]
         data = b"".join(os.pread(self._fd, size, self._offset + i * size) for i in ids)
         return np.frombuffer(data, dtype=self.array.dtype).reshape(len(ids), -1)

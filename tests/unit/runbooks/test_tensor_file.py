@@ -83,6 +83,8 @@ def test_rows_are_read_from_the_file_and_a_bulk_read_is_released(tmp_path: Path)
     rows = tensor.rows(ids)
     assert rows.dtype == np.float16 and np.array_equal(rows, table[ids])
     assert resident_kib(path) == 0  # a question's rows: none mapped into the process
+    with pytest.raises(IndexError):
+        tensor.rows([0, 4096])  # past the table: never the bytes after it
     assert np.array_equal(tensor.array, table)  # a bulk read, through the mapping
     assert resident_kib(path) >= 2048
     tensor.release()
