@@ -70,7 +70,10 @@ def test_loading_the_model_does_not_import_its_package() -> None:
     code = ("import sys; from app.runbooks.embedder import WordLlamaEmbedder; "
             "WordLlamaEmbedder().embed(['disk full']); "
             "assert 'wordllama' not in sys.modules, 'imported'")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    # Pipes captured: the timeout is then a poll() on them, not Popen.wait()'s time.sleep()
+    # loop, which libfaketime (the suite a year ahead, monotonic clock untouched) fails with
+    # EINVAL.
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
 
 
 def test_the_table_is_read_in_place_and_none_of_it_stays_resident() -> None:
