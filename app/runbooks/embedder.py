@@ -75,18 +75,16 @@ class WordLlamaEmbedder:
         np.divide(out, norms, out=out, where=norms > 0)
         return out
 
+    def _in_table(self, ids: list[int]) -> list[int]:
+        return np.clip(ids, 0, len(self._table) - 1).tolist() if self._clip else ids
+
     def _rows(self, ids: list[int]) -> Matrix:
         """A question's rows, read from the file (tensor_file.py: none stays resident)."""
-        if self._clip:
-            ids = np.clip(ids, 0, len(self._table) - 1).tolist()
-        return self._mapped.rows(ids).astype(np.float32)
+        return self._mapped.rows(self._in_table(ids)).astype(np.float32)
 
     def _bulk_rows(self, ids: list[int]) -> Matrix:
         """Rows of a bulk read, through the mapping (released when the bulk read ends)."""
-        if self._clip:
-            rows: Matrix = self._table[np.clip(ids, 0, len(self._table) - 1)].astype(np.float32)
-            return rows
-        return self._table[ids].astype(np.float32)
+        return self._table[self._in_table(ids)].astype(np.float32)
 
     def _by_tokens(self, texts: list[str]) -> Matrix:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
