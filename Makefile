@@ -69,9 +69,9 @@ lock: venv ## Re-resolve requirements/runtime.lock and dev.lock from pyproject.t
 	$(call compile_lock,$(DEV_LOCK),--extra dev)
 
 .PHONY: lint
-lint: venv workflow-lint ## ruff + mypy (strict on app/) + actionlint (.github/workflows).
+lint: venv workflow-lint ## ruff + mypy (strict, on the service, its tests, benches and tools) + actionlint.
 	$(BIN)/ruff check app tests bench tools eval
-	$(BIN)/mypy app
+	$(BIN)/mypy app tests bench tools eval
 
 ##@ Tests
 

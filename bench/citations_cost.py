@@ -70,7 +70,7 @@ async def count(client: anthropic.AsyncAnthropic, model: str, params: dict[str, 
 async def measure(client: anthropic.AsyncAnthropic, model: str) -> list[dict[str, float]]:
     index = RunbookIndex(load_runbooks(BUNDLED_RUNBOOKS))
     limit = Policy().llm.context_chunks
-    rows = []
+    rows: list[dict[str, float]] = []
     for item in yaml.safe_load(QUESTIONS.read_text())["questions"]:
         if item.get("expect") is None:
             continue

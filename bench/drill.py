@@ -58,7 +58,7 @@ QUESTIONS = (
 )
 SEQUENTIAL = 5
 BURST = 15
-FAULTS = {
+FAULTS: dict[str, dict[str, Any]] = {
     "500": {"status": 500, "until_cleared": True},
     "529": {"status": 529, "until_cleared": True},
     "hang": {"hang": True, "until_cleared": True},

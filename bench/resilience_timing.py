@@ -317,18 +317,18 @@ def report(inproc: dict[str, dict[str, float]], http: dict[str, dict[str, float]
         "| breakers after |",
         "|---|---|---:|---:|---:|---:|---|",
     ]
-    for fault, run in drilled.items():
+    for fault, drill_run in drilled.items():
         answered: dict[str, int] = {}
-        for r in run.burst:
+        for r in drill_run.burst:
             answered[r.answered] = answered.get(r.answered, 0) + 1
-        latencies = sorted(r.latency_s for r in run.burst)
+        latencies = sorted(r.latency_s for r in drill_run.burst)
         states = ", ".join(f"{name.split('-')[1]} {state}"
-                           for name, state in sorted(run.breakers.items()))
+                           for name, state in sorted(drill_run.breakers.items()))
         lines.append(
             f"| {fault} | {', '.join(f'{k} {v}' for k, v in sorted(answered.items()))} | "
-            f"{sum(r.status != 200 for r in run.burst)} | "
+            f"{sum(r.status != 200 for r in drill_run.burst)} | "
             f"{statistics.median(latencies) * 1000:,.0f} | {latencies[-1] * 1000:,.0f} | "
-            f"{run.upstream_calls_in_burst} | {states} |")
+            f"{drill_run.upstream_calls_in_burst} | {states} |")
     lines += [
         "",
         "Cached answers are served whatever the upstream does. With 500/529 the new questions "

@@ -28,7 +28,8 @@ def numeric_fields() -> list[tuple[str, type, FieldInfo]]:
     def walk(prefix: str, model: type[BaseModel]) -> None:
         for name, info in model.model_fields.items():
             if info.annotation in (int, float):
-                found.append((f"{prefix}{name}", info.annotation, info))
+                kind = int if info.annotation is int else float
+                found.append((f"{prefix}{name}", kind, info))
 
     for name, info in Policy.model_fields.items():
         if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):

@@ -30,6 +30,7 @@ matplotlib.use("Agg")  # before pyplot: no display needed
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +140,7 @@ def draw_timeseries(ax: Axes, panel: dict[str, Any], series: list[tuple[str, Ser
     bottom: dict[float, float] = {}
     for i, (name, (_labels, ts, vs)) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
-        xs = [datetime.fromtimestamp(t, UTC) for t in ts]
+        xs = mdates.date2num([datetime.fromtimestamp(t, UTC) for t in ts])
         if stacked or bars:
             base = [bottom.get(t, 0.0) for t in ts]
             clean = [0.0 if math.isnan(v) else v for v in vs]
@@ -154,6 +155,7 @@ def draw_timeseries(ax: Axes, panel: dict[str, Any], series: list[tuple[str, Ser
     if "max" in defaults:
         ax.set_ylim(top=defaults["max"] * 1.02)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_value(v, unit)))
+    ax.xaxis_date()
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))
     ax.grid(color=GRID, linewidth=0.5)
     if series:
@@ -193,7 +195,7 @@ def draw_state_timeline(ax: Axes, panel: dict[str, Any], series: list[tuple[str,
     ax.set_yticks([])
     ax.xaxis_date()
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS.get(m["color"], m["color"]))
+    handles = [Rectangle((0, 0), 1, 1, color=COLORS.get(m["color"], m["color"]))
                for m in mapping.values()]
     ax.legend(handles, [m["text"] for m in mapping.values()], loc="upper right", fontsize=6,
               frameon=False, labelcolor=TEXT, ncol=3)

@@ -41,7 +41,8 @@ def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def policy_of(rendered: Rendered) -> dict[str, Any]:
     cm = rendered.get("ConfigMap", f"{RELEASE}-policy")
-    return yaml.safe_load(cm["data"]["policy.yaml"])
+    policy: dict[str, Any] = yaml.safe_load(cm["data"]["policy.yaml"])
+    return policy
 
 
 @pytest.mark.parametrize("values", CI_VALUES)

@@ -50,8 +50,9 @@ def _egress_ports(policy: Obj) -> set[int]:
 
 
 def _rule_for(policy: Obj, port: int) -> Obj:
-    (rule,) = [r for r in policy["spec"]["egress"]
-               if {"port": port, "protocol": "TCP"} in r.get("ports", [])]
+    rules: list[Obj] = [r for r in policy["spec"]["egress"]
+                        if {"port": port, "protocol": "TCP"} in r.get("ports", [])]
+    (rule,) = rules
     return rule
 
 

@@ -98,7 +98,7 @@ def tools() -> None:
 def runbooks_claim(tools: None, kube: Kubectl, namespace: str) -> Iterator[str]:
     """The claim `CLAIM`, bound (a local PersistentVolume when nothing provisions one)."""
     sc = default_storage_class(kube)
-    claim = {
+    claim: dict[str, Any] = {
         "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": CLAIM},
         "spec": {"accessModes": ["ReadWriteOnce"],
                  "resources": {"requests": {"storage": "64Mi"}}},

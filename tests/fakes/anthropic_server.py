@@ -39,7 +39,7 @@ import contextlib
 import uuid
 from collections import Counter, deque
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -150,7 +150,7 @@ class FakeAnthropic:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self) -> FakeAnthropic:
+    async def start(self) -> Self:
         self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_post("/v1/messages", self._messages)
@@ -173,7 +173,7 @@ class FakeAnthropic:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> FakeAnthropic:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(

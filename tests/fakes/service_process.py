@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: object, *, timeout: float, what: str, interval: float = 0.05) -> None:
-    """Poll `check()` until truthy or the deadline: waiting on a condition, not a fixed sleep."""
+def wait_until(check: Callable[..., object], *, timeout: float, what: str,
+               interval: float = 0.05) -> None:
+    """Poll `check()` until truthy or the deadline: waiting on a condition, not a fixed sleep.
+    `check` is called with no argument (`...`: a lambda may bind a loop variable as a default)."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     pause = threading.Event()  # never set: wait() is the poll interval
     while time.monotonic() < deadline:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except Exception as exc:  # the check may fail until the thing is up
             last = exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def _empty_runbooks(workdir: Path) -> dict[str, str]:
     return {"SRE_AI_RUNBOOKS_DIR": str(workdir / "runbooks")}
 
 
-FAILURES = {
+FAILURES: dict[str, tuple[Callable[[Path], dict[str, str]], str]] = {
     "environment": (lambda w: {"SRE_AI_LOG_LEVEL": "verbose"}, "SRE_AI_LOG_LEVEL: "),
     "policy": (_bad_policy, "SRE_AI_POLICY_FILE: invalid policy from file:"),
     "runbooks": (_empty_runbooks, "SRE_AI_RUNBOOKS_DIR: no runbook indexed"),

@@ -29,8 +29,9 @@ def test_the_fake_starts_from_its_standalone_modules_only(tmp_path: Path) -> Non
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.startswith("fake-anthropic listening on "), proc.stderr.read() if (
-            proc.poll() is not None) else line
+        died = proc.poll() is not None and proc.stderr is not None
+        assert line.startswith("fake-anthropic listening on "), (
+            proc.stderr.read() if died and proc.stderr else line)
     finally:
         proc.terminate()
         proc.communicate(timeout=10)

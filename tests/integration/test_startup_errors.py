@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,7 +64,7 @@ def _ledger_under_a_file(workdir: Path) -> dict[str, str]:
     return {"SRE_AI_LEDGER_PATH": str(workdir / "a-file" / "ledger.sqlite3")}
 
 
-CASES = {
+CASES: dict[str, tuple[Callable[[Path], dict[str, str]], str, list[str]]] = {
     "log level": (lambda w: {"SRE_AI_LOG_LEVEL": "verbose"}, "SRE_AI_LOG_LEVEL",
                   ["'verbose'", "DEBUG, INFO, WARNING, ERROR, CRITICAL"]),
     "kubernetes without configmap": (

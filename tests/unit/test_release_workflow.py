@@ -21,7 +21,7 @@ WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
 ACTIONLINT_CACHE = Path("/var/cache/sre-ai-platform/bin")
 
 
-def workflow() -> dict[str, Any]:
+def workflow() -> dict[Any, Any]:  # PyYAML: `on` is the key True
     loaded = yaml.safe_load(WORKFLOW.read_text())
     assert isinstance(loaded, dict)
     return loaded

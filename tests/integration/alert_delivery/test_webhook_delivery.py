@@ -49,7 +49,7 @@ class Recorder:
         if self.on_sleep is not None:
             result = self.on_sleep(len(self.delays))
             if hasattr(result, "__await__"):
-                await result  # type: ignore[misc]
+                await result
 
 
 @pytest_asyncio.fixture

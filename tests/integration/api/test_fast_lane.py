@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import routing
+from fastapi.dependencies.utils import solve_dependencies
 
-from tests.integration.api.conftest import ServiceFactory
-from tests.integration.ratelimit.conftest import auth
+from tests.integration.ratelimit.conftest import ServiceFactory, auth
 
 LANE = "application/json"
 FASTAPI = "application/json; charset=utf-8"
@@ -59,7 +59,7 @@ def _comparable(r: httpx.Response) -> tuple[int, dict[str, str], Any]:
 def handled_by_fastapi(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Requests whose dependencies FastAPI solved (its request handler ran)."""
     calls: list[str] = []
-    original = routing.solve_dependencies
+    original = solve_dependencies
 
     async def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(kwargs["request"].url.path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 import pytest_asyncio
@@ -65,7 +66,7 @@ class Harness:
         running total equals the sum of the holds left in its set."""
         assert await self.snapshot() == [SlotUsage(spent, reserved)] * len(WINDOWS)
         for window in WINDOWS:
-            members = await self.client.zrange(self.key("holds", window), 0, -1)
+            members = cast(list[str], await self.client.zrange(self.key("holds", window), 0, -1))
             total = int(await self.client.get(self.key("rsum", window)) or 0)
             assert total == sum(int(m.rsplit(":", 1)[1]) for m in members), window
 

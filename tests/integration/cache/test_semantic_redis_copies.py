@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
 import pytest
@@ -177,7 +178,7 @@ async def test_every_key_of_the_tier_expires(
         await a.add(f"ctx-{n % 4}", f"k{n}", f"question {n}", V[n])
     await a.remove("ctx-1", "k5")
     await a.invalidate("ctx-2")
-    keys = await admin.keys(PREFIX + "*")
+    keys = cast(list[bytes], await admin.keys(PREFIX + "*"))
     assert any(k.startswith((PREFIX + "l:").encode()) for k in keys)
     ttls = {k: await admin.pttl(k) for k in keys}
     assert all(0 < ttl <= 3_600_000 for ttl in ttls.values()), ttls

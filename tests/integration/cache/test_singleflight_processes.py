@@ -70,7 +70,7 @@ def calls(admin: redis.Redis, prefix: str) -> int:
 
 
 def patterns(admin: redis.Redis) -> int:
-    return int(admin.execute_command("PUBSUB", "NUMPAT"))
+    return int(admin.pubsub_numpat())
 
 
 def test_fifty_asks_in_two_processes_make_one_call_and_all_get_its_answer(

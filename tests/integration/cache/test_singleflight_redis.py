@@ -238,11 +238,11 @@ async def test_the_wakeup_listener_subscribes_again_after_a_redis_restart(
         await asyncio.wait_for(lead.entered.wait(), BOUND)
         waiter = start(b, released(b"b's own"))
         await until(lambda: _now(b.watching_remote(KEY)), "b watches a's flight")
-        assert await admin.execute_command("PUBSUB", "NUMPAT") == 1
+        assert await admin.pubsub_numpat() == 1
         server.stop()  # b's listener loses its connection and keeps retrying
         await until(lambda: _now("wake-ups unavailable" in caplog.text), "b's listener noticed")
         server.restart()
-        await until(lambda: _is(admin.execute_command("PUBSUB", "NUMPAT"), 1),
+        await until(lambda: _is(admin.pubsub_numpat(), 1),
                     "b's listener subscribed again")
         lead.release.set()
         await asyncio.wait_for(leader, BOUND)

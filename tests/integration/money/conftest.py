@@ -95,7 +95,7 @@ def price_usage(model: str, usage: Mapping[str, Any]) -> Decimal:
     """What Anthropic bills for one reply's usage, from PRICES, rounded up to a nano-dollar."""
     p = {k: Decimal(repr(v)) for k, v in PRICES[model].items()}
     split = usage.get("cache_creation") or {}
-    femto_usd = (
+    femto_usd: Decimal = (
         usage["input_tokens"] * p["input"] + usage["output_tokens"] * p["output"]
         + usage["cache_read_input_tokens"] * p["cache_read"]
         + split.get("ephemeral_5m_input_tokens", 0) * p["cache_write_5m"]
@@ -119,7 +119,8 @@ def worst_case(model: str, call: Mapping[str, Any]) -> Decimal:
     p = PRICES[model]
     input_rate = Decimal(repr(max(p["input"], p["cache_write_5m"], p["cache_write_1h"])))
     tokens_in = call["estimated_tokens"]
-    usd = (tokens_in * input_rate + call["max_tokens"] * Decimal(repr(p["output"]))) / 1_000_000
+    output_rate = Decimal(repr(p["output"]))
+    usd: Decimal = (tokens_in * input_rate + call["max_tokens"] * output_rate) / 1_000_000
     return usd.quantize(NANO, rounding=ROUND_CEILING)
 
 
@@ -164,7 +165,7 @@ class ThreadedFake:
         self._thread.start()
 
         async def start() -> GatedFake:
-            return await GatedFake().start()  # type: ignore[return-value]
+            return await GatedFake().start()
 
         self._fake = self._run(start())
         self.url = self._fake.url
@@ -185,7 +186,11 @@ class ThreadedFake:
         self.call(lambda f: f.gate.set())
 
     def reset(self) -> None:
-        self.call(lambda f: (f.gate.set(), f.reset()))
+        def open_and_reset(fake: GatedFake) -> None:
+            fake.gate.set()
+            fake.reset()
+
+        self.call(open_and_reset)
 
     @property
     def held(self) -> int:
@@ -252,7 +257,7 @@ def ready(svc: ServiceProcess) -> httpx.Response:
 def wait_for_policy(replicas: list[ServiceProcess], digest: str) -> None:
     """Until every replica runs the policy (read from readiness: it answers without a ledger)."""
     for svc in replicas:
-        wait_until(lambda s=svc: ready(s).json()["policy"]["hash"] == digest,  # type: ignore[misc]
+        wait_until(lambda s=svc: ready(s).json()["policy"]["hash"] == digest,
                    timeout=RELOAD_TIMEOUT_SECONDS, what=f"policy {digest} on {svc.url}")
 
 

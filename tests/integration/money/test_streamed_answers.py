@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import pytest
@@ -57,7 +57,7 @@ async def stream_ask(svc: InProcessService, body: dict[str, Any], *,
         await gone.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         nonlocal status, buffer
         if message["type"] == "http.response.start":
             status = message["status"]
@@ -178,12 +178,13 @@ async def test_client_gone_before_the_first_delta_settles_the_worst_case(
     in_process: InProcessFactory,
 ) -> None:
     async with in_process(llm={"timeout_seconds": 30}) as svc:
-        assert isinstance(svc.fake, ArrivalFake)
-        svc.fake.fail(model=PRIMARY, hang_after_deltas=0)
+        fake = svc.fake
+        assert isinstance(fake, ArrivalFake)
+        fake.fail(model=PRIMARY, hang_after_deltas=0)
         gone = asyncio.Event()
 
         async def hang_up_once_sent() -> None:
-            await svc.fake.arrived.wait()
+            await fake.arrived.wait()
             gone.set()
 
         waiter = asyncio.create_task(hang_up_once_sent())

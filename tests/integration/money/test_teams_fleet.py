@@ -251,13 +251,13 @@ def test_concurrent_teams_never_pass_their_windows_and_the_global_one_holds(
         # Red alone first: the global window has room, so red's own window is what refuses.
         red = burst_asks(["red"], "x")
         burst_red = TeamBurst(fleet.replicas, red)
-        wait_until(lambda: len(burst_red.done) + fleet.fake.held == len(red),  # type: ignore[union-attr]
+        wait_until(lambda: len(burst_red.done) + fleet.fake.held == len(red),
                    timeout=DECIDE_TIMEOUT_SECONDS, what="every red ask decided")
         # Then green and blue together, while red's calls are still held: the global binds.
         rest = burst_asks(["green", "blue"], "y")
         held_before = fleet.fake.held
         burst_green_blue = TeamBurst(fleet.replicas, rest)
-        wait_until(lambda: len(burst_green_blue.done) + fleet.fake.held  # type: ignore[union-attr]
+        wait_until(lambda: len(burst_green_blue.done) + fleet.fake.held
                    == len(rest) + held_before,
                    timeout=DECIDE_TIMEOUT_SECONDS, what="every green and blue ask decided")
         peak = admin_cost(fleet.replicas[1])
@@ -363,7 +363,7 @@ def test_a_key_revoked_in_the_keys_file_is_refused_by_both_processes(
     calls = len(fleet.fake.arrived)
     replace_file(fleet.keys_file, keys_file_text(revoked=frozenset({"red-b"})))
     for svc in fleet.replicas:  # polled on a free endpoint: a poll must not cost anything
-        wait_until(lambda s=svc: cost_as(s, "red-b").status_code == 401,  # type: ignore[misc]
+        wait_until(lambda s=svc: cost_as(s, "red-b").status_code == 401,
                    timeout=10 * WATCH_INTERVAL_SECONDS + 5, what=f"red-b refused by {svc.url}")
     for i, svc in enumerate(fleet.replicas):
         r = ask(svc, "red-b", f"pod OOMKilled, what now? ticket r{i:04d}")

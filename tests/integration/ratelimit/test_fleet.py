@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,7 +76,7 @@ class Outcome:
     replica: int
     status: int
     headers: dict[str, str]
-    body: dict[str, object]
+    body: dict[str, Any]  # the response's JSON
 
 
 async def _load(urls: list[str], sends: list[tuple[str, str]], done: list[Outcome]) -> None:

@@ -48,7 +48,7 @@ async def test_an_error_reply_goes_to_its_caller_only(private_redis_server: Redi
         results = await asyncio.gather(client.incr("text"), client.incr("count"),
                                        client.get("text"), return_exceptions=True)
         assert isinstance(results[0], ResponseError)
-        assert results[1:] == [1, b"x"]
+        assert list(results[1:]) == [1, b"x"]  # gather returns a list
     finally:
         await client.aclose()
 
@@ -73,7 +73,7 @@ async def test_a_cancelled_caller_leaves_the_others_their_replies(
     client = redis_client(private_redis_server.url)
     try:
         await client.ping()
-        tasks = [asyncio.create_task(client.incr("c")) for _ in range(5)]
+        tasks = [asyncio.ensure_future(client.incr("c")) for _ in range(5)]
         await asyncio.sleep(0)  # all five queued in one batch
         tasks[0].cancel()  # the one that sends the batch
         tasks[3].cancel()

@@ -86,7 +86,7 @@ async def test_a_cancelled_write_is_cancelled_at_once_and_drops_its_connection(
         before = _connections_received(private_redis_server)
         private_redis_server.pause()
         try:
-            task = asyncio.create_task(client.set("big", BIG_VALUE))
+            task = asyncio.ensure_future(client.set("big", BIG_VALUE))
             for _ in range(50):  # until the write blocks on the full socket buffer
                 await asyncio.sleep(0)
             task.cancel()

@@ -126,7 +126,7 @@ async def test_the_cache_and_the_ledger_share_one_breaker(
         for _ in range(REDIS_BREAKER_POLICY.minimum_calls):
             found = await cache.get("q", allow_stale=False)  # a timeout, then the local tier
             assert found is not None and found.entry == entry
-        assert guard.state.value == "open"
+        assert guard.snapshot().state == "open"
 
         reached = metrics.registry.get_sample_value(
             "ai_dependency_calls_total", {"dependency": "redis", "outcome": "failure"})
@@ -141,12 +141,12 @@ async def test_the_cache_and_the_ledger_share_one_breaker(
         # Still OPEN, but the call that was in flight gets its spend recorded: a settle is
         # always tried (it records money already spent).
         await ledger.settle(held, 0.1)
-        assert guard.state.value == "open"
+        assert guard.snapshot().state == "open"
         with pytest.raises(LedgerUnavailableError, match="skipped"):
             await ledger.snapshot(BUDGETS)
         clock.advance(REDIS_BREAKER_POLICY.wait_in_open_seconds)
         await ledger.ping()  # the half-open probe, through the ledger this time
-        assert guard.state.value == "closed"
+        assert guard.snapshot().state == "closed"
         assert await cache.get("q", allow_stale=False) is not None
         assert [w.spent_usd for w in await ledger.snapshot(BUDGETS)] == [0.1] * 3
     finally:

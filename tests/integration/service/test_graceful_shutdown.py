@@ -50,9 +50,12 @@ def test_sigterm_fails_readiness_first_and_settles_the_call_in_flight(tmp_path: 
 
             # Readiness fails while the listener still answers, the call still in flight.
             draining: list[httpx.Response] = []
-            wait_until(lambda: draining.append(httpx.get(svc.url + "/health/ready", timeout=5))
-                       or draining[-1].status_code == 503, timeout=10, interval=0.1,
-                       what="/health/ready 503 after SIGTERM")
+
+            def refused() -> bool:
+                draining.append(httpx.get(svc.url + "/health/ready", timeout=5))
+                return draining[-1].status_code == 503
+
+            wait_until(refused, timeout=10, interval=0.1, what="/health/ready 503 after SIGTERM")
             assert draining[-1].json()["shutdown"] == "draining", draining[-1].json()
             assert fake.stats()["in_flight"] == 1
 

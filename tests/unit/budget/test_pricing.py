@@ -62,7 +62,7 @@ def test_single_kind_costs(usage: Usage, expected_usd: float) -> None:
 
 
 def test_fractions_of_a_nano_dollar_round_up_never_down() -> None:
-    tiny = ModelPrice(input=0.0001, output=0.0)  # 0.1 nano-USD per token
+    tiny = ModelPrice.model_validate({"input": 0.0001, "output": 0.0})  # 0.1 nano-USD per token
     assert cost_nano(Usage(input_tokens=1), tiny) == 1
     assert cost_nano(Usage(input_tokens=10), tiny) == 1
     assert cost_nano(Usage(input_tokens=11), tiny) == 2
@@ -137,7 +137,7 @@ def test_clamp_allows_a_small_requested_max_below_the_useful_minimum() -> None:
 
 
 def test_clamp_with_free_output_keeps_the_request() -> None:
-    free_output = ModelPrice(input=1.0, output=0.0)
+    free_output = ModelPrice.model_validate({"input": 1.0, "output": 0.0})
     assert clamp_max_tokens(1000, 4096, free_output, per_request_usd=0.01) == 4096
 
 

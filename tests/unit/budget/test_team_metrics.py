@@ -240,7 +240,7 @@ async def test_spooled_team_spend_replays_into_the_team_windows(
     held = await ledger.reserve(0.5, scopes("payments"))
     assert decode_reservation(encode_reservation(held)) == held
 
-    async def down(*_: object) -> bool:
+    async def down(*_: object, **__: object) -> bool:
         raise LedgerUnavailableError("redis down")
 
     spool = SettleSpool(tmp_path / "spool")

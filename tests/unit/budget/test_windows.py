@@ -9,8 +9,9 @@ import pytest
 from app.budget.windows import current_windows, window_key
 
 
-def at(*parts: int, micro: int = 0) -> datetime:
-    return datetime(*parts, microsecond=micro, tzinfo=UTC)  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, *,
+       micro: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
 def test_keys_name_the_period() -> None:

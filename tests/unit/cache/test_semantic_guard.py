@@ -99,7 +99,7 @@ def test_a_lookup_parses_each_text_once_however_many_candidates_the_guard_checks
     threshold; each used to re-parse both texts (16 parses per lookup, the guard's largest
     self time in the throughput profile). The new question is parsed once, a stored one once
     for the life of the memo."""
-    vector = np.ones(4, dtype=np.float32) / 2
+    vector = np.full(4, 0.5, dtype=np.float32)
     stored = [SemanticEntry(f"k{i}", f"pod checkout-{i} OOMKilled, what now?", vector, 0.0)
               for i in range(MAX_GUARD_CHECKS)]
     _parse.cache_clear()

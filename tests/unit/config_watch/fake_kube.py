@@ -80,10 +80,14 @@ class FakeCoreV1Api:
         if self.before_replace:
             self.before_replace.popleft()(self)
         stored = self.others[name]
-        if body.metadata.resource_version != stored.metadata.resource_version:
+        assert body.metadata is not None and stored.metadata is not None
+        version = stored.metadata.resource_version
+        assert version is not None
+        if body.metadata.resource_version != version:
             raise ApiException(status=409, reason="Conflict")
         body = copy.deepcopy(body)
-        body.metadata.resource_version = str(int(stored.metadata.resource_version) + 1)
+        assert body.metadata is not None
+        body.metadata.resource_version = str(int(version) + 1)
         self.others[name] = body
         self.replaces.append(name)
         return body

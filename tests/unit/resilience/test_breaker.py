@@ -68,6 +68,12 @@ def fail(breaker: CircuitBreaker, n: int = 1, duration_seconds: float = FAST) ->
         breaker.acquire().failure(duration_seconds)
 
 
+def state_of(breaker: CircuitBreaker) -> BreakerState:
+    """The state read afresh: an `assert breaker.state is ...` would let mypy assume the
+    property keeps that value after the calls that follow."""
+    return breaker.state
+
+
 def trip(breaker: CircuitBreaker) -> None:
     while breaker.state is BreakerState.CLOSED:
         fail(breaker)
@@ -76,7 +82,7 @@ def trip(breaker: CircuitBreaker) -> None:
 def half_open(breaker: CircuitBreaker, clock: ManualClock) -> None:
     trip(breaker)
     clock.advance(breaker.policy.wait_in_open_seconds)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
 
 
 @pytest.fixture
@@ -95,7 +101,7 @@ def test_stays_closed_below_minimum_calls_even_at_100_percent_failures(clock: Ma
     assert (snap.calls_in_window, snap.failed_calls) == (4, 4)
     assert snap.failure_rate is None and snap.slow_call_rate is None
     fail(breaker)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
 
 
 @pytest.mark.parametrize(("failures", "expected"), [(49, "closed"), (50, "open")])
@@ -143,7 +149,7 @@ def test_count_window_forgets_the_oldest_outcome(clock: ManualClock) -> None:
     assert (snap.calls_in_window, snap.failed_calls, snap.failure_rate) == (4, 0, 0.0)
     fail(breaker)
     fail(breaker)  # S S F F: 50 % opens
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
 
 
 def test_time_window_forgets_outcomes_older_than_its_size(clock: ManualClock) -> None:
@@ -155,9 +161,9 @@ def test_time_window_forgets_outcomes_older_than_its_size(clock: ManualClock) ->
     clock.advance(JUST_UNDER)  # ten seconds after the failures' second began
     assert breaker.snapshot().calls_in_window == 0
     fail(breaker, 2)  # the two old failures no longer help reach minimum_calls
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
     fail(breaker)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
 
 
 def test_time_window_aggregates_per_second_and_clears_after_a_long_gap() -> None:
@@ -230,7 +236,7 @@ def test_half_open_closes_after_n_successes_with_an_empty_window(clock: ManualCl
     trials = [breaker.acquire() for _ in range(3)]
     trials[0].success(FAST)
     trials[1].success(FAST)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
     trials[2].success(FAST)
     snap = breaker.snapshot()
     assert (snap.state, snap.calls_in_window, snap.failure_rate) == ("closed", 0, None)
@@ -242,11 +248,11 @@ def test_half_open_reopens_on_one_failed_trial_and_waits_again(clock: ManualCloc
     first, second = breaker.acquire(), breaker.acquire()
     first.success(FAST)
     second.failure(FAST)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     clock.advance(30 - JUST_UNDER)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     clock.advance(JUST_UNDER)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
 
 
 @pytest.mark.parametrize(("slow_trials", "expected"), [(2, "closed"), (3, "open")])
@@ -273,7 +279,7 @@ def test_a_late_result_from_before_open_does_not_count_in_half_open(clock: Manua
     snap = breaker.snapshot()
     assert (snap.state, snap.half_open_in_flight, snap.calls_in_window) == ("half_open", 1, 0)
     trial.success(FAST)
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
 
 
 def test_a_trial_finishing_after_the_breaker_reopened_is_ignored(clock: ManualClock) -> None:
@@ -282,7 +288,7 @@ def test_a_trial_finishing_after_the_breaker_reopened_is_ignored(clock: ManualCl
     slow_trial, failing_trial = breaker.acquire(), breaker.acquire()
     failing_trial.failure(FAST)
     clock.advance(30)
-    assert breaker.state is BreakerState.HALF_OPEN  # a new trial period
+    assert state_of(breaker) is BreakerState.HALF_OPEN  # a new trial period
     slow_trial.success(FAST)
     snap = breaker.snapshot()
     assert (snap.calls_in_window, snap.half_open_in_flight) == (0, 0)
@@ -295,7 +301,7 @@ def test_ignore_releases_a_half_open_slot_and_is_not_recorded(clock: ManualClock
     assert breaker.snapshot().half_open_in_flight == 0
     assert breaker.snapshot().calls_in_window == 0
     breaker.acquire().success(FAST)
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
     breaker.acquire().ignore()
     assert breaker.snapshot().calls_in_window == 0
 
@@ -316,7 +322,7 @@ def test_a_permit_records_only_its_first_outcome(clock: ManualClock) -> None:
 def test_retry_after_holds_off_calls_while_closed(clock: ManualClock) -> None:
     breaker = CircuitBreaker("m", make_policy(), clock)
     breaker.acquire().failure(FAST, retry_after_seconds=5.0)
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
     assert breaker.snapshot().failed_calls == 1
     clock.advance(5 - JUST_UNDER)
     with pytest.raises(CircuitOpenError) as refused:
@@ -335,18 +341,18 @@ def test_opening_on_a_429_waits_for_the_longer_of_wait_and_retry_after(
     breaker.acquire().failure(FAST, retry_after_seconds=60.0)
     assert breaker.snapshot().retry_in_seconds == 60.0
     clock.advance(60 - JUST_UNDER)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     clock.advance(JUST_UNDER)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
 
 
 def test_a_short_retry_after_does_not_shorten_the_open_wait(clock: ManualClock) -> None:
     breaker = CircuitBreaker("m", make_policy(minimum_calls=1, window_size=1), clock)
     breaker.acquire().failure(FAST, retry_after_seconds=2.0)
     clock.advance(30 - JUST_UNDER)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     clock.advance(JUST_UNDER)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
 
 
 # ---------------------------------------------------------------- reconfigure
@@ -357,9 +363,9 @@ def test_reconfigure_keeps_state_and_deadline(clock: ManualClock) -> None:
     trip(breaker)
     breaker.reconfigure(make_policy(wait_in_open_seconds=5.0, failure_rate_threshold=90.0))
     clock.advance(30 - JUST_UNDER)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     clock.advance(JUST_UNDER)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
 
 
 def test_reconfigure_keeps_the_window_when_its_shape_is_unchanged(clock: ManualClock) -> None:
@@ -369,7 +375,7 @@ def test_reconfigure_keeps_the_window_when_its_shape_is_unchanged(clock: ManualC
     breaker.reconfigure(make_policy(minimum_calls=5))
     assert breaker.snapshot().calls_in_window == 10
     breaker.reconfigure(make_policy(failure_rate_threshold=30.0))  # applied at once
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
 
 
 def test_reconfigure_resets_the_window_when_its_shape_changes(clock: ManualClock) -> None:
@@ -385,7 +391,7 @@ def test_reconfigure_with_fewer_trials_can_close_half_open(clock: ManualClock) -
     half_open(breaker, clock)
     succeed(breaker, 2)
     breaker.reconfigure(make_policy(permitted_in_half_open=2))
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
 
 
 # ---------------------------------------------------------------- listeners and metrics

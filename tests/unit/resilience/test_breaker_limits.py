@@ -18,7 +18,7 @@ import pytest
 from app.clock import ManualClock
 from app.errors import CircuitOpenError
 from app.resilience import BreakerState, CircuitBreaker
-from tests.unit.resilience.test_breaker import FAST, fail, make_policy
+from tests.unit.resilience.test_breaker import FAST, fail, make_policy, state_of
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def test_count_window_smaller_than_minimum_calls_opens_once_full(clock: ManualCl
     fail(breaker, 4)
     assert breaker.snapshot().failure_rate is None  # not judged before the window is full
     fail(breaker)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     assert breaker.snapshot().failure_rate == 100.0
 
 
@@ -46,9 +46,9 @@ def test_time_window_keeps_minimum_calls_as_written(clock: ManualClock) -> None:
     assert policy.effective_minimum_calls == 10
     breaker = CircuitBreaker("m", policy, clock)
     fail(breaker, 9)
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
     fail(breaker)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
 
 
 def test_reconfigure_to_a_small_count_window_can_open(clock: ManualClock) -> None:
@@ -56,7 +56,7 @@ def test_reconfigure_to_a_small_count_window_can_open(clock: ManualClock) -> Non
     fail(breaker, 2)
     breaker.reconfigure(make_policy(window_size=3, minimum_calls=50))  # same window shape
     fail(breaker)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
 
 
 # ---------------------------------------------------------------- retry-after bounds
@@ -107,10 +107,10 @@ def test_opening_on_a_huge_retry_after_waits_at_most_the_cap(clock: ManualClock)
                          max_retry_after_seconds=120)
     breaker = CircuitBreaker("m", policy, clock)
     breaker.acquire().failure(FAST, retry_after_seconds=1e12)
-    assert breaker.state is BreakerState.OPEN
+    assert state_of(breaker) is BreakerState.OPEN
     assert breaker.snapshot().retry_in_seconds == 120.0
     clock.advance(120)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
     breaker.acquire()
 
 

@@ -28,8 +28,9 @@ def resident_kib(path: Path) -> int:
 
 def test_the_mapped_tensors_are_the_ones_the_safetensors_library_reads(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
-    tensors = {"embedding.weight": rng.standard_normal((1000, 64)).astype(np.float16),
-               "other": rng.standard_normal((3, 5)).astype(np.float32)}
+    tensors: dict[str, np.ndarray] = {
+        "embedding.weight": rng.standard_normal((1000, 64)).astype(np.float16),
+        "other": rng.standard_normal((3, 5)).astype(np.float32)}
     path = tmp_path / "model.safetensors"
     save_file(tensors, str(path))
     for name, expected in tensors.items():

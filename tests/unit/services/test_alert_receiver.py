@@ -50,7 +50,7 @@ async def test_answers_reach_the_records_and_the_hook_and_a_repeat_is_a_duplicat
         await rx.stop()
     assert sorted(r.fingerprint for r in delivered) == ["a", "b"]
     # the second pod's alert reuses the first one's answer (the pipeline's caches): paid once
-    assert sorted(r.mode for r in delivered) == ["cached", "paid"]
+    assert sorted(str(r.mode) for r in delivered) == ["cached", "paid"]
     assert len(h.provider.calls) == 1
     assert len(await records.recent()) == 2
     assert h.sample("ai_alerts_answered_total", mode="duplicate") == 1

@@ -56,6 +56,13 @@ class FakeProvider:
         return Completion(self.reply, request.model, Usage(input_tokens=1000, output_tokens=200),
                           parts=(TextPart(self.reply, (Cited(0, quote),) if quote else ()),))
 
+    async def stream(self, request: CompletionRequest,
+                     on_delta: Callable[[str], None]) -> Completion:
+        """The whole reply as one delta (the ladder's tests do not stream)."""
+        completion = await self.complete(request)
+        on_delta(completion.text)
+        return completion
+
     async def aclose(self) -> None:
         pass
 
