@@ -199,8 +199,10 @@ def plot(rows: dict[tuple[str, int, int], Row], delays: list[int], path: Path) -
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     systems = list(dict.fromkeys(s for s, _, _ in rows))
+    concurrencies = sorted({c for _, _, c in rows})
     fig, axes = plt.subplots(2, len(delays), figsize=(6 * len(delays), 8), squeeze=False)
     for col, delay in enumerate(delays):
         for system in systems:
@@ -215,6 +217,8 @@ def plot(rows: dict[tuple[str, int, int], Row], delays: list[int], path: Path) -
         axes[1][col].set_ylabel("CPU ms per request")
         for ax in (axes[0][col], axes[1][col]):
             ax.set_xscale("log", base=2)
+            ax.set_xticks(concurrencies, [str(c) for c in concurrencies])  # the measured ones
+            ax.xaxis.set_minor_locator(NullLocator())
             ax.set_yscale("log")
             ax.set_xlabel("concurrency")
             ax.grid(True, which="both", alpha=0.3)
