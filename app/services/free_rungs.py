@@ -52,8 +52,8 @@ class FreeRungs:
                     with_degraded(found, Degraded(mode, first.code, first.detail)), failures)
         if policy.degradation.offline:
             self._metrics.degraded.labels(mode="offline").inc()
-            offline = replace(excerpts_answer(question, index, result),
-                              degraded=Degraded("offline", first.code, first.detail))
+            offline = with_degraded(excerpts_answer(question, index, result),
+                                    Degraded("offline", first.code, first.detail))
             return plus_estimated(offline, failures)
         raise final_error(failures)
 
