@@ -4,7 +4,10 @@ spool's."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
+
+_RETRY_SECONDS = 0.01
 
 
 def open_durable(
@@ -18,13 +21,28 @@ def open_durable(
         path, timeout=busy_timeout_seconds, isolation_level=None, check_same_thread=False
     )
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn, busy_timeout_seconds)
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(schema)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, busy_timeout_seconds: float) -> None:
+    """`PRAGMA journal_mode=WAL`, retried for the busy timeout: while another connection (a
+    second replica starting on the same new file) is turning it to WAL, SQLite answers
+    "database is locked" at once instead of calling the busy handler."""
+    deadline = time.monotonic() + busy_timeout_seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(_RETRY_SECONDS)
 
 
 def open_loop_connection(path: Path) -> sqlite3.Connection:
