@@ -22,13 +22,18 @@ from app.budget.replay import SpendRecorder
 from app.budget.spool import SettleSpool
 from app.budget.stores.redis import RedisStore
 from app.clock import ManualClock
-from app.config import Budgets
+from app.config import Budgets, parse_policy
 from app.metrics import Metrics
 from tests.fakes.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
 BUDGETS = Budgets(hourly_usd=1.0, daily_usd=2.0, monthly_usd=3.0)
+TEAM_POLICY = parse_policy("""
+budgets: {per_request_usd: 1.0, hourly_usd: 3.0, daily_usd: 10.0, monthly_usd: 100.0}
+teams:
+  payments: {keys: [payments-ci], budgets: {hourly_usd: 1.0, daily_usd: 4.0}}
+""")
 RESERVED_USD = 0.05
 ACTUAL_USD = 0.0123
 
@@ -109,6 +114,40 @@ async def test_a_settle_the_ledger_refuses_is_spooled_survives_and_is_replayed_o
     assert await spent(observer) == pytest.approx(
         {"hourly": ACTUAL_USD, "daily": ACTUAL_USD, "monthly": ACTUAL_USD})
     spool.close()
+
+
+async def test_a_spooled_team_settle_replays_into_the_team_windows(
+    private_redis_server: RedisServer, ledgers: Callable[[Metrics], Ledger],
+    clock: ManualClock, tmp_path: Path,
+) -> None:
+    """A team's settle that meets a stopped Redis waits in the spool with its scopes; replayed
+    once Redis is back, it lands in the team's windows (not only the global ones) and in the
+    team's spend counter, once."""
+    metrics = Metrics(CollectorRegistry())
+    metrics.set_teams(TEAM_POLICY.teams)  # what the runtime does with each policy applied
+    ledger = ledgers(metrics)
+    scopes = [s for s in (TEAM_POLICY.scope_limits("global", clock.now()),
+                          TEAM_POLICY.scope_limits("payments", clock.now())) if s is not None]
+    held = await ledger.reserve(0.5, scopes)
+    private_redis_server.stop()
+
+    spool = SettleSpool(tmp_path / "spool")
+    recorder = SpendRecorder(ledger, spool, metrics, clock)
+    await recorder.record(held, 0.4, estimated=False)
+    [item] = await spool.pending()
+    assert item.reservation == held  # the team's scopes and limits kept on disk
+    assert sample(metrics, "ai_team_spend_usd_total", team="payments") == 0
+
+    private_redis_server.restart()
+    assert await recorder.replay_once() == 1
+    await spool.add(held, 0.4, estimated=False, now=clock.now().timestamp())
+    assert await recorder.replay_once() == 1  # replayed twice: counted once
+    spool.close()
+    windows = {(w.scope, w.window): w.spent_usd for w in await ledger.snapshot(scopes)}
+    assert windows == pytest.approx({
+        ("global", "hourly"): 0.4, ("global", "daily"): 0.4, ("global", "monthly"): 0.4,
+        ("payments", "hourly"): 0.4, ("payments", "daily"): 0.4})
+    assert sample(metrics, "ai_team_spend_usd_total", team="payments") == pytest.approx(0.4)
 
 
 async def test_a_settle_that_reaches_the_ledger_spools_nothing(

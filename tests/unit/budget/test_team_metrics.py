@@ -15,14 +15,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from app.api_keys import parse_keys
 from app.budget.ledger import Ledger
-from app.budget.replay import SpendRecorder
 from app.budget.reporting import (
     policy_scopes,
     refresh_budget_metrics,
     set_break_glass_metrics,
     set_limit_metrics,
 )
-from app.budget.spool import SettleSpool, decode_reservation, encode_reservation
 from app.budget.stores.base import Slot, SlotUsage
 from app.budget.stores.memory import MemoryStore
 from app.budget.stores.sqlite import SqliteStore
@@ -30,7 +28,7 @@ from app.callers import resolve_caller
 from app.clock import ManualClock
 from app.config import Policy, parse_policy
 from app.config.teams import Limits
-from app.errors import BudgetExceededError, LedgerUnavailableError
+from app.errors import BudgetExceededError
 from app.metrics import Metrics
 
 START = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)
@@ -229,32 +227,6 @@ async def test_one_snapshot_per_scrape_for_a_hundred_teams(tmp_path: Path,
         assert elapsed < 2.0, elapsed  # measured ~10 ms on the dev box; a hang would show
     finally:
         await ledger.aclose()
-
-
-async def test_spooled_team_spend_replays_into_the_team_windows(
-        tmp_path: Path, clock: ManualClock, metrics: Metrics) -> None:
-    """A settle the ledger could not take waits in the spool with its scopes; replayed, it
-    lands in the team's windows (not the global keys) and in the team's spend counter."""
-    store = MemoryStore()
-    ledger = Ledger(store, clock, reservation_ttl_seconds=60, metrics=metrics)
-    held = await ledger.reserve(0.5, scopes("payments"))
-    assert decode_reservation(encode_reservation(held)) == held
-
-    async def down(*_: object, **__: object) -> bool:
-        raise LedgerUnavailableError("redis down")
-
-    spool = SettleSpool(tmp_path / "spool")
-    recorder = SpendRecorder(ledger, spool, metrics, clock)
-    real_settle = store.settle
-    store.settle = down  # type: ignore[method-assign]
-    await recorder.record(held, 0.4, estimated=False)
-    store.settle = real_settle  # type: ignore[method-assign]
-    assert await recorder.replay_once() == 1
-    spool.close()
-    payments = await ledger.snapshot(scopes("payments"))
-    assert [(s.scope, s.window, s.spent_usd) for s in payments][-2:] == [
-        ("payments", "hourly", 0.4), ("payments", "daily", 0.4)]
-    assert sample(metrics, "ai_team_spend_usd_total", team="payments") == 0.4
 
 
 def test_a_global_break_glass_raises_the_global_limit_gauge(metrics: Metrics) -> None:
