@@ -24,6 +24,7 @@ from app.runbooks.tensor_file import map_tensor
 
 Matrix = npt.NDArray[np.float32]
 WORD_PATH_MIN_TEXTS = 64  # from this many texts on, tokenize distinct words instead of texts
+WORD_CHUNK = 256  # texts per chunk of the word path (its temporary memory, not its result)
 
 
 class Embedder(Protocol):
@@ -69,10 +70,14 @@ class WordLlamaEmbedder:
             out = self._by_words(texts)
             self._mapped.release()
         # np.linalg.norm's own arithmetic for a real matrix along one axis, without its
-        # argument handling (a question's embedding is on every paid answer's path)
-        norms = np.sqrt(np.add.reduce(out * out, axis=1, keepdims=True))
-        # a text with no tokens stays the zero vector: similar to nothing
-        np.divide(out, norms, out=out, where=norms > 0)
+        # argument handling (a question's embedding is on every paid answer's path); by
+        # chunks of rows, each row's sum unchanged, so a bulk read's squares are never a
+        # second matrix the size of the result (67 MB at 10,000 sections)
+        for start in range(0, len(out), WORD_CHUNK * 16):
+            part = out[start:start + WORD_CHUNK * 16]
+            norms = np.sqrt(np.add.reduce(part * part, axis=1, keepdims=True))
+            # a text with no tokens stays the zero vector: similar to nothing
+            np.divide(part, norms, out=part, where=norms > 0)
         return out
 
     def _in_table(self, ids: list[int]) -> list[int]:
@@ -103,15 +108,28 @@ class WordLlamaEmbedder:
     def _by_words(self, texts: list[str]) -> Matrix:
         """Many texts: tokenize each distinct space-separated word once (the tokenizer does not
         merge across spaces, so a word's tokens are the same alone as in its sentence), then
-        each text's mean is (sum of its words' token sums) / (their token count)."""
-        split = [t.split() for t in texts]
+        each text's mean is (sum of its words' token sums) / (their token count).
+
+        Memory (a cold index build of 10,000 sections embeds ~69,000 units in one call, a 67 MB
+        result): the texts become word ids (int32) a chunk at a time, so the word strings of
+        every text are never all held at once, and the rows gathered for a chunk's sums stay a
+        few MB (WORD_CHUNK texts). Above the result, this call's peak went from 113 to 25 MB
+        there (tracemalloc; bench/retrieval.py measures the process)."""
         index: dict[str, int] = {}
-        for words in split:
-            for w in words:
-                index.setdefault(w, len(index))
-        word_sum = np.zeros((len(index) + 1, self.dim), dtype=np.float32)  # last row: padding
-        word_len = np.zeros(len(index) + 1, dtype=np.float32)
+        chunks: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]] = []
+        for start in range(0, len(texts), WORD_CHUNK):
+            word_ids: list[int] = []
+            word_counts: list[int] = []
+            for text in texts[start:start + WORD_CHUNK]:
+                words = text.split()
+                word_counts.append(len(words))
+                word_ids.extend([index.setdefault(w, len(index)) for w in words])
+            chunks.append((np.array(word_ids, dtype=np.int32),
+                           np.array(word_counts, dtype=np.int64)))
         vocab = list(index)
+        del index
+        word_sum = np.zeros((len(vocab) + 1, self.dim), dtype=np.float32)  # last row: padding
+        word_len = np.zeros(len(vocab) + 1, dtype=np.float32)
         for start in range(0, len(vocab), self.BATCH * 8):
             encoded = self._tokenizer.encode_batch(vocab[start:start + self.BATCH * 8],
                                                    add_special_tokens=False)
@@ -119,19 +137,16 @@ class WordLlamaEmbedder:
                 if e.ids:
                     word_sum[row] = self._bulk_rows(e.ids).sum(0)
                     word_len[row] = len(e.ids)
+        del vocab
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), self.BATCH):
-            rows = [[index[w] for w in words] for words in split[start:start + self.BATCH]]
-            counts = np.array([len(r) for r in rows], dtype=np.int64)
-            flat = np.fromiter((i for r in rows for i in r), dtype=np.int64,
-                               count=int(counts.sum()))
+        for n, (flat, counts) in enumerate(chunks):
             filled = counts > 0
             if not filled.any():
                 continue
             offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))[filled]
             sums = np.add.reduceat(word_sum[flat], offsets, axis=0)
             lengths = np.add.reduceat(word_len[flat], offsets)
-            target = start + np.flatnonzero(filled)
+            target = n * WORD_CHUNK + np.flatnonzero(filled)
             out[target] = sums / np.maximum(lengths, 1.0)[:, None]
         return out
 

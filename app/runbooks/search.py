@@ -36,7 +36,7 @@ from app.runbooks.results import Hit, SearchResult, Vector, section_digest
 from app.runbooks.sparse import SparseIndex, chunk_terms
 from app.runbooks.text import tokenize
 from app.runbooks.thesaurus import related
-from app.runbooks.vectors import TITLE, RunbookVectors, embed_runbooks
+from app.runbooks.vectors import TITLE, RunbookVectors, embed_runbooks, stack_units
 
 Mode = Literal["sparse", "dense", "hybrid"]
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,}")
@@ -122,8 +122,7 @@ class RunbookIndex:
         # section and a title unit, every section at least one unit: see vectors.units_of).
         parts = [self.vectors[rb.digest] for rb in runbooks]
         self._book_chunk_start = np.cumsum([0] + [len(rb.chunks) for rb in runbooks])[:-1]
-        self._units = (np.vstack([p.units for p in parts]) if parts
-                       else np.zeros((0, 1), dtype=np.float32))
+        self._units = stack_units(parts)
         self._book_unit_start = np.cumsum([0] + [p.units.shape[0] for p in parts])[:-1]
         # Keep each runbook's embeddings (for the next build's reuse) as views into the stacked
         # matrix, not as a second copy of it.
