@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.heap_trim import trim_heap
 from app.metric_labels import RUNBOOK_SKIP_REASONS
 from app.metrics import Metrics
 from app.runbooks.embed_cache import EmbeddingCache
@@ -98,7 +99,7 @@ class RunbookHolder:
                 self._activate(build)
                 # Freeing an index of 10,000 sections (its objects, its arrays) holds the GIL
                 # for a noticeable time: do it in the worker thread, not on the event loop.
-                await asyncio.to_thread(retired.clear)
+                await asyncio.to_thread(self._free, retired)
 
     def _build(self) -> Build:
         """Runs in a worker thread. The cyclic garbage collector is paused meanwhile: a build
@@ -115,6 +116,13 @@ class RunbookHolder:
             gc.freeze()
             if paused:
                 gc.enable()
+            trim_heap()  # the build's temporaries are freed: give their pages back
+
+    @staticmethod
+    def _free(retired: list[RunbookIndex]) -> None:
+        """Runs in a worker thread: drop the replaced index and return its pages."""
+        retired.clear()
+        trim_heap()
 
     def _build_index(self) -> Build:
         started = time.perf_counter()

@@ -3,9 +3,12 @@ chunk at a time without changing a single vector (its peak, measured: bench/retr
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
 
 from app.config import BUNDLED_RUNBOOKS
+from app.heap_trim import trim_heap
 from app.runbooks.embedder import WORD_CHUNK, Matrix, WordLlamaEmbedder
 from app.runbooks.loader import Runbook, load_runbooks, parse_runbook
 from app.runbooks.search import RunbookIndex
@@ -83,3 +86,6 @@ def test_the_word_path_across_chunks_gives_every_text_its_own_vector() -> None:
     assert not vectors[sorted(empty)].any()
     assert np.allclose(vectors, _float32_reference(texts), atol=1e-6)
 
+
+def test_the_heap_is_trimmed_where_the_c_library_can() -> None:
+    assert trim_heap() is (platform.libc_ver()[0] == "glibc")
