@@ -1,7 +1,9 @@
 """Retrieval cost at 22 to 22,000 sections: index build cold and with the embedding cache warm,
 search and offline /ask latency, re-index after a one-file edit (with the event loop's longest
-stall meanwhile), and the index's memory. One process, one worker, medians of `--repeat` runs
-at the target size (2,000 runbooks, about 10,000 sections); one run at the other sizes.
+stall meanwhile), the index's memory, and the resident memory of a process that builds it cold
+(its peak and what it keeps: the peak is what a pod's memory limit must allow at start-up). One
+process, one worker, medians of `--repeat` runs at the target size (2,000 runbooks, about
+10,000 sections); one run at the other sizes.
 
 Corpus: bench/runbook_corpus.py (deterministic). Timings are wall clock on whatever else the
 machine is doing: run it on a quiet machine. Writes bench/results/retrieval.md and the plot
@@ -20,6 +22,8 @@ import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -132,6 +136,36 @@ def index_memory_mb(corpus: Path, cache: Path) -> float:
     return kept / 2**20
 
 
+def status_mb(field: str) -> float:
+    """A VmRSS/VmHWM line of this process's /proc status, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no {field} in /proc/self/status")
+
+
+COLD_BUILD = """
+import sys
+from pathlib import Path
+from bench.retrieval import holder, status_mb
+built = holder(Path(sys.argv[1]), Path(sys.argv[2]))
+built.load()
+print(status_mb("VmHWM"), status_mb("VmRSS"), len(built.current))
+"""
+
+
+def cold_build_rss_mb(corpus: Path, cache: Path) -> tuple[float, float]:
+    """A fresh process (imports, the model, nothing else) that builds the index with an empty
+    embedding cache: its peak resident memory and what it holds once the build is done."""
+    out = subprocess.run([sys.executable, "-c", COLD_BUILD, str(corpus), str(cache)],
+                         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                         capture_output=True, text=True, check=True, timeout=600)
+    peak, after, runbooks = out.stdout.split()[-3:]
+    if int(runbooks) == 0:
+        raise SystemExit(f"the cold build in {corpus} indexed nothing")
+    return float(peak), float(after)
+
+
 def measure(runbooks: int, repeat: int, root: Path) -> dict[str, float]:
     corpus = root / f"corpus-{runbooks}"
     sections = generate(corpus, runbooks)
@@ -149,6 +183,7 @@ def measure(runbooks: int, repeat: int, root: Path) -> dict[str, float]:
     assert h is not None
     qs = questions(200, runbooks)
     search = search_ms(h, qs)
+    peak_mb, after_mb = cold_build_rss_mb(corpus, root / f"cache-{runbooks}-cold")
     cache = root / f"cache-{runbooks}-0"
     ask = asyncio.run(ask_ms(corpus, cache, questions(100, runbooks, seed=5)))
     return {
@@ -159,6 +194,7 @@ def measure(runbooks: int, repeat: int, root: Path) -> dict[str, float]:
         "search_p95_ms": statistics.quantiles(search, n=20)[18],
         "ask_p50_ms": statistics.median(ask),
         "index_mb": index_memory_mb(corpus, cache),
+        "cold_peak_mb": peak_mb, "cold_after_mb": after_mb,
     }
 
 
@@ -209,14 +245,15 @@ def main() -> None:
         "",
         "| runbooks | sections | build cold (s) | build, cache warm (s) | re-index 1 edit (s) "
         "| longest loop stall (ms) | search p50 / p95 (ms) | offline /ask p50 (ms) "
-        "| index memory (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| index memory (MB) | cold build RSS peak / after (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['runbooks']} | {r['sections']} | {r['cold_s']:.2f} | {r['warm_s']:.2f} | "
             f"{r['reindex_s']:.2f} | {r['max_stall_ms']:.0f} | {r['search_p50_ms']:.2f} / "
-            f"{r['search_p95_ms']:.2f} | {r['ask_p50_ms']:.2f} | {r['index_mb']:.0f} |")
+            f"{r['search_p95_ms']:.2f} | {r['ask_p50_ms']:.2f} | {r['index_mb']:.0f} | "
+            f"{r['cold_peak_mb']:.0f} / {r['cold_after_mb']:.0f} |")
     args.out.write_text("\n".join(lines) + "\n")
     plot(rows, REPO / "docs/images/retrieval-cost.png")
     print("\n".join(lines))
