@@ -30,13 +30,13 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.runbooks.embedder import Embedder, default_embedder
+from app.runbooks.embedder import Embedder, Matrix, default_embedder
 from app.runbooks.loader import Runbook
 from app.runbooks.results import Hit, SearchResult, Vector, section_digest
 from app.runbooks.sparse import SparseIndex, chunk_terms
 from app.runbooks.text import tokenize
 from app.runbooks.thesaurus import related
-from app.runbooks.vectors import TITLE, RunbookVectors, embed_runbooks, stack_units
+from app.runbooks.vectors import TITLE, RunbookVectors, embed_runbooks
 
 Mode = Literal["sparse", "dense", "hybrid"]
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,}")
@@ -116,13 +116,20 @@ class RunbookIndex:
         self._sparse = SparseIndex([t for rb in runbooks for t in self.terms[rb.digest].chunks])
         self._book_terms = [self.terms[rb.digest].book for rb in runbooks]
         self._alerts = {a.lower(): b for b, rb in enumerate(runbooks) for a in rb.alerts}
-        self.vectors = self._embed(runbooks, vectors or {}, embedder)
+        self.vectors, embedded = self._embed(runbooks, vectors or {}, embedder)
         # Units and sections are stored contiguously per runbook, so per-runbook and
         # per-section maxima are np.maximum.reduceat over start offsets (every runbook has a
         # section and a title unit, every section at least one unit: see vectors.units_of).
         parts = [self.vectors[rb.digest] for rb in runbooks]
         self._book_chunk_start = np.cumsum([0] + [len(rb.chunks) for rb in runbooks])[:-1]
-        self._units = stack_units(parts)
+        # A cold build embedded every runbook in one call, in this order: that matrix is the
+        # stack already (a copy would be 67 MB more at the build's peak at 10,000 sections).
+        # Reused and new rows mixed (a re-index) are stacked into a new matrix.
+        if embedded is not None:
+            self._units = embedded
+        else:
+            self._units = (np.vstack([p.units for p in parts]) if parts
+                           else np.zeros((0, 1), dtype=np.float32))
         self._book_unit_start = np.cumsum([0] + [p.units.shape[0] for p in parts])[:-1]
         # Keep each runbook's embeddings (for the next build's reuse) as views into the stacked
         # matrix, not as a second copy of it.
@@ -147,17 +154,20 @@ class RunbookIndex:
                         if self._units.shape[0] > FULL_SCAN_UNITS else self._units[:0])
 
     def _embed(self, runbooks: list[Runbook], cached: Mapping[str, RunbookVectors],
-               embedder: Embedder | None) -> dict[str, RunbookVectors]:
+               embedder: Embedder | None) -> tuple[dict[str, RunbookVectors], Matrix | None]:
+        """Each runbook's embeddings, reused or computed; and the matrix of the one embedding
+        call when it covered every runbook, in order (nothing reused: a cold build)."""
         out = {rb.digest: cached[rb.digest] for rb in runbooks if rb.digest in cached}
         missing = [rb for rb in runbooks if rb.digest not in out]
         self._embedder = embedder
         if runbooks:
             self._embedder = embedder or default_embedder()
-        if missing:
-            assert self._embedder is not None
-            out.update((rb.digest, v) for rb, v in
-                       zip(missing, embed_runbooks(missing, self._embedder), strict=True))
-        return out
+        if not missing:
+            return out, None
+        assert self._embedder is not None
+        matrix, vectors = embed_runbooks(missing, self._embedder)
+        out.update((rb.digest, v) for rb, v in zip(missing, vectors, strict=True))
+        return out, matrix if len(missing) == len(runbooks) else None
 
     def __len__(self) -> int:
         return len(self.runbooks)

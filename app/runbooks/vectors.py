@@ -32,28 +32,6 @@ class RunbookVectors:
     chunk_of_unit: npt.NDArray[np.int32]  # (n_units,), TITLE for row 0
 
 
-def stack_units(parts: list[RunbookVectors]) -> Matrix:
-    """The runbooks' units as one matrix, in order. When they already are consecutive rows of
-    one matrix, covering all of it (a cold build embeds every runbook in one call, in index
-    order: embed_runbooks), that matrix itself, not a second copy of it: at 10,000 sections the
-    copy was 67 MB more at the build's peak. A re-index mixes reused and new rows: a copy."""
-    if not parts:
-        return np.zeros((0, 1), dtype=np.float32)
-    base = parts[0].units.base
-    if (isinstance(base, np.ndarray) and base.ndim == 2 and base.flags.c_contiguous
-            and base.dtype == np.float32):
-        row_bytes = base.strides[0]
-        at = base.ctypes.data
-        for p in parts:
-            if p.units.base is not base or p.units.ctypes.data != at:
-                break
-            at += p.units.shape[0] * row_bytes
-        else:
-            if at == base.ctypes.data + base.shape[0] * row_bytes:
-                return base
-    return np.vstack([p.units for p in parts])
-
-
 def units_of(runbook: Runbook) -> tuple[list[str], list[int]]:
     texts, chunks = [runbook.title], [TITLE]
     for n, chunk in enumerate(runbook.chunks):
@@ -68,8 +46,10 @@ def units_of(runbook: Runbook) -> tuple[list[str], list[int]]:
     return texts, chunks
 
 
-def embed_runbooks(runbooks: list[Runbook], embedder: Embedder) -> list[RunbookVectors]:
-    """One embedding call for all of them (the model is fastest on large batches)."""
+def embed_runbooks(runbooks: list[Runbook],
+                   embedder: Embedder) -> tuple[Matrix, list[RunbookVectors]]:
+    """One embedding call for all of them (the model is fastest on large batches): the matrix
+    of every unit, in order, and each runbook's rows of it as a view."""
     texts: list[str] = []  # lower-cased as they are collected: one list of them, not two
     spans: list[tuple[int, list[int]]] = []
     for rb in runbooks:
@@ -78,7 +58,6 @@ def embed_runbooks(runbooks: list[Runbook], embedder: Embedder) -> list[RunbookV
         texts.extend(x.lower() for x in t)
     matrix = embedder.embed(texts)
     del texts
-    # Views, in order, into the one matrix (row slices of it are contiguous already): the index
-    # takes that matrix as is when these are all its runbooks (search.stack_units).
-    return [RunbookVectors(matrix[start:start + len(c)], np.asarray(c, dtype=np.int32))
-            for start, c in spans]
+    # row slices of the matrix are contiguous already: views, not copies
+    return matrix, [RunbookVectors(matrix[start:start + len(c)], np.asarray(c, dtype=np.int32))
+                    for start, c in spans]

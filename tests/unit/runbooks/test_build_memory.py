@@ -12,7 +12,6 @@ from app.heap_trim import trim_heap
 from app.runbooks.embedder import WORD_CHUNK, Matrix, WordLlamaEmbedder
 from app.runbooks.loader import Runbook, load_runbooks, parse_runbook
 from app.runbooks.search import RunbookIndex
-from app.runbooks.vectors import RunbookVectors, embed_runbooks, stack_units
 from tests.unit.runbooks.test_embedder import _float32_reference
 
 
@@ -58,20 +57,6 @@ def test_a_reindex_mixing_reused_and_new_rows_stacks_them_in_order() -> None:
     assert np.array_equal(second._units, expected)
     for rb in [*books[:3], *books[4:]]:
         assert np.array_equal(second.vectors[rb.digest].units, first.vectors[rb.digest].units)
-
-
-def test_stack_units_copies_whatever_is_not_one_matrix_in_order() -> None:
-    books = runbooks()[:4]
-    parts = embed_runbooks(books, WordLlamaEmbedder())
-    base = parts[0].units.base
-    assert stack_units(parts) is base
-    for reordered in (parts[::-1], parts[:3], parts + parts[:1]):
-        stacked = stack_units(reordered)
-        assert not np.shares_memory(stacked, base)
-        assert np.array_equal(stacked, np.vstack([p.units for p in reordered]))
-    own = [RunbookVectors(p.units.copy(), p.chunk_of_unit) for p in parts]
-    assert np.array_equal(stack_units(own), stack_units(parts))
-    assert stack_units([]).shape == (0, 1)
 
 
 def test_the_word_path_across_chunks_gives_every_text_its_own_vector() -> None:
