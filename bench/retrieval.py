@@ -35,6 +35,7 @@ from app.metrics import Metrics
 from app.runbooks.embedder import default_embedder
 from app.runbooks.holder import RunbookHolder
 from bench.runbook_corpus import WORDS, generate
+from bench.throughput_parse import status_kib
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RUNBOOKS = 2000
@@ -138,10 +139,7 @@ def index_memory_mb(corpus: Path, cache: Path) -> float:
 
 def status_mb(field: str) -> float:
     """A VmRSS/VmHWM line of this process's /proc status, in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise ValueError(f"no {field} in /proc/self/status")
+    return status_kib(Path("/proc/self/status").read_text(), field) / 1024
 
 
 COLD_BUILD = """

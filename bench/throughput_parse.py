@@ -51,13 +51,18 @@ def cpu_ticks_from_stat(stat: str) -> int:
 
 def rss_kib_from_status(status: str) -> int:
     """VmRSS in KiB from /proc/<pid>/status; ValueError when absent (a zombie has none)."""
+    return status_kib(status, "VmRSS")
+
+
+def status_kib(status: str, field: str) -> int:
+    """A memory line (VmRSS, VmHWM, ...) of /proc/<pid>/status in KiB; ValueError when absent."""
     for line in status.splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             value, unit = line.split()[1:3]
             if unit != "kB":
-                raise ValueError(f"unexpected VmRSS unit {unit!r}")
+                raise ValueError(f"unexpected {field} unit {unit!r}")
             return int(value)
-    raise ValueError("no VmRSS line in /proc/<pid>/status")
+    raise ValueError(f"no {field} line in /proc/<pid>/status")
 
 
 def process_tree(pid: int, proc: Path = Path("/proc")) -> list[int]:
