@@ -13,6 +13,14 @@ Events, in order (each `data:` is one line of JSON):
                                            grounded, request_id: what the JSON reply carries
     error    the problem JSON              {"error", "detail", "request_id"}, then the end
 
+Between events, a comment line (`: keep-alive`, which SSE clients ignore) whenever nothing was
+sent for `keepalive_seconds` (SRE_AI_STREAM_KEEPALIVE_SECONDS, 15 s): a stream can be silent for
+a long time after its sources (a coalesced wait for another request's answer, a slow first
+token, a timed-out call and the fallback model after it), and ingress controllers and load
+balancers cut a response idle for their read timeout (60 s for nginx and AWS ALB by default),
+which the client would see as a broken stream although an answer was coming. A write to a
+client that is gone fails, which ends the stream like a disconnect.
+
 The pipeline (AnswerService.ask) runs in a task; an error before anything was sent (a bad
 question, no budget and no free rung) is an ordinary JSON error with its status. The response
 listens for the client going away: a disconnect cancels the task, so the paid call's cancelled
@@ -24,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.responses import Response
@@ -35,6 +43,9 @@ from app.services.answer import Answer
 
 EVENT_STREAM = "text/event-stream"
 _END = ("end", None)
+_KEEPALIVE = ("keep-alive", None)
+KEEPALIVE_FRAME = b": keep-alive\n\n"
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class AnswerEvents:
@@ -44,9 +55,11 @@ class AnswerEvents:
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.streamed = ""  # the text sent as deltas so far
         self.started = asyncio.Event()  # something to send, or the pipeline ended
+        self.puts = 0  # items queued so far: the keep-alive's "was anything sent" check
 
     def put(self, item: tuple[str, Any]) -> None:
         self.queue.put_nowait(item)
+        self.puts += 1
         self.started.set()
 
     def sources(self, sources: list[str]) -> None:
@@ -89,22 +102,27 @@ class EventStreamResponse(Response):
     """An ASGI response that sends the events of `task` as they come, then the final ones.
 
     `finish(answer)` turns the Answer into the `done` body (and writes the summary log fields);
-    `problem(exc)` a DomainError into the error body."""
+    `problem(exc)` a DomainError into the error body. `sleep` paces the keep-alive (injected
+    by tests)."""
 
     def __init__(self, task: asyncio.Task[Answer], events: AnswerEvents,
                  finish: Callable[[Answer], dict[str, Any]],
-                 problem: Callable[[DomainError], dict[str, Any]]) -> None:
+                 problem: Callable[[DomainError], dict[str, Any]], *,
+                 keepalive_seconds: float, sleep: Sleep = asyncio.sleep) -> None:
         super().__init__(media_type=EVENT_STREAM)  # a Response: FastAPI sends it as it is
         self._task, self._events = task, events
         self._finish, self._problem = finish, problem
+        self._keepalive_seconds, self._sleep = keepalive_seconds, sleep
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher = asyncio.create_task(self._until_disconnect(receive))
+        beats: asyncio.Task[None] | None = None
         try:
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
                 (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"),
                 (b"vary", b"Accept")]})
+            beats = asyncio.create_task(self._keep_alive())
             async for chunk in self._frames():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -112,6 +130,8 @@ class EventStreamResponse(Response):
             pass  # the client went away while we wrote: the watcher's cancel covers the money
         finally:
             watcher.cancel()
+            if beats is not None:
+                beats.cancel()
             self._task.cancel()
             # Wait for the cancelled call's settle (shielded) without swallowing our own
             # cancellation; its error, if any, was sent as an event or nobody is listening.
@@ -124,10 +144,22 @@ class EventStreamResponse(Response):
             pass
         self._task.cancel()  # the client is gone: the paid call settles as cancelled
 
+    async def _keep_alive(self) -> None:
+        """A keep-alive after every interval in which nothing was queued."""
+        events = self._events
+        while True:
+            queued = events.puts
+            await self._sleep(self._keepalive_seconds)
+            if events.puts == queued:
+                events.put(_KEEPALIVE)
+
     async def _frames(self) -> Any:
         events = self._events
         sent_sources = False
         while (item := await events.queue.get()) is not _END:
+            if item is _KEEPALIVE:
+                yield KEEPALIVE_FRAME
+                continue
             kind, data = item
             sent_sources = sent_sources or kind == "sources"
             yield frame(kind, data)

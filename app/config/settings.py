@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     max_alert_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # How long a crashed process may hold a budget reservation before it lapses.
     reservation_ttl_seconds: float = Field(default=120.0, gt=0)
+    # A streamed answer silent this long gets a keep-alive comment line, so proxies and load
+    # balancers do not cut it for idleness (app/api/event_stream.py).
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
     # Seconds between checks of watched files (policy, runbooks, API keys).
     watch_interval_seconds: float = Field(default=1.0, gt=0)
     # Where settlements the ledger could not take wait on this pod's disk (app/budget/spool.py).

@@ -40,7 +40,8 @@ _ERRORS[200] = {"content": {"text/plain": {"schema": {"type": "string"}},
                             "text/event-stream": {"schema": _SSE_EVENT}},
                 "description": "The answer: JSON, plain text for `Accept: text/plain`, or "
                 "server-sent events (sources, delta, reset, done, error) for `\"stream\": "
-                "true` or `Accept: text/event-stream`.",
+                "true` or `Accept: text/event-stream`; `: keep-alive` comment lines while "
+                "nothing is sent (SSE clients ignore them).",
                 "headers": OPENAPI_HEADERS}
 _ERRORS[429] = {"model": ErrorResponse, **OPENAPI_429,
                 "description": "Over the API key's rate limit (`rate_limited`), or over a budget "
@@ -70,7 +71,8 @@ async def ask(body: AskRequest, request: Request, ticket: RateLimitDep
         def finish(result: Answer) -> dict[str, Any]:
             return _reply(result, runtime, started, request_id)
 
-        return EventStreamResponse(task, events, finish, problem_body)
+        return EventStreamResponse(task, events, finish, problem_body,
+                                   keepalive_seconds=runtime.settings.stream_keepalive_seconds)
     result = await ticket.charged(
         runtime.answers.ask(body.question, body.model, team=ticket.client.team))
     reply = _reply(result, runtime, started, request_id)

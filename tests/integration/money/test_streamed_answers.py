@@ -67,8 +67,11 @@ async def stream_ask(svc: InProcessService, body: dict[str, Any], *,
         buffer += message.get("body", b"")
         while b"\n\n" in buffer:
             raw, buffer = buffer.split(b"\n\n", 1)
-            lines = dict(line.split(": ", 1) for line in raw.decode().splitlines())
-            events.append((lines["event"], json.loads(lines["data"])))
+            # a comment line (": keep-alive") is not an event, as for any SSE client
+            lines = dict(line.split(": ", 1) for line in raw.decode().splitlines()
+                         if not line.startswith(":"))
+            if lines:
+                events.append((lines["event"], json.loads(lines["data"])))
         if hang_up(events):
             gone.set()
 

@@ -1,0 +1,153 @@
+"""A streamed answer that goes quiet gets `: keep-alive` comment lines, one per interval in which
+nothing else was sent, so a proxy's idle timeout does not cut it (app/api/event_stream.py).
+
+The response is driven through its ASGI interface with the pipeline replaced by a task the test
+steps through, and the keep-alive's sleep injected: each interval ends when the test says so,
+never by waiting for time to pass."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import MutableMapping
+from typing import Any
+
+from app.api.event_stream import KEEPALIVE_FRAME, AnswerEvents, EventStreamResponse, start
+from app.errors import DomainError
+from app.services.answer_types import Answer
+
+INTERVAL = 15.0
+NEVER_SECONDS = 10.0
+
+
+class Intervals:
+    """The injected sleep: an interval ends when the test calls `end()`."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self._ends: asyncio.Queue[None] = asyncio.Queue()
+        self._waiting = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        self._waiting.set()
+        await self._ends.get()
+
+    async def end(self, *, last: bool = False) -> None:
+        """End the interval in progress and, unless it is the `last`, wait until the response
+        has acted on it (the next interval has begun)."""
+        await self._waiting.wait()
+        self._waiting.clear()
+        self._ends.put_nowait(None)
+        if not last:
+            await self._waiting.wait()
+
+
+class Client:
+    """Collects what the response writes, split into frames."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.gone = asyncio.Event()
+        self.wrote = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            self.frames.append(message["body"])
+            self.wrote.set()
+
+    async def next_frame(self) -> bytes:
+        # The limit only turns a frame that never comes into a failure instead of a hang.
+        async with asyncio.timeout(NEVER_SECONDS):
+            while not self.frames:
+                self.wrote.clear()
+                await self.wrote.wait()
+        return self.frames.pop(0)
+
+
+def events_of(frames: list[bytes]) -> list[tuple[str, Any]]:
+    """What an SSE client hears: comment lines (starting with ':') are not events."""
+    out = []
+    for frame in frames:
+        lines = [line for line in frame.decode().splitlines()
+                 if line and not line.startswith(":")]
+        if lines:
+            fields = dict(line.split(": ", 1) for line in lines)
+            out.append((fields["event"], json.loads(fields["data"])))
+    return out
+
+
+def problem(exc: DomainError) -> dict[str, Any]:
+    return {"error": type(exc).__name__}
+
+
+async def test_a_quiet_stream_gets_a_keepalive_per_idle_interval_and_none_while_it_talks(
+) -> None:
+    events = AnswerEvents()
+    release = asyncio.Event()
+
+    async def pipeline() -> Answer:
+        events.sources(["pod-oomkilled"])
+        await release.wait()
+        return Answer("Describe the pod.", "claude-sonnet-4-6", ["pod-oomkilled"])
+
+    task = asyncio.create_task(pipeline())
+    await start(task, events)
+    intervals, client = Intervals(), Client()
+    response = EventStreamResponse(task, events, lambda a: {"answer": a.answer}, problem,
+                                   keepalive_seconds=INTERVAL, sleep=intervals.sleep)
+    served = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
+
+    assert b"event: sources" in await client.next_frame()
+    await intervals.end()  # a whole interval of silence after the sources
+    assert await client.next_frame() == KEEPALIVE_FRAME
+    await intervals.end()  # and another
+    assert await client.next_frame() == KEEPALIVE_FRAME
+    events.delta("Describe ")  # the model writes: this interval needs no keep-alive
+    assert b"event: delta" in await client.next_frame()
+    await intervals.end()
+    assert client.frames == []
+    await intervals.end()  # silent again
+    assert await client.next_frame() == KEEPALIVE_FRAME
+
+    release.set()
+    async with asyncio.timeout(NEVER_SECONDS):
+        await served
+    assert events_of(client.frames) == [("reset", {}), ("delta", {"text": "Describe the pod."}),
+                                        ("done", {"answer": "Describe the pod."})]
+    assert set(intervals.asked) == {INTERVAL}
+
+
+async def test_a_keepalive_to_a_client_that_is_gone_ends_the_stream_and_cancels_the_pipeline(
+) -> None:
+    events = AnswerEvents()
+    never = asyncio.Event()
+
+    async def pipeline() -> Answer:
+        events.sources(["pod-oomkilled"])
+        await never.wait()  # a model that never answers
+        raise AssertionError("unreachable")
+
+    task = asyncio.create_task(pipeline())
+    await start(task, events)
+    intervals = Intervals()
+
+    class Gone(Client):
+        async def send(self, message: MutableMapping[str, Any]) -> None:
+            if message.get("body") == KEEPALIVE_FRAME:
+                raise OSError("connection reset by peer")  # what a closed socket does
+            await super().send(message)
+
+    client = Gone()
+    response = EventStreamResponse(task, events, lambda a: {"answer": a.answer}, problem,
+                                   keepalive_seconds=INTERVAL, sleep=intervals.sleep)
+    served = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
+    assert b"event: sources" in await client.next_frame()
+    await intervals.end(last=True)  # a silent interval: its keep-alive fails to send
+    async with asyncio.timeout(NEVER_SECONDS):
+        await served
+    assert task.cancelled()
