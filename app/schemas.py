@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class AskRequest(BaseModel):
@@ -10,8 +10,10 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, description="The operator's question.")
     model: str | None = Field(default=None, description="A model from the policy's allowlist.")
-    stream: bool = Field(default=False, description="Answer as server-sent events while the "
-                         "model writes (as `Accept: text/event-stream` does).")
+    # Strict: JSON true or false. A lax bool would take "yes", "off", 1 or "0" and guess; a
+    # client that sends those gets a 422 saying what is wanted instead.
+    stream: StrictBool = Field(default=False, description="Answer as server-sent events while "
+                               "the model writes (as `Accept: text/event-stream` does).")
 
 
 class TokenUsage(BaseModel):

@@ -36,6 +36,8 @@ BODIES: list[bytes] = [
     json.dumps({"question": 1}).encode(),
     json.dumps({"question": Q, "extra": 1}).encode(),
     json.dumps({"question": Q, "stream": "maybe"}).encode(),
+    json.dumps({"question": Q, "stream": "yes"}).encode(),  # strict: JSON true/false only
+    json.dumps({"question": Q, "stream": 1}).encode(),
     b"{}", b"[]", b"null", b'"question"', b"", b'{"question": ', b"\xff\xfe{}",
     b'{"question": NaN}',
 ]
