@@ -85,24 +85,31 @@ def problem(exc: DomainError) -> dict[str, Any]:
     return {"error": type(exc).__name__}
 
 
-async def test_a_quiet_stream_gets_a_keepalive_per_idle_interval_and_none_while_it_talks(
-) -> None:
+async def serve(client: Client, until: asyncio.Event
+                ) -> tuple[AnswerEvents, asyncio.Task[Answer], Intervals, asyncio.Task[None]]:
+    """A streamed answer whose pipeline sends its sources, then is quiet until `until`."""
     events = AnswerEvents()
-    release = asyncio.Event()
 
     async def pipeline() -> Answer:
         events.sources(["pod-oomkilled"])
-        await release.wait()
+        await until.wait()
         return Answer("Describe the pod.", "claude-sonnet-4-6", ["pod-oomkilled"])
 
     task = asyncio.create_task(pipeline())
     await start(task, events)
-    intervals, client = Intervals(), Client()
+    intervals = Intervals()
     response = EventStreamResponse(task, events, lambda a: {"answer": a.answer}, problem,
                                    keepalive_seconds=INTERVAL, sleep=intervals.sleep)
     served = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
-
     assert b"event: sources" in await client.next_frame()
+    return events, task, intervals, served
+
+
+async def test_a_quiet_stream_gets_a_keepalive_per_idle_interval_and_none_while_it_talks(
+) -> None:
+    client, release = Client(), asyncio.Event()
+    events, _, intervals, served = await serve(client, release)
+
     await intervals.end()  # a whole interval of silence after the sources
     assert await client.next_frame() == KEEPALIVE_FRAME
     await intervals.end()  # and another
@@ -122,31 +129,18 @@ async def test_a_quiet_stream_gets_a_keepalive_per_idle_interval_and_none_while_
     assert set(intervals.asked) == {INTERVAL}
 
 
+class GoneClient(Client):
+    """A client whose connection is gone, unnoticed until the next write (a keep-alive)."""
+
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        if message.get("body") == KEEPALIVE_FRAME:
+            raise OSError("connection reset by peer")  # what a closed socket does
+        await super().send(message)
+
+
 async def test_a_keepalive_to_a_client_that_is_gone_ends_the_stream_and_cancels_the_pipeline(
 ) -> None:
-    events = AnswerEvents()
-    never = asyncio.Event()
-
-    async def pipeline() -> Answer:
-        events.sources(["pod-oomkilled"])
-        await never.wait()  # a model that never answers
-        raise AssertionError("unreachable")
-
-    task = asyncio.create_task(pipeline())
-    await start(task, events)
-    intervals = Intervals()
-
-    class Gone(Client):
-        async def send(self, message: MutableMapping[str, Any]) -> None:
-            if message.get("body") == KEEPALIVE_FRAME:
-                raise OSError("connection reset by peer")  # what a closed socket does
-            await super().send(message)
-
-    client = Gone()
-    response = EventStreamResponse(task, events, lambda a: {"answer": a.answer}, problem,
-                                   keepalive_seconds=INTERVAL, sleep=intervals.sleep)
-    served = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
-    assert b"event: sources" in await client.next_frame()
+    _, task, intervals, served = await serve(GoneClient(), asyncio.Event())  # never answers
     await intervals.end(last=True)  # a silent interval: its keep-alive fails to send
     async with asyncio.timeout(NEVER_SECONDS):
         await served
