@@ -156,6 +156,8 @@ class AnthropicProvider:
                 kind="server_error",
             )
         status = exc.status_code
+        if status < 400:
+            return self._in_band_error(exc)
         kind = _kind_for_status(status, exc)
         api_type = exc.type or "error"
         api_message = exc.api_message or ""
@@ -170,6 +172,17 @@ class AnthropicProvider:
         return UpstreamError(
             self._scrub(detail), kind=kind, status=status, retry_after_seconds=retry_after
         )
+
+    def _in_band_error(self, exc: anthropic.APIStatusError) -> UpstreamError:
+        """An `error` event after a stream's 200 (raised by the SDK with that status): the API's
+        overload or failure once generating. The upstream's failure (breaker), and maybe billed
+        (the request was accepted): settled at its worst case, as a cut stream is."""
+        api_type = exc.type or "error"
+        kind = _IN_BAND_KINDS.get(api_type, "server_error")
+        detail = f"Anthropic API stream error {api_type}: {exc.api_message or ''}".rstrip(": ")
+        if exc.request_id:
+            detail += f" (request-id {exc.request_id})"
+        return UpstreamError(self._scrub(detail), kind=kind, maybe_billed=True)
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._api_key)
@@ -215,6 +228,11 @@ def _never_connected(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+# The error types the API sends in a stream, by the kind an HTTP status would have given.
+_IN_BAND_KINDS = {"overloaded_error": "overloaded", "rate_limit_error": "rate_limited",
+                  "api_error": "server_error"}
 
 
 def _kind_for_status(status: int, exc: anthropic.APIStatusError) -> str:

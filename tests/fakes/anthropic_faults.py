@@ -13,6 +13,8 @@ A fault is a JSON object (the control API) or keyword arguments (the in-process 
     {"garbage": true}                        200 with an HTML body (a proxy's error page)
     {"drop_after_deltas": 2}                 streamed: 2 text deltas, then the connection drops
     {"hang_after_deltas": 2}                 a streamed call: 2 text deltas, then nothing, forever
+    {"error_after_deltas": 2}                streamed: 2 text deltas, then an in-band `error` event
+                                             (overloaded_error; `stream_error` names another type)
     {"model": "claude-haiku-4-5-20251001", ...}  only calls for that model (others pass by)
 
 Faults are consumed in order: a call takes the first queued fault whose `model` matches.
@@ -50,6 +52,10 @@ class Fault:
     garbage: bool = False
     drop_after_deltas: int | None = None  # streamed calls only (a plain call answers normally)
     hang_after_deltas: int | None = None
+    # What the API does under load once a stream has begun: its 200 is sent, so the error comes
+    # as an `event: error` carrying the error JSON, and the stream ends.
+    error_after_deltas: int | None = None
+    stream_error: str = "overloaded_error"
     count: int = 1
     until_cleared: bool = False
     model: str | None = None
@@ -65,10 +71,11 @@ class Fault:
         if self.status is None and not (
             self.hang or self.reset or self.trickle or self.garbage or self.delay_seconds
             or self.drop_after_deltas is not None or self.hang_after_deltas is not None
+            or self.error_after_deltas is not None
         ):
             raise ValueError(
                 "a fault needs one of: status, hang, reset, trickle, garbage, delay_seconds, "
-                "drop_after_deltas, hang_after_deltas"
+                "drop_after_deltas, hang_after_deltas, error_after_deltas"
             )
 
     @classmethod
@@ -81,7 +88,9 @@ class Fault:
         return cls(**raw)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, False, 0.0)}
+        default_error = self.stream_error == "overloaded_error"
+        return {k: v for k, v in asdict(self).items()
+                if v not in (None, False, 0.0) and not (k == "stream_error" and default_error)}
 
 
 class FaultQueue:

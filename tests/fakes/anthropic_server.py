@@ -262,7 +262,9 @@ class FakeAnthropic:
             return await anthropic_stream.send(
                 request, message, headers, closing=self._closing,
                 drop_after=fault.drop_after_deltas if fault else None,
-                hang_after=fault.hang_after_deltas if fault else None)
+                hang_after=fault.hang_after_deltas if fault else None,
+                error_after=fault.error_after_deltas if fault else None,
+                error_type=fault.stream_error if fault else "")
         return web.json_response(message, headers=headers)
 
     async def _count_tokens(self, request: web.Request) -> web.Response:

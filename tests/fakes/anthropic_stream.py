@@ -1,6 +1,7 @@
 """The fake's streamed replies: a Message sent as the Messages API's server-sent events.
 
-message_start (usage with the input side and output_tokens 1), then per content block
+message_start (usage with the input side and output_tokens 1), a ping (as the API sends), then
+per content block
 content_block_start, its deltas (text_delta a few words at a time, a citations_delta per
 citation, input_json_delta for a tool call), content_block_stop; then message_delta with the
 stop_reason and the CUMULATIVE usage (final output_tokens and the input side again, as the API
@@ -8,7 +9,9 @@ sends it: a client that adds instead of overwriting double counts), then message
 
 Faults mid-stream (anthropic_faults.py): `drop_after_deltas=N` closes the connection abruptly
 after N text deltas, `hang_after_deltas=N` sends N text deltas and then nothing more, until the
-client gives up.
+client gives up, `error_after_deltas=N` sends N text deltas and then an `error` event (the API's
+error JSON, `overloaded_error` by default: how the API reports overload once the 200 has gone
+out) and ends the stream.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], bool]
     start_usage = {**usage, "output_tokens": 1}
     yield "message_start", {"type": "message_start", "message": {
         **message, "content": [], "stop_reason": None, "usage": start_usage}}, False
+    yield "ping", {"type": "ping"}, False
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
             yield "content_block_start", {"type": "content_block_start", "index": index,
@@ -68,6 +72,7 @@ def events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], bool]
 
 async def send(request: web.Request, message: dict[str, Any], headers: dict[str, str], *,
                drop_after: int | None, hang_after: int | None,
+               error_after: int | None, error_type: str,
                closing: asyncio.Event) -> web.StreamResponse:
     response = web.StreamResponse(headers={**headers, "content-type": "text/event-stream",
                                            "cache-control": "no-cache"})
@@ -79,6 +84,12 @@ async def send(request: web.Request, message: dict[str, Any], headers: dict[str,
             return response
         if is_text and deltas == hang_after:
             await closing.wait()  # cancelled when the client gives up
+            return response
+        if is_text and deltas == error_after:
+            error = {"type": "error",
+                     "error": {"type": error_type, "message": f"fake {error_type}"}}
+            await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
+            await response.write_eof()
             return response
         await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
         deltas += is_text

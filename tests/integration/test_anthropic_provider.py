@@ -193,6 +193,30 @@ async def test_http_errors_map_to_bounded_kinds(
     assert fake_anthropic.stats["total"] == 1
 
 
+@pytest.mark.parametrize(
+    ("error_type", "kind"),
+    [
+        ("overloaded_error", "overloaded"),
+        ("rate_limit_error", "rate_limited"),
+        ("api_error", "server_error"),
+        ("some_new_error", "server_error"),  # a type we do not know: still the upstream's
+    ],
+)
+async def test_an_error_event_mid_stream_is_the_upstreams_failure_and_maybe_billed(
+    provider: AnthropicProvider, fake_anthropic: FakeAnthropic, error_type: str, kind: str
+) -> None:
+    """The API's 200 went out and text was streaming, then an `error` event: not a bad
+    request (the SDK raises it with status 200), but the upstream failing while it generated."""
+    fake_anthropic.fail(error_after_deltas=2, stream_error=error_type)
+    seen: list[str] = []
+    with pytest.raises(UpstreamError) as caught:
+        await provider.stream(ask(), seen.append)
+    error = caught.value
+    assert len(seen) == 2
+    assert (error.kind, error.maybe_billed, error.counts_as_failure) == (kind, True, True)
+    assert error_type in error.detail and FAKE_API_KEY not in error.detail
+
+
 async def test_rate_limited_carries_retry_after(
     provider: AnthropicProvider, fake_anthropic: FakeAnthropic
 ) -> None:

@@ -221,7 +221,10 @@ async def test_client_gone_after_some_deltas_settles_the_worst_case(
 @pytest.mark.parametrize(("fault", "reason"), [
     ({"drop_after_deltas": 2}, "connection"),
     ({"hang_after_deltas": 2}, "timeout"),
-], ids=["upstream-drops-mid-stream", "upstream-hangs-mid-stream"])
+    # the API's in-band error after its 200 (overload during generation): the request was
+    # accepted and was generating, so it may be billed, and it is the upstream failing
+    ({"error_after_deltas": 2}, "overloaded"),
+], ids=["upstream-drops-mid-stream", "upstream-hangs-mid-stream", "upstream-error-event"])
 async def test_an_upstream_cut_mid_stream_settles_the_worst_case_and_a_lower_rung_answers(
     in_process: InProcessFactory, fault: dict[str, Any], reason: str,
 ) -> None:
@@ -242,6 +245,7 @@ async def test_an_upstream_cut_mid_stream_settles_the_worst_case_and_a_lower_run
         assert done["degraded"]["mode"] == "fallback_model" and done["cost_estimated"] is True
         estimated = reserved_worst_case(svc, PRIMARY)
         assert svc.sample("ai_estimated_settlements_total", model=PRIMARY, reason=reason) == 1
+        assert svc.sample("ai_upstream_requests_total", model=PRIMARY, outcome=reason) == 1
         assert svc.sample("ai_cost_usd_total", model=PRIMARY) == pytest.approx(estimated)
         fallback = svc.sample("ai_cost_usd_total", model=FALLBACK)
         assert done["cost_usd"] == pytest.approx(estimated + fallback, abs=1e-9)
