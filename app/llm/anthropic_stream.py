@@ -6,7 +6,8 @@ the CUMULATIVE totals, which the SDK overwrites (never adds), so nothing is coun
 A transport failure after the response started (a dropped connection, a read timeout) is not an
 `anthropic.APIError` (the SDK lets the transport's exception through while iterating): it leaves
 as `StreamBrokenError`, which the provider maps to a maybe-billed UpstreamError (the request
-reached the API, which bills the tokens it generated).
+reached the API, which bills the tokens it generated). So does a body that ends cleanly before
+the message_delta that carries the stop reason and the final usage.
 """
 
 from __future__ import annotations
@@ -48,4 +49,9 @@ async def read_stream(client: anthropic.AsyncAnthropic, request: CompletionReque
             name = type(exc).__name__
             raise StreamBrokenError(f"the stream broke: {name}",
                                     timed_out="Timeout" in name) from exc
+        if message.stop_reason is None:
+            # The body ended cleanly before message_delta (a proxy or the API closing early):
+            # the SDK hands back what it had, a partial text with message_start's usage (1
+            # output token). Neither an answer nor what was billed.
+            raise StreamBrokenError("the stream ended before the message did", timed_out=False)
         return message, stream.response.headers

@@ -13,6 +13,8 @@ A fault is a JSON object (the control API) or keyword arguments (the in-process 
     {"garbage": true}                        200 with an HTML body (a proxy's error page)
     {"drop_after_deltas": 2}                 streamed: 2 text deltas, then the connection drops
     {"hang_after_deltas": 2}                 a streamed call: 2 text deltas, then nothing, forever
+    {"end_after_deltas": 2}                  streamed: 2 text deltas, then the body ends cleanly
+                                             (no message_delta, no message_stop)
     {"error_after_deltas": 2}                streamed: 2 text deltas, then an in-band `error` event
                                              (overloaded_error; `stream_error` names another type)
     {"model": "claude-haiku-4-5-20251001", ...}  only calls for that model (others pass by)
@@ -56,6 +58,7 @@ class Fault:
     # as an `event: error` carrying the error JSON, and the stream ends.
     error_after_deltas: int | None = None
     stream_error: str = "overloaded_error"
+    end_after_deltas: int | None = None
     count: int = 1
     until_cleared: bool = False
     model: str | None = None
@@ -71,11 +74,11 @@ class Fault:
         if self.status is None and not (
             self.hang or self.reset or self.trickle or self.garbage or self.delay_seconds
             or self.drop_after_deltas is not None or self.hang_after_deltas is not None
-            or self.error_after_deltas is not None
+            or self.error_after_deltas is not None or self.end_after_deltas is not None
         ):
             raise ValueError(
                 "a fault needs one of: status, hang, reset, trickle, garbage, delay_seconds, "
-                "drop_after_deltas, hang_after_deltas, error_after_deltas"
+                "drop_after_deltas, hang_after_deltas, error_after_deltas, end_after_deltas"
             )
 
     @classmethod

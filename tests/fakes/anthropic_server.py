@@ -264,6 +264,7 @@ class FakeAnthropic:
                 drop_after=fault.drop_after_deltas if fault else None,
                 hang_after=fault.hang_after_deltas if fault else None,
                 error_after=fault.error_after_deltas if fault else None,
+                end_after=fault.end_after_deltas if fault else None,
                 error_type=fault.stream_error if fault else "")
         return web.json_response(message, headers=headers)
 

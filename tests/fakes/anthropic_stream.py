@@ -11,7 +11,8 @@ Faults mid-stream (anthropic_faults.py): `drop_after_deltas=N` closes the connec
 after N text deltas, `hang_after_deltas=N` sends N text deltas and then nothing more, until the
 client gives up, `error_after_deltas=N` sends N text deltas and then an `error` event (the API's
 error JSON, `overloaded_error` by default: how the API reports overload once the 200 has gone
-out) and ends the stream.
+out) and ends the stream, `end_after_deltas=N` ends the body cleanly after N text deltas (no
+message_delta, no message_stop: what a proxy closing the connection gracefully leaves).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], bool]
 
 async def send(request: web.Request, message: dict[str, Any], headers: dict[str, str], *,
                drop_after: int | None, hang_after: int | None,
-               error_after: int | None, error_type: str,
+               error_after: int | None, error_type: str, end_after: int | None,
                closing: asyncio.Event) -> web.StreamResponse:
     response = web.StreamResponse(headers={**headers, "content-type": "text/event-stream",
                                            "cache-control": "no-cache"})
@@ -84,6 +85,9 @@ async def send(request: web.Request, message: dict[str, Any], headers: dict[str,
             return response
         if is_text and deltas == hang_after:
             await closing.wait()  # cancelled when the client gives up
+            return response
+        if is_text and deltas == end_after:
+            await response.write_eof()  # a clean end, the message unfinished
             return response
         if is_text and deltas == error_after:
             error = {"type": "error",

@@ -217,6 +217,20 @@ async def test_an_error_event_mid_stream_is_the_upstreams_failure_and_maybe_bill
     assert error_type in error.detail and FAKE_API_KEY not in error.detail
 
 
+async def test_a_stream_that_ends_before_its_message_is_a_maybe_billed_break(
+    provider: AnthropicProvider, fake_anthropic: FakeAnthropic
+) -> None:
+    """No message_delta (stop reason, final usage) before the body ended: the SDK would hand
+    back the partial text with message_start's usage; that is neither an answer nor the bill."""
+    fake_anthropic.fail(end_after_deltas=2)
+    seen: list[str] = []
+    with pytest.raises(UpstreamError) as caught:
+        await provider.stream(ask(), seen.append)
+    assert len(seen) == 2
+    error = caught.value
+    assert (error.kind, error.maybe_billed, error.counts_as_failure) == ("connection", True, True)
+
+
 async def test_rate_limited_carries_retry_after(
     provider: AnthropicProvider, fake_anthropic: FakeAnthropic
 ) -> None:

@@ -224,7 +224,10 @@ async def test_client_gone_after_some_deltas_settles_the_worst_case(
     # the API's in-band error after its 200 (overload during generation): the request was
     # accepted and was generating, so it may be billed, and it is the upstream failing
     ({"error_after_deltas": 2}, "overloaded"),
-], ids=["upstream-drops-mid-stream", "upstream-hangs-mid-stream", "upstream-error-event"])
+    # the body ends cleanly with the message unfinished: no final usage, no stop reason
+    ({"end_after_deltas": 2}, "connection"),
+], ids=["upstream-drops-mid-stream", "upstream-hangs-mid-stream", "upstream-error-event",
+        "upstream-ends-early"])
 async def test_an_upstream_cut_mid_stream_settles_the_worst_case_and_a_lower_rung_answers(
     in_process: InProcessFactory, fault: dict[str, Any], reason: str,
 ) -> None:
