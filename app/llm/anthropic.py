@@ -14,7 +14,9 @@ A timeout or a dropped connection is `maybe_billed` unless the transport shows t
 never made (connect refused, connect timeout, TLS failure): the request may have reached the API,
 which bills a request it was processing when the client went away. (A pooled keep-alive
 connection reset while the request was being written is counted as maybe billed too: the
-over-estimate is the safe side.)
+over-estimate is the safe side.) So is a 200 whose body is the API's own but unusable (JSON cut
+short, a stream ended early or carrying an `error` event); a proxy's page is not
+(anthropic_errors.py).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import aiohttp
 import anthropic
 
 from app.clock import Clock, SystemClock
 from app.errors import UpstreamError
+from app.llm.anthropic_errors import IN_BAND_KINDS, api_body, kind_for_status, never_connected
 from app.llm.anthropic_message import (
     MessageJSON,
     declined,
@@ -101,7 +103,7 @@ class AnthropicProvider:
         except TimeoutError as exc:
             raise UpstreamError(
                 f"no answer from the Anthropic API within {request.timeout_seconds:g}s",
-                kind="timeout", maybe_billed=not _never_connected(exc),
+                kind="timeout", maybe_billed=not never_connected(exc),
             ) from exc
         except StreamBrokenError as exc:
             raise UpstreamError(self._scrub(str(exc)),
@@ -122,10 +124,12 @@ class AnthropicProvider:
                 declined=declined(message),
             )
         except (TypeError, AttributeError, ValueError, KeyError) as exc:
-            # A 200 that is not a Message (a proxy's HTML page, a truncated body): the upstream
-            # path is broken, not the request.
+            # A 200 that is not a Message: the upstream path is broken, not the request. The
+            # API's own body (JSON or its stream, cut short or malformed) says it answered, so
+            # it may be billed; anything else (a proxy's HTML page) stopped on the way.
             raise UpstreamError(
-                self._scrub(f"unusable Anthropic API response: {exc}"), kind="server_error"
+                self._scrub(f"unusable Anthropic API response: {exc}"), kind="server_error",
+                maybe_billed=api_body(headers),
             ) from exc
 
     async def aclose(self) -> None:
@@ -140,14 +144,14 @@ class AnthropicProvider:
         if isinstance(exc, anthropic.APITimeoutError):
             return UpstreamError(
                 self._scrub(f"Anthropic API timed out after {request.timeout_seconds:g}s"),
-                kind="timeout", maybe_billed=not _never_connected(exc),
+                kind="timeout", maybe_billed=not never_connected(exc),
             )
         if isinstance(exc, anthropic.APIConnectionError):
             cause = exc.__cause__
             why = f": {type(cause).__name__}" if cause is not None else ""
             return UpstreamError(
                 self._scrub(f"cannot reach the Anthropic API{why}"), kind="connection",
-                maybe_billed=not _never_connected(exc),
+                maybe_billed=not never_connected(exc),
             )
         if not isinstance(exc, anthropic.APIStatusError):
             # e.g. APIResponseValidationError: the upstream answered something unusable.
@@ -158,7 +162,7 @@ class AnthropicProvider:
         status = exc.status_code
         if status < 400:
             return self._in_band_error(exc)
-        kind = _kind_for_status(status, exc)
+        kind = kind_for_status(status, exc)
         api_type = exc.type or "error"
         api_message = exc.api_message or ""
         detail = f"Anthropic API {status} {api_type}: {api_message}".rstrip(": ")
@@ -178,7 +182,7 @@ class AnthropicProvider:
         overload or failure once generating. The upstream's failure (breaker), and maybe billed
         (the request was accepted): settled at its worst case, as a cut stream is."""
         api_type = exc.type or "error"
-        kind = _IN_BAND_KINDS.get(api_type, "server_error")
+        kind = IN_BAND_KINDS.get(api_type, "server_error")
         detail = f"Anthropic API stream error {api_type}: {exc.api_message or ''}".rstrip(": ")
         if exc.request_id:
             detail += f" (request-id {exc.request_id})"
@@ -204,7 +208,7 @@ async def verify_key(api_key: str, *, base_url: str | None = None,
         page = await client.models.list(limit=1)
         return len(page.data)
     except anthropic.APIStatusError as exc:
-        kind = _kind_for_status(exc.status_code, exc)
+        kind = kind_for_status(exc.status_code, exc)
         raise UpstreamError(scrub(f"Anthropic API {exc.status_code}: {exc.message}", api_key),
                             kind=kind, status=exc.status_code) from exc
     except anthropic.APIError as exc:
@@ -212,39 +216,6 @@ async def verify_key(api_key: str, *, base_url: str | None = None,
                             kind="connection") from exc
     finally:
         await client.close()
-
-
-# Transport errors that mean the request never left: no connection was established.
-_NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
-
-
-def _never_connected(exc: BaseException) -> bool:
-    """Does the exception chain show the connection was never made (so nothing was sent)?"""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, _NOT_CONNECTED) or type(current).__name__ == "ConnectTimeout":
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-# The error types the API sends in a stream, by the kind an HTTP status would have given.
-_IN_BAND_KINDS = {"overloaded_error": "overloaded", "rate_limit_error": "rate_limited",
-                  "api_error": "server_error"}
-
-
-def _kind_for_status(status: int, exc: anthropic.APIStatusError) -> str:
-    if status == 529 or isinstance(exc, anthropic.OverloadedError):
-        return "overloaded"
-    if status == 429:
-        return "rate_limited"
-    if status >= 500:
-        return "server_error"
-    if status in (401, 403):
-        return "auth"
-    return "bad_request"
 
 
 def parse_rate_limits(headers: Mapping[str, str]) -> dict[str, RateLimitReading]:

@@ -11,6 +11,8 @@ A fault is a JSON object (the control API) or keyword arguments (the in-process 
     {"reset": true}                          close the connection abruptly (TCP RST)
     {"trickle": true}                        200 + headers, then a body byte every 0.1 s, forever
     {"garbage": true}                        200 with an HTML body (a proxy's error page)
+    {"truncated": true}                      200 with the Message's JSON cut in half (billed;
+                                             a plain call: a streamed one answers normally)
     {"drop_after_deltas": 2}                 streamed: 2 text deltas, then the connection drops
     {"hang_after_deltas": 2}                 a streamed call: 2 text deltas, then nothing, forever
     {"end_after_deltas": 2}                  streamed: 2 text deltas, then the body ends cleanly
@@ -52,6 +54,7 @@ class Fault:
     reset: bool = False
     trickle: bool = False
     garbage: bool = False
+    truncated: bool = False
     drop_after_deltas: int | None = None  # streamed calls only (a plain call answers normally)
     hang_after_deltas: int | None = None
     # What the API does under load once a stream has begun: its 200 is sent, so the error comes
@@ -72,13 +75,15 @@ class Fault:
         if self.delay_seconds < 0:
             raise ValueError("delay_seconds must be >= 0")
         if self.status is None and not (
-            self.hang or self.reset or self.trickle or self.garbage or self.delay_seconds
+            self.hang or self.reset or self.trickle or self.garbage or self.truncated
+            or self.delay_seconds
             or self.drop_after_deltas is not None or self.hang_after_deltas is not None
             or self.error_after_deltas is not None or self.end_after_deltas is not None
         ):
             raise ValueError(
-                "a fault needs one of: status, hang, reset, trickle, garbage, delay_seconds, "
-                "drop_after_deltas, hang_after_deltas, error_after_deltas, end_after_deltas"
+                "a fault needs one of: status, hang, reset, trickle, garbage, truncated, "
+                "delay_seconds, drop_after_deltas, hang_after_deltas, error_after_deltas, "
+                "end_after_deltas"
             )
 
     @classmethod

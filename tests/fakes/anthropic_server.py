@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections import Counter, deque
 from types import TracebackType
@@ -266,6 +267,8 @@ class FakeAnthropic:
                 error_after=fault.error_after_deltas if fault else None,
                 end_after=fault.end_after_deltas if fault else None,
                 error_type=fault.stream_error if fault else "")
+        if fault is not None and fault.truncated:
+            return await _truncated(request, message, headers)
         return web.json_response(message, headers=headers)
 
     async def _count_tokens(self, request: web.Request) -> web.Response:
@@ -358,3 +361,14 @@ if __name__ == "__main__":
     from tests.fakes.anthropic_admin import main
 
     main()
+
+
+async def _truncated(request: web.Request, message: dict[str, Any],
+                     headers: dict[str, str]) -> web.StreamResponse:
+    """The 200's JSON cut in half, the body then ended cleanly (chunked: no length to miss)."""
+    body = json.dumps(message).encode()
+    response = web.StreamResponse(headers={**headers, "content-type": "application/json"})
+    await response.prepare(request)
+    await response.write(body[:len(body) // 2])
+    await response.write_eof()
+    return response

@@ -290,6 +290,20 @@ async def test_a_200_that_is_not_a_message_is_a_server_error(
 
     assert error.kind == "server_error"
     assert "text/html" in error.detail
+    assert error.maybe_billed is False
+
+
+async def test_the_apis_own_json_cut_short_is_a_maybe_billed_server_error(
+    provider: AnthropicProvider, fake_anthropic: FakeAnthropic
+) -> None:
+    """The API answered (its JSON, half of it, then a clean end): it generated and billed the
+    answer we cannot read, unlike a proxy's page (above), which stopped on the way."""
+    fake_anthropic.fail(truncated=True)
+
+    error = await fail_with(provider, ask())
+
+    assert (error.kind, error.maybe_billed) == ("server_error", True)
+    assert fake_anthropic.stats["total"] == 1
 
 
 async def test_connection_reset_is_a_connection_error(

@@ -74,8 +74,9 @@ async def hourly(svc: InProcessService) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [({"hang": True}, "timeout"), ({"trickle": True}, "timeout"),
-     ({"reset": True}, "connection")],
-    ids=["hang", "trickle-after-headers", "reset-mid-request"],
+     ({"reset": True}, "connection"),
+     ({"truncated": True}, "server_error")],  # the API's 200, its JSON cut short
+    ids=["hang", "trickle-after-headers", "reset-mid-request", "truncated-json"],
 )
 async def test_a_sent_call_without_usage_is_settled_at_its_worst_case(
     in_process: InProcessFactory, caplog: pytest.LogCaptureFixture, fault: dict[str, Any],
