@@ -193,8 +193,11 @@ class AnswerService:
                                      on_delta=sink.delta if sink is not None else None,
                                      team=team)
         completion, sources = paid.completion, result.sources
-        # The structured signal first; the phrase only for a model that did not use the tool.
+        # The structured signals first (the no_answer tool; the API's "refusal" stop, whose text
+        # is whatever was written before its classifier stopped the answer), then the phrase for
+        # a model that did not use the tool. None of them is cached or graded as an answer.
         signal = "tool" if completion.declined is not None else (
+            "refusal" if completion.stop_reason == "refusal" else
             "phrase" if is_no_answer(completion.text) else None)
         if signal is not None:
             add_log_fields(no_answer_signal=signal)

@@ -7,6 +7,8 @@ Modes (`FakeAnthropic.set_citation_mode`, `POST /_fake/citations {"mode": ...}`)
     outside    citations whose document_index points past the documents sent
     mismatch   citations whose quoted text is not in the document
     decline    a reworded refusal and a `no_answer` tool call (when the tool was offered)
+    refuse     the cited answer stopped after its first cited block, stop_reason "refusal"
+               (the API's safety classifier ending a reply it had begun)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from tests.fakes.anthropic_text import messages_text, system_text
 
-CITATION_MODES = ("cite", "uncited", "outside", "mismatch", "decline")
+CITATION_MODES = ("cite", "uncited", "outside", "mismatch", "decline", "refuse")
 _RUNBOOK_IN_CONTEXT = re.compile(r"runbook\s+([A-Za-z0-9][\w.-]*)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s|\n")
 REWORDED_REFUSAL = "Nothing in these documents covers that, sorry."

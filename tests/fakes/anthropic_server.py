@@ -102,7 +102,7 @@ class FakeAnthropic:
         self.reply = reply
 
     def set_citation_mode(self, mode: str) -> None:
-        """cite (default), uncited, outside, mismatch, decline: see anthropic_citations.py."""
+        """cite (default), uncited, outside, mismatch, decline, refuse: anthropic_citations.py."""
         if mode not in citations.CITATION_MODES:
             raise ValueError(f"citation mode must be one of {citations.CITATION_MODES}")
         self.citation_mode = mode
@@ -325,6 +325,8 @@ class FakeAnthropic:
             return [{"type": "text", "text": citations.REWORDED_REFUSAL}], None
         question = " ".join(text.messages_text(body["messages"]).split())
         question = question.removeprefix("<question> ").removesuffix(" </question>")
+        if self.citation_mode == "refuse":
+            return citations.cited_blocks(docs, question, "cite")[:2], "refusal"
         return citations.cited_blocks(docs, question, self.citation_mode), None
 
     def _message(self, model: str, max_tokens: int,

@@ -273,6 +273,29 @@ async def test_a_declined_answer_replaces_the_streamed_refusal(
         assert done["no_answer"] is True and events[-2][1]["text"] == done["answer"]
 
 
+async def test_a_refusal_stop_mid_answer_is_a_no_answer_paid_for_and_never_cached(
+    in_process: InProcessFactory,
+) -> None:
+    """The API's classifier stops an answer it had begun (stop_reason "refusal"): the cited
+    text so far is not an answer to serve or cache, but the call was billed."""
+    async with in_process() as svc:
+        svc.fake.set_citation_mode("refuse")
+        q = question(9)
+        _, events = await stream_ask(svc, {"question": q, "stream": True})
+        names = kinds(events)
+        assert names[0] == "sources" and "delta" in names[1:-3]
+        assert names[-3:] == ["reset", "delta", "done"]
+        done = events[-1][1]
+        assert done["no_answer"] is True and events[-2][1]["text"] == done["answer"]
+        assert done["cost_usd"] > 0 and done["cost_estimated"] is False
+        assert svc.sample("ai_cost_usd_total", model=PRIMARY) == pytest.approx(done["cost_usd"])
+        await assert_nothing_reserved(svc, done["cost_usd"])
+        before = svc.upstream_calls(PRIMARY)
+        again = (await svc.ask(q)).json()
+        assert again["cached"] is False and again["no_answer"] is True
+        assert svc.upstream_calls(PRIMARY) == before + 1
+
+
 async def test_an_error_after_the_stream_started_is_an_error_event(
     in_process: InProcessFactory,
 ) -> None:
