@@ -55,7 +55,8 @@ class AskResponse(BaseModel):
         "bill it.")
     truncated: bool = Field(
         default=False,
-        description="The answer was cut at max_tokens (stop_reason max_tokens); never cached.")
+        description="The answer was cut short (stop_reason max_tokens, or the API's "
+                    "model_context_window_exceeded or pause_turn); never cached.")
     no_answer: bool = Field(
         default=False, description="The runbooks do not answer the question (the model said so "
         "through its structured signal, or retrieval found nothing relevant).")

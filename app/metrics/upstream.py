@@ -38,7 +38,8 @@ class UpstreamMetrics:
         )
         self.truncated_answers = Counter(
             "ai_truncated_answers",
-            "Answers cut at max_tokens (stop_reason max_tokens); never cached.", ["model"],
+            "Answers cut short (stop_reason max_tokens, model_context_window_exceeded, "
+            "pause_turn); never cached.", ["model"],
             registry=r,
         )
 

@@ -7,8 +7,9 @@ Budget exhausted or breaker open never means an error page while a lower rung ca
 
 A paid rung that failed after sending may still cost money (settled at its worst case by
 PaidCaller): that cost is added to the answer's `cost_usd`, with `cost_estimated` set, whichever
-rung answers in the end. An answer cut at max_tokens (stop_reason "max_tokens") is served marked
-`truncated` and never cached: a cached truncated answer would be served, whole-looking, for a day.
+rung answers in the end. An answer cut short (stop_reason "max_tokens", or the API's
+"model_context_window_exceeded" and "pause_turn") is served marked `truncated` and never cached:
+a cached truncated answer would be served, whole-looking, for a day.
 
 Streaming (`ask(..., sink=...)`) is this same pipeline: the sink hears the sources after
 retrieval and the paid call's text deltas; caches, single-flight, grading and the ladder do not
@@ -59,6 +60,9 @@ from app.services.paid_call import PaidCaller
 from app.services.reuse import AFTER_SEARCH, AnswerReuse
 
 log = logging.getLogger("app.answer")
+# Stops that leave the answer unfinished: our token limit, the model's context window, a turn
+# the API paused (a server-side loop that this single call does not continue).
+CUT_SHORT = frozenset({"max_tokens", "model_context_window_exceeded", "pause_turn"})
 __all__ = ["Answer", "AnswerService", "AnswerSink", "Degraded"]
 
 
@@ -208,11 +212,11 @@ class AnswerService:
         answer = Answer(completion.text, model, sources, usage=completion.usage,
                         cost_usd=paid.cost_usd, citations=grounding.citations,
                         grounded_share=grounding.share, grounded=grounded)
-        truncated = completion.stop_reason == "max_tokens"
+        truncated = completion.stop_reason in CUT_SHORT
         if truncated:
             self._metrics.truncated_answers.labels(model=model).inc()
-            log.warning("answer cut at max_tokens: served marked truncated, not cached",
-                        extra={"fields": {"model": model}})
+            log.warning("answer cut short: served marked truncated, not cached",
+                        extra={"fields": {"model": model, "stop_reason": completion.stop_reason}})
             answer = replace(answer, truncated=True)
         elif grounded:
             await self._reuse.store(question, model, result, answer, paid.cost_usd, policy)

@@ -56,7 +56,7 @@ class Answer:
     cost_usd: float = 0.0
     no_answer: bool = False
     cost_estimated: bool = False  # cost_usd includes worst-case settlements of failed calls
-    truncated: bool = False  # cut at max_tokens
+    truncated: bool = False  # cut short: max_tokens, or the API's other unfinished stops
     citations: tuple[Citation, ...] = ()
     # The share of the text backed by a valid citation, and whether that meets the policy;
     # None when not graded (a no-answer).

@@ -75,6 +75,7 @@ class FakeAnthropic:
         self._min_cacheable_tokens = min_cacheable_tokens
         self._initial_reply = reply
         self._initial_citation_mode = citation_mode
+        self.forced_stop_reason: str | None = None
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self.faults = FaultQueue()
@@ -101,6 +102,11 @@ class FakeAnthropic:
     def set_reply(self, reply: str | None) -> None:
         self.reply = reply
 
+    def set_stop_reason(self, reason: str | None) -> None:
+        """Every reply's stop_reason from now on (None: as the reply decides), for the ones the
+        fake's replies never reach on their own (model_context_window_exceeded, pause_turn)."""
+        self.forced_stop_reason = reason
+
     def set_citation_mode(self, mode: str) -> None:
         """cite (default), uncited, outside, mismatch, decline, refuse: anthropic_citations.py."""
         if mode not in citations.CITATION_MODES:
@@ -117,6 +123,7 @@ class FakeAnthropic:
         self.faults.clear()
         self.reply = self._initial_reply
         self.citation_mode = self._initial_citation_mode
+        self.forced_stop_reason = None
         self.rate_limits = RateLimits()
         self.prompt_cache = text.PromptCache(self._min_cacheable_tokens)
         self._total = 0
@@ -336,7 +343,7 @@ class FakeAnthropic:
         clipped, output_tokens, clip_reason = text.clip(whole, max_tokens)
         if clip_reason == "max_tokens":  # cut mid-answer: one uncited block, as far as it got
             content, stop_reason = [{"type": "text", "text": clipped}], clip_reason
-        stop_reason = stop_reason or clip_reason
+        stop_reason = self.forced_stop_reason or stop_reason or clip_reason
         usage = self.prompt_cache.usage(model, body, output_tokens)
         self.rate_limits.spend(
             usage["input_tokens"] + usage["cache_creation_input_tokens"], output_tokens

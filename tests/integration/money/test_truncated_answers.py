@@ -1,8 +1,9 @@
 """Truncated answers are never cached (issue "the ledger misses money...", bug 3).
 
-An answer cut at max_tokens (stop_reason "max_tokens": the per-request clamp makes it common) is
-served marked `truncated: true`, counted in ai_truncated_answers_total{model}, and never stored:
-a cached truncated answer would be served again, fresh and then stale, for a day.
+An answer cut at max_tokens (stop_reason "max_tokens": the per-request clamp makes it common), or
+by the API's other unfinished stops (model_context_window_exceeded, pause_turn), is served marked
+`truncated: true`, counted in ai_truncated_answers_total{model}, and never stored: a cached
+truncated answer would be served again, fresh and then stale, for a day.
 
 The real service in process, the real SDK against the fake Anthropic API, which clips a reply
 longer than max_tokens and says stop_reason "max_tokens", as the real API does.
@@ -55,3 +56,18 @@ async def test_a_complete_answer_is_cached_and_not_flagged(
         assert again["cached"] is True and again["truncated"] is False
         assert svc.upstream_calls(PRIMARY) == 1
         assert svc.sample("ai_truncated_answers_total", model=PRIMARY) == 0
+
+
+@pytest.mark.parametrize("stop_reason", ["model_context_window_exceeded", "pause_turn"])
+async def test_the_apis_other_unfinished_stops_are_truncated_answers(
+    in_process: InProcessFactory, stop_reason: str
+) -> None:
+    async with in_process(quality={"min_grounded_share": 0}) as svc:
+        svc.fake.set_reply(SHORT_REPLY)
+        svc.fake.set_stop_reason(stop_reason)
+        first = (await svc.ask(question(2))).json()
+        assert first["model"] == PRIMARY and first["truncated"] is True
+        again = (await svc.ask(question(2))).json()
+        assert again["cached"] is False and again["truncated"] is True
+        assert svc.upstream_calls(PRIMARY) == 2
+        assert svc.sample("ai_truncated_answers_total", model=PRIMARY) == 2
