@@ -15,6 +15,7 @@ from app.alerts.delivery import Delivery
 from app.alerts.hook import delivery_hook
 from app.api_keys import ApiKeys
 from app.budget.ledger import Ledger, WindowState, open_ledger
+from app.budget.redis_eviction import EvictionWatch
 from app.budget.replay import SpendRecorder
 from app.budget.reporting import (
     policy_scopes,
@@ -187,6 +188,9 @@ class Runtime:
         self.alerts.start()
         if self.delivery is not None:
             self.delivery.start()
+        if self.redis is not None and self.ledger_kind == "redis":
+            watch = EvictionWatch(self.redis, self.metrics.ledger_evictable)
+            self.tasks.append(asyncio.create_task(watch.run(), name="LedgerEvictionWatch"))
         ledger_reachable = await self._check_shared_ledger()
         await self._replay_spool()  # spend spooled before a crash or restart goes in first
         self.tasks.append(asyncio.create_task(self.recorder.run(), name="SettleSpoolReplay"))

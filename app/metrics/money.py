@@ -67,6 +67,13 @@ class MoneyMetrics:
             ["operation"], registry=r,
         )
 
+        # --- the ledger's Redis deleting keys when full (app/budget/redis_eviction.py)
+        self.ledger_evictable = Gauge(
+            "ai_ledger_evictable",
+            "1 when the ledger's Redis may evict keys when full (a maxmemory and a "
+            "maxmemory-policy other than noeviction), 0 otherwise and without Redis.",
+            registry=r,
+        )
         # --- settle spool (pod-local: spend the ledger could not take, waiting on disk)
         self.settle_spool_depth = Gauge(
             "ai_settle_spool_depth",
