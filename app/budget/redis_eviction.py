@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Gauge
+from redis.exceptions import ResponseError
 
 log = logging.getLogger("app.budget")
 
@@ -66,6 +67,7 @@ class EvictionWatch:
         self._sleep = sleep
         self._interval = interval_seconds
         self.last: EvictionSetting | None = None
+        self._refused = False  # said once that Redis will not tell
 
     async def run(self) -> None:
         while True:
@@ -79,8 +81,16 @@ class EvictionWatch:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
                 setting = eviction_setting(await self._client.info("memory"))
         except Exception as exc:  # redis-py's errors, OSError, TimeoutError, a bad reply
-            log.debug("could not read Redis' eviction policy", extra={"fields": {
-                "error": f"{type(exc).__name__}: {exc}"}})
+            error = {"error": f"{type(exc).__name__}: {exc}"}
+            if isinstance(exc, (ResponseError, ValueError)) and not self._refused:
+                # Redis answered, but not with the setting: an ACL user without INFO (it is in
+                # @dangerous), a proxy. That lasts, so it is said once; an outage is not.
+                self._refused = True
+                log.warning("cannot read Redis' maxmemory-policy, so cannot tell whether it may "
+                            "evict the budget ledger's keys; make sure it is noeviction",
+                            extra={"fields": error})
+            else:
+                log.debug("could not read Redis' eviction policy", extra={"fields": error})
             return None
         before, self.last = self.last, setting
         self._gauge.set(1 if setting.evictable else 0)

@@ -89,3 +89,21 @@ async def test_an_unreachable_redis_keeps_the_last_reading(
     private_redis_server.stop()
     assert await watch.check() is None
     assert value(registry) == 1  # unknown now: the outage has its own alert
+
+
+async def test_a_user_not_allowed_info_gets_one_warning(
+    client: Redis, private_redis_server: RedisServer, caplog: pytest.LogCaptureFixture,  # noqa: F811
+) -> None:
+    """INFO is in ACL category @dangerous: a locked-down application user may lack it."""
+    caplog.set_level(logging.DEBUG, logger="app.budget")
+    await client.acl_setuser("ledger", enabled=True, passwords=["+s3cret"], keys=["*"],
+                             commands=["+@all", "-info"])
+    limited = redis_client(private_redis_server.url.replace("redis://", "redis://ledger:s3cret@"))
+    try:
+        watch, _ = watch_of(limited)
+        assert await watch.check() is None and await watch.check() is None
+    finally:
+        await limited.aclose()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "cannot read Redis' maxmemory-policy" in warnings[0].getMessage()
+    assert "NoPermissionError" in warnings[0].__dict__["fields"]["error"]
