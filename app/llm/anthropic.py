@@ -160,7 +160,7 @@ class AnthropicProvider:
                 kind="server_error",
             )
         status = exc.status_code
-        if status < 400:
+        if 200 <= status < 300:  # a stream's error event: its response's status is the 200
             return self._in_band_error(exc)
         kind = kind_for_status(status, exc)
         api_type = exc.type or "error"
