@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+# An injectable asyncio.sleep: what paces a background loop (tests hand in one they control).
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Clock(Protocol):

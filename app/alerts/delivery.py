@@ -22,14 +22,14 @@ import json
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from app.clock import Clock, SystemClock
+from app.clock import Clock, Sleep, SystemClock
 from app.config import Settings
 from app.metrics import Metrics
 
@@ -45,7 +45,6 @@ DEDUPE_KEYS = 10_000
 # Slack refuses a section text over 3000 characters; the plain `text` keeps the whole answer.
 _BLOCK_TEXT_CHARS = 2900
 
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

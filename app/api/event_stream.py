@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.clock import Sleep
 from app.errors import DomainError
 from app.services.answer import Answer
 
@@ -45,7 +46,6 @@ EVENT_STREAM = "text/event-stream"
 _END = ("end", None)
 _KEEPALIVE = ("keep-alive", None)
 KEEPALIVE_FRAME = b": keep-alive\n\n"
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class AnswerEvents:

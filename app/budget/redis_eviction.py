@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Gauge
 from redis.exceptions import ResponseError
 
+from app.clock import Sleep
+
 log = logging.getLogger("app.budget")
 
 SAFE_POLICY = "noeviction"
 CHECK_EVERY_SECONDS = 60.0
 CHECK_TIMEOUT_SECONDS = 2.0
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class InfoClient(Protocol):
@@ -66,7 +67,7 @@ class EvictionWatch:
         self._gauge = gauge
         self._sleep = sleep
         self._interval = interval_seconds
-        self.last: EvictionSetting | None = None
+        self._last: EvictionSetting | None = None
         self._refused = False  # said once that Redis will not tell
 
     async def run(self) -> None:
@@ -92,7 +93,7 @@ class EvictionWatch:
             else:
                 log.debug("could not read Redis' eviction policy", extra={"fields": error})
             return None
-        before, self.last = self.last, setting
+        before, self._last = self._last, setting
         self._gauge.set(1 if setting.evictable else 0)
         fields = {"maxmemory": setting.maxmemory, "maxmemory_policy": setting.policy}
         if setting.evictable and (before is None or not before.evictable):

@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from app.clock import Sleep
 from app.config import CachePolicy
 from app.errors import CircuitOpenError
 from app.resilience.dependency import DependencyGuard, guarded
@@ -44,7 +45,6 @@ from app.resilience.dependency import DependencyGuard, guarded
 log = logging.getLogger("app.cache.singleflight")
 
 DEFAULT_PREFIX = "sre-ai:flight"
-Sleep = Callable[[float], Awaitable[None]]
 _FAILURES = (RedisError, OSError, CircuitOpenError)
 FIRST_POLL_SECONDS = 0.02  # a waiter's poll backoff starts here, doubling up to lease / 4
 

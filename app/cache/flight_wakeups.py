@@ -23,7 +23,8 @@ from typing import Any
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from app.cache.flight_lease import FlightLeases, Sleep, raise_if_cancelled
+from app.cache.flight_lease import FlightLeases, raise_if_cancelled
+from app.clock import Sleep
 
 log = logging.getLogger("app.cache.singleflight")
 

@@ -56,11 +56,11 @@ from app.cache.flight_lease import (
     Claim,
     FlightLeases,
     LeaseUnavailable,
-    Sleep,
     poll_interval,
     renew_until_cancelled,
 )
 from app.cache.flight_wakeups import Wakeups
+from app.clock import Sleep
 from app.config import CachePolicy
 
 Lead = Callable[[], Awaitable[bytes | None]]

@@ -160,14 +160,18 @@ class AnthropicProvider:
                 kind="server_error",
             )
         status = exc.status_code
-        if 200 <= status < 300:  # a stream's error event: its response's status is the 200
-            return self._in_band_error(exc)
-        kind = kind_for_status(status, exc)
+        # An `error` event after a stream's 200 (the SDK raises it with that status): the API's
+        # overload or failure once generating.
+        in_band = 200 <= status < 300
         api_type = exc.type or "error"
-        api_message = exc.api_message or ""
-        detail = f"Anthropic API {status} {api_type}: {api_message}".rstrip(": ")
+        where = "stream error" if in_band else str(status)
+        detail = f"Anthropic API {where} {api_type}: {exc.api_message or ''}".rstrip(": ")
         if exc.request_id:
             detail += f" (request-id {exc.request_id})"
+        if in_band:  # the upstream's failure (breaker); accepted, so maybe billed, as a cut stream
+            return UpstreamError(self._scrub(detail), maybe_billed=True,
+                                 kind=IN_BAND_KINDS.get(api_type, "server_error"))
+        kind = kind_for_status(status, exc)
         retry_after = (
             parse_retry_after(exc.response.headers, self._clock.now())
             if kind in {"rate_limited", "overloaded"}
@@ -176,17 +180,6 @@ class AnthropicProvider:
         return UpstreamError(
             self._scrub(detail), kind=kind, status=status, retry_after_seconds=retry_after
         )
-
-    def _in_band_error(self, exc: anthropic.APIStatusError) -> UpstreamError:
-        """An `error` event after a stream's 200 (raised by the SDK with that status): the API's
-        overload or failure once generating. The upstream's failure (breaker), and maybe billed
-        (the request was accepted): settled at its worst case, as a cut stream is."""
-        api_type = exc.type or "error"
-        kind = IN_BAND_KINDS.get(api_type, "server_error")
-        detail = f"Anthropic API stream error {api_type}: {exc.api_message or ''}".rstrip(": ")
-        if exc.request_id:
-            detail += f" (request-id {exc.request_id})"
-        return UpstreamError(self._scrub(detail), kind=kind, maybe_billed=True)
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._api_key)

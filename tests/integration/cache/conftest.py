@@ -13,7 +13,7 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from app.cache import FlightLeases, SingleFlight
-from app.cache.flight_lease import Sleep
+from app.clock import Sleep
 from app.config import CachePolicy
 from app.resilience.dependency import DependencyGuard
 from app.resilience.redis_dependency import redis_client
