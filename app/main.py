@@ -21,6 +21,7 @@ from app.api.routes import metrics as metrics_route
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.config.environment import load_settings
+from app.gc_tuning import tune_collector
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.runtime import VERSION, Runtime
@@ -44,6 +45,7 @@ def create_app(
         app.state.runtime = runtime
         await runtime.start()
         listener = None
+        restore_collector = tune_collector(settings.gc_young_threshold)
         try:
             if settings.metrics_port is not None:
                 listener = MetricsListener(lambda: runtime, settings.metrics_host,
@@ -54,6 +56,7 @@ def create_app(
             if listener is not None:
                 await listener.stop()
             await runtime.stop()
+            restore_collector()
 
     app = FastAPI(title="sre-ai-platform", version=VERSION, lifespan=lifespan,
                   telemetry=_fastapi_telemetry())

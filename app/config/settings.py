@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # A streamed answer silent this long gets a keep-alive comment line, so proxies and load
     # balancers do not cut it for idleness (app/api/event_stream.py).
     stream_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Python's young-generation GC threshold once the service is ready (app/gc_tuning.py; what
+    # is alive then is frozen out of collections). 0: Python's defaults (700), nothing frozen.
+    gc_young_threshold: int = Field(default=50_000, ge=0, le=10_000_000)
     # Seconds between checks of watched files (policy, runbooks, API keys).
     watch_interval_seconds: float = Field(default=1.0, gt=0)
     # Where settlements the ledger could not take wait on this pod's disk (app/budget/spool.py).

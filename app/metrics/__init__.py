@@ -7,7 +7,8 @@ in app/metric_labels.py. Tests build `Metrics(CollectorRegistry())` and read sam
 
 One class, `Metrics`, holds them all; its parts are defined by area in this package (answers,
 quality, upstream, money, teams, configuration, alerts, rate limits), each creating its instruments
-and starting its known label sets at 0, so rate() and absent() work from the first scrape.
+and starting its known label sets at 0, so rate() and absent() work from the first scrape. The
+process's own series (`process_*`, `python_gc_*`, `python_info`) come from process.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from app.metrics.alerts import AlertMetrics
 from app.metrics.answers import AnswerMetrics
 from app.metrics.configuration import ConfigurationMetrics
 from app.metrics.money import MoneyMetrics
+from app.metrics.process import register_process
 from app.metrics.quality import QualityMetrics
 from app.metrics.ratelimit import RateLimitMetrics
 from app.metrics.teams import TeamMetrics
@@ -36,6 +38,7 @@ class Metrics(AnswerMetrics, QualityMetrics, UpstreamMetrics, MoneyMetrics, Team
         self._register_configuration(registry)
         self._register_alerts(registry)
         self._register_rate_limits(registry)
+        register_process(registry)
         self._init_answers()
         self._init_quality()
         self._init_money()
