@@ -3,7 +3,6 @@ resolves `app` lazily through the module __getattr__ below."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +23,7 @@ from app.config.environment import load_settings
 from app.gc_tuning import tune_collector
 from app.logs import configure_logging
 from app.metrics import Metrics
+from app.opentelemetry_sdk import sdk_installed
 from app.runtime import VERSION, Runtime
 
 
@@ -81,7 +81,7 @@ def _fastapi_telemetry() -> TelemetryConfig | None:
     dependency). So the bridge stays FastAPI's default when an SDK is installed (an operator
     instrumenting the service sees what FastAPI would show), and is off otherwise, where it
     always found nothing."""
-    if importlib.util.find_spec("opentelemetry.sdk") is not None:
+    if sdk_installed():
         return None
     return {"tracing": False, "metrics": False, "logs": False}
 

@@ -3,6 +3,8 @@
 Decisions (docs/architecture.md):
 - one `AsyncAnthropic` per provider instance, built once; the app builds one provider per process;
 - the SDK's aiohttp transport (`DefaultAioHttpClient`), cheaper per call than httpx;
+- the SDK's OpenTelemetry spans only where an OpenTelemetry SDK is installed to record them
+  (app/opentelemetry_sdk.py);
 - `max_retries=0`: retrying is the circuit breaker's and the degradation ladder's call, not the
   SDK's (hidden retries would multiply cost and latency behind the breaker's back);
 - the per-call timeout is the request's, and an `asyncio.timeout` a little longer guards against a
@@ -42,6 +44,7 @@ from app.llm.anthropic_message import (
 )
 from app.llm.anthropic_stream import DeltaSink, StreamBrokenError, read_stream
 from app.llm.base import Completion, CompletionRequest, RateLimitReading
+from app.opentelemetry_sdk import sdk_installed
 
 RATE_LIMIT_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
 # How much longer than the request's timeout the hard asyncio guard waits for the SDK's own.
@@ -70,6 +73,8 @@ class AnthropicProvider:
             base_url=base_url,
             max_retries=0,
             http_client=anthropic.DefaultAioHttpClient(),
+            # no span can record without an OpenTelemetry SDK: skip building them (8 % of a call)
+            open_telemetry=None if sdk_installed() else False,
         )
 
     async def complete(self, request: CompletionRequest) -> Completion:

@@ -10,7 +10,8 @@ units' import graph has no cycle (so two units of one tier cannot import each ot
   services    answering a question, the paid call
   components  llm, runbooks, budget, resilience, cache, policy_source, config_watch, api_keys,
               callers (who is asking: key, team, admin), ratelimit
-  foundation  config, errors, clock, metrics, logs, schemas, heap_trim, gc_tuning
+  foundation  config, errors, clock, metrics, logs, schemas, heap_trim, gc_tuning,
+              opentelemetry_sdk
 
 Inside components some arrows are real and allowed (cache -> llm -> runbooks, budget -> llm,
 config_watch -> policy_source); the cycle check keeps them one-way. A new top-level module or
@@ -26,9 +27,10 @@ APP = Path(__file__).resolve().parents[2] / "app"
 
 TIERS: list[tuple[str, frozenset[str]]] = [
     # heap_trim: hands freed heap pages back to the kernel (after an index build); gc_tuning:
-    # sets the garbage collector for serving once ready. Neither imports app modules.
+    # sets the garbage collector for serving once ready; opentelemetry_sdk: whether spans can
+    # record at all. None imports app modules.
     ("foundation", frozenset({"config", "errors", "clock", "metrics", "metric_labels", "logs",
-                               "schemas", "heap_trim", "gc_tuning"})),
+                               "schemas", "heap_trim", "gc_tuning", "opentelemetry_sdk"})),
     ("components", frozenset({"llm", "runbooks", "budget", "resilience", "cache",
                               "policy_source", "config_watch", "api_keys", "callers",
                               "ratelimit"})),
