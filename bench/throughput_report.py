@@ -134,7 +134,8 @@ def profiles(run: Run) -> list[str]:
     out: list[str] = []
     for p in run.profiles:
         out += ["", f"**{p.system}**, concurrency 16: {p.rps:,.0f} req/s, {p.cpu_ms:.2f} ms CPU"
-                f"/request, {p.samples} busy samples. Self time, top frames:", "",
+                f"/request, {p.samples} samples, each thread's weighted by its own CPU "
+                "time. Self time, top frames:", "",
                 "| frame | file | share | CPU ms/request |", "|---|---|---:|---:|"]
         out += [f"| `{f}` | {w} | {s:.1%} | {s * p.cpu_ms:.3f} |" for f, w, s in p.frames]
         if getattr(p, "inclusive", None):

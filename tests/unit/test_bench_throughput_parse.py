@@ -3,6 +3,7 @@ or py-spy's format must fail here, not turn into a plausible wrong results table
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from bench.throughput_parse import (
     process_tree,
     rss_kib_from_status,
     self_time,
+    thread_cpu_seconds,
 )
 from bench.throughput_profile import inclusive_own
 
@@ -105,3 +107,46 @@ def test_inclusive_time_counts_each_own_function_once_per_stack() -> None:
     counts, total = inclusive_own(raw)
     assert total == 7
     assert counts == Counter({("ask", "app/services/answer.py"): 5})
+
+
+# py-spy --threads: the event loop's thread ran A and B; the store's thread sat in its queue's C
+# wait, which py-spy samples as busy. /proc says the loop used 1.0 s, the store thread 0.02 s.
+THREADED = (
+    "thread (101): MainThread;run (asyncio/runners.py:1);a (/r/app/services/answer.py:9) 8\n"
+    "thread (101): MainThread;run (asyncio/runners.py:1);b (json/encoder.py:2) 2\n"
+    "thread (107): ledger-sqlite_0;_worker (concurrent/futures/thread.py:83) 10\n"
+)
+
+
+def test_each_threads_samples_weigh_its_own_cpu_time() -> None:
+    unweighted, samples = self_time(THREADED)
+    assert samples == 20
+    assert unweighted["_worker (concurrent/futures/thread.py:83)"] / samples == 0.5
+
+    leaves, total = self_time(THREADED, {101: 1.0, 107: 0.02, 999: 3.0})
+    assert total == pytest.approx(1.02)
+    assert leaves == pytest.approx({"a (/r/app/services/answer.py:9)": 0.8,
+                                    "b (json/encoder.py:2)": 0.2,
+                                    "_worker (concurrent/futures/thread.py:83)": 0.02})
+    counts, total = inclusive_own(THREADED, {101: 1.0, 107: 0.02})
+    assert counts == pytest.approx({("a", "app/services/answer.py"): 0.8})
+
+
+def test_weighting_by_thread_needs_py_spys_threads_and_skips_broken_lines() -> None:
+    with pytest.raises(ValueError, match="--threads"):
+        self_time("run (asyncio/runners.py:1) 3\n", {101: 1.0})
+    broken = THREADED + ":530965376) 1\n"  # the tail of a stack py-spy split across lines
+    assert self_time(broken, {101: 1.0, 107: 0.02})[1] == pytest.approx(1.02)
+
+
+def test_thread_cpu_is_read_per_task_of_the_process_tree(tmp_path: Path) -> None:
+    stat = "{tid} (python3) S 1 1 1 0 -1 0 0 0 0 0 {utime} {stime} 0 0 20 0 3 0"
+    for pid, tid, utime, stime, children in ((10, 10, 300, 100, "11"), (10, 12, 2, 0, ""),
+                                              (11, 11, 50, 50, "")):
+        task = tmp_path / str(pid) / "task" / str(tid)
+        task.mkdir(parents=True)
+        (task / "stat").write_text(stat.format(tid=tid, utime=utime, stime=stime))
+        (task / "children").write_text(children)
+    hz = os.sysconf("SC_CLK_TCK")
+
+    assert thread_cpu_seconds(10, tmp_path) == {10: 400 / hz, 12: 2 / hz, 11: 100 / hz}
