@@ -53,10 +53,10 @@ def create_app(
                 await listener.start()
             yield
         finally:
+            restore_collector()  # first: whatever the stops below raise
             if listener is not None:
                 await listener.stop()
             await runtime.stop()
-            restore_collector()
 
     app = FastAPI(title="sre-ai-platform", version=VERSION, lifespan=lifespan,
                   telemetry=_fastapi_telemetry())
