@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -9,6 +10,15 @@ import pytest
 
 from tests.fakes.fixtures import fake_anthropic  # noqa: F401 - re-exported fixture
 from tests.fakes.service_process import ServiceProcess
+
+
+@pytest.fixture
+def opentelemetry_sdk_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if an OpenTelemetry SDK were installed (app/opentelemetry_sdk.py looks for
+    `opentelemetry.sdk`); the image and the test venv have only the API."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (
+        object() if name == "opentelemetry.sdk" else real(name, *a)))
 
 
 @pytest.fixture

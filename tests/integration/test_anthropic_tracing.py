@@ -55,11 +55,9 @@ async def test_without_an_opentelemetry_sdk_no_span_is_built(
     assert started == []
 
 
+@pytest.mark.usefixtures("opentelemetry_sdk_installed")
 async def test_with_an_opentelemetry_sdk_the_calls_keep_their_spans(
         fake_anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (
-        object() if name == "opentelemetry.sdk" else real(name, *a)))
     started = count_spans(monkeypatch)
 
     assert await answer(fake_anthropic)

@@ -41,11 +41,9 @@ def test_without_an_sdk_no_request_asks_opentelemetry_for_a_provider(
     assert _asked_for_a_provider(monkeypatch, tmp_path) == 0
 
 
+@pytest.mark.usefixtures("opentelemetry_sdk_installed")
 def test_with_an_sdk_installed_fastapi_keeps_its_default(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: (
-        object() if name == "opentelemetry.sdk" else real(name, *a)))
     assert main._fastapi_telemetry() is None
     assert _asked_for_a_provider(monkeypatch, tmp_path) >= 3
