@@ -36,8 +36,9 @@ def tune_collector(young_threshold: int) -> Callable[[], None]:
     before = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(young_threshold, *before[1:])
-    log.info("garbage collector set for serving", extra={"fields": {
-        "young_threshold": young_threshold, "frozen_objects": gc.get_freeze_count()}})
+    # not gc.get_freeze_count(): it walks every frozen object (~24 ms at start-up, measured)
+    log.info("garbage collector set for serving",
+             extra={"fields": {"young_threshold": young_threshold}})
 
     def restore() -> None:
         gc.set_threshold(*before)
