@@ -86,7 +86,7 @@ class RunbookHolder:
         unreadable directory keeps the last good index."""
         async with self._lock:
             try:
-                build = await asyncio.to_thread(self._build)
+                build = await asyncio.to_thread(self._build, collect_first=True)
             except OSError as exc:
                 self._reject(str(exc))
                 return
@@ -101,13 +101,22 @@ class RunbookHolder:
                 # for a noticeable time: do it in the worker thread, not on the event loop.
                 await asyncio.to_thread(self._free, retired)
 
-    def _build(self) -> Build:
+    def _build(self, *, collect_first: bool = False) -> Build:
         """Runs in a worker thread. The cyclic garbage collector is paused meanwhile: a build
         allocates hundreds of thousands of objects, and a collection it triggers would run in
         this thread holding the GIL, stalling the event loop for a large fraction of a second
         (measured: 300-600 ms at 10,000 sections). The surviving objects (the new index) are
         then frozen out of future collections; the build's temporaries are freed by reference
-        counting as usual."""
+        counting as usual.
+
+        `collect_first` (a re-index while serving): the freeze takes whatever else is alive,
+        including cyclic garbage that requests left since the last young collection, which
+        would then never be freed; with the serving threshold (app/gc_tuning.py) that is up to
+        50,000 allocations' worth, on every re-index. The young generations are collected
+        first (they hold no index: the last one was frozen). What requests leave during the
+        build itself is still frozen with it."""
+        if collect_first:
+            gc.collect(1)
         paused = gc.isenabled()
         gc.disable()
         try:

@@ -3,7 +3,9 @@ from the disk cache across restarts, and turns a bad or empty corpus into readin
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,34 @@ async def test_bad_files_are_reported_and_a_broken_reload_keeps_the_last_index(
     await h.reload()
     assert h.current.digest == digest  # the last good index still serves
     assert sample(metrics, "ai_config_reloads_total", kind="runbooks", result="error") == 1
+
+
+class Cycle:
+    """Cyclic garbage: only the collector frees it, as requests leave behind (tracebacks)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_a_re_index_frees_the_cyclic_garbage_requests_left_instead_of_freezing_it(
+        tmp_path: Path) -> None:
+    """A build freezes what is alive so no collection walks the new index again. Garbage from
+    requests, waiting for the next young collection, must not be frozen with it: on every
+    re-index it would be kept for the life of the pod."""
+    books = tmp_path / "books"
+    books.mkdir()
+    corpus(books)
+    h, _ = holder(books, None, CountingEmbedder())
+    h.load()
+    was_enabled = gc.isenabled()
+    gc.disable()  # no automatic collection may free it first: only the re-index's own steps
+    try:
+        garbage = Cycle()
+        gone = weakref.ref(garbage)
+        del garbage
+        await h.reload()
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.collect()  # a frozen object is never collected
+    assert gone() is None
