@@ -89,15 +89,25 @@ def targets(run: Run, rows: dict[tuple[str, int, int], Row]) -> list[str]:
     def get(system: str, delay: int, conc: int) -> Row | None:
         return rows.get((system, delay, conc))
 
+    def worst_cpu(system: str) -> float | None:
+        return max((r.cpu_ms for (s, _, _), r in rows.items() if s == system), default=None)
+
     out = ["| target | measured | met |", "|---|---|---|"]
+    floor_worst = worst_cpu("floor")
     for system in UNCACHED:
-        cpu = max((r.cpu_ms for (s, _, _), r in rows.items() if s == system), default=None)
+        cpu = worst_cpu(system)
         if cpu is not None:
-            out.append(f"| {system}: CPU <= 2 ms/request (worst cell) | {cpu:.2f} ms | "
+            # The worst cell is c=1 behind the slow upstream, where a request's fixed costs
+            # (cold caches after each 50 ms wait, wake-ups) dominate: the floor's own is shown.
+            context = f" (the floor's: {floor_worst:.2f} ms)" if floor_worst is not None else ""
+            out.append(f"| {system}: CPU <= 2 ms/request (worst cell) | {cpu:.2f} ms{context} | "
                        f"{'yes' if cpu <= 2 else 'no'} |")
         for delay in run.args["delays"]:
             ours, floor, lite = (get(system, delay, 64), get("floor", delay, 64),
                                  get("LiteLLM", delay, 64))
+            if ours:  # the issue's own table measures CPU per request at concurrency 64
+                out.append(f"| {system}, delay {delay} ms: CPU <= 2 ms/request at c=64 | "
+                           f"{ours.cpu_ms:.2f} ms | {'yes' if ours.cpu_ms <= 2 else 'no'} |")
             if ours and lite:
                 x = ours.rps / lite.rps
                 out.append(f"| {system}, delay {delay} ms: req/s >= 5x LiteLLM at c=64 | "
