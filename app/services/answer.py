@@ -121,15 +121,21 @@ class AnswerService:
         if isinstance(similar, Answer):
             return self._hit("semantic", similar)
 
-        async def ladder() -> Answer:
-            return await self._ladder(question, primary, index, result, policy, sink, team)
-
         if self._coalescer is None or not policy.cache.single_flight_enabled:
             self._metrics.cache_lookups.labels(outcome="miss").inc()
-            return await ladder()
+            return await self._ladder(question, primary, index, result, policy, sink, team)
         # A semantically matching question in flight is waited for under ITS key.
         key = similar.answer_key if similar is not None else cache_key(question, primary)
-        await self._reuse.announce(question, primary, result, policy)
+
+        async def ladder() -> Answer:
+            # Only the caller that pays, once it holds the flight, announces the question to
+            # the semantic tier: a rewording that finds the entry then finds it in flight
+            # (announced before the claim, a rewording in between would drop the entry as
+            # answerless), and waiters make no write. The entry is the answer's semantic
+            # entry too: the primary rung's store does not add it again (AnswerReuse.store).
+            await self._reuse.announce(question, primary, result, policy)
+            return await self._ladder(question, primary, index, result, policy, sink, team,
+                                      announced=True)
 
         async def free_rungs(why: DomainError) -> Answer:
             chain = self._chain(primary, policy)
@@ -148,8 +154,9 @@ class AnswerService:
 
     async def _ladder(self, question: str, primary: str, index: RunbookIndex,
                       result: SearchResult, policy: Policy, sink: AnswerSink | None,
-                      team: str | None) -> Answer:
-        """The paid rungs in order, then the free ones."""
+                      team: str | None, *, announced: bool = False) -> Answer:
+        """The paid rungs in order, then the free ones. `announced`: the question is in the
+        semantic tier already, under the primary model's key (AnswerReuse.announce)."""
         chain = self._chain(primary, policy)
         failures: list[DomainError] = []
         # llm.timeout_seconds bounds the paid rungs TOGETHER: a hanging upstream must not hold
@@ -169,7 +176,7 @@ class AnswerService:
                 break  # no time for another paid call: the free rungs answer
             try:
                 answer = await self._ask_model(name, question, result, policy, left, sink,
-                                               team)
+                                               team, announced=announced and rung == 0)
             except (BudgetExceededError, LedgerUnavailableError, CircuitOpenError,
                     UpstreamError) as exc:
                 failures.append(exc)
@@ -187,6 +194,7 @@ class AnswerService:
     async def _ask_model(
         self, model: str, question: str, result: SearchResult, policy: Policy,
         timeout_seconds: float, sink: AnswerSink | None = None, team: str | None = None,
+        *, announced: bool = False,
     ) -> Answer:
         assert self._paid is not None
         if sink is not None:
@@ -219,7 +227,8 @@ class AnswerService:
                         extra={"fields": {"model": model, "stop_reason": completion.stop_reason}})
             answer = replace(answer, truncated=True)
         elif grounded:
-            await self._reuse.store(question, model, result, answer, paid.cost_usd, policy)
+            await self._reuse.store(question, model, result, answer, paid.cost_usd, policy,
+                                    announced=announced)
         self._metrics.agent_iterations.observe(1)
         return answer
 

@@ -110,7 +110,10 @@ class AnswerReuse:
     async def announce(self, question: str, model: str, result: SearchResult,
                        policy: Policy) -> None:
         """About to pay for this question: let rewordings of it find it while it is in flight
-        (a semantic entry whose answer is not stored yet; `semantic` then says InFlight)."""
+        (a semantic entry whose answer is not stored yet; `semantic` then says InFlight). The
+        same entry then points at the answer once `store` has put it (`announced=True`): its
+        age counts from here, seconds before the answer's own, so it may expire that much
+        sooner than the answer does."""
         if (self._semantic is not None and policy.cache.semantic_enabled
                 and result.vector is not None):
             evicted = await self._semantic.add(semantic_bucket(model, result),
@@ -129,8 +132,11 @@ class AnswerReuse:
                       grounded=None if entry.grounded_share is None else True)
 
     async def store(self, question: str, model: str, result: SearchResult, answer: Answer,
-                    cost_usd: float, policy: Policy) -> None:
-        """Never called for a truncated, no-answer, ungrounded or degraded answer."""
+                    cost_usd: float, policy: Policy, *, announced: bool = False) -> None:
+        """Never called for a truncated, no-answer, ungrounded or degraded answer.
+        `announced`: `announce` added this question's semantic entry (same model, same
+        search), so only the answer is written here: one semantic write per paid answer, not
+        two (with Redis, its heaviest script, and one change less for every replica's copy)."""
         entry = CachedAnswer(answer.answer, model, tuple(result.sources),
                              self._clock.now().timestamp(), result.section_digests,
                              result.corpus, cost_usd,
@@ -141,7 +147,7 @@ class AnswerReuse:
         evicted = await self._cache.put(key, entry)
         self._metrics.cache_ops.labels(result="store").inc()
         self._metrics.cache_evictions.labels(tier="exact").inc(evicted)
-        if (self._semantic is not None and policy.cache.semantic_enabled
+        if (not announced and self._semantic is not None and policy.cache.semantic_enabled
                 and result.vector is not None):
             evicted = await self._semantic.add(semantic_bucket(model, result), key, question,
                                                result.vector)

@@ -11,6 +11,7 @@ import pytest
 from app.errors import ServiceUnavailableError, UpstreamError
 from app.llm.base import Completion, CompletionRequest
 from tests.unit.services.test_answer_ladder import FALLBACK, PRIMARY, Harness, Q
+from tests.unit.services.test_semantic_reuse import count_semantic_adds
 
 
 class Gate:
@@ -30,24 +31,25 @@ class Gate:
 
 
 class Searches:
-    """Counts the asks that have searched and announced themselves to the caches, the last
-    step on the event loop before the flight: once n have, each is in (or a few coroutine
-    steps from) the flight, with no I/O and no thread in between. (Counting the searches
-    themselves raced: they run in worker threads, which the event loop can outpace.)"""
+    """Counts the asks that have searched and reached the flight (the coalescer), the last
+    step on the event loop before it: once n have, each is in (or a few coroutine steps from)
+    the flight, with no I/O and no thread in between. (Counting the searches themselves
+    raced: they run in worker threads, which the event loop can outpace.)"""
 
     def __init__(self, h: Harness, n: int) -> None:
         self._n, self._count = n, 0
         self._done = asyncio.Event()
-        reuse = h.service._reuse
-        announce = reuse.announce
+        coalescer = h.service._coalescer
+        assert coalescer is not None
+        answer = coalescer.answer
 
-        async def counted(*args: Any, **kwargs: Any) -> None:
-            await announce(*args, **kwargs)
+        async def counted(*args: Any, **kwargs: Any) -> Any:
             self._count += 1
             if self._count >= self._n:
                 self._done.set()
+            return await answer(*args, **kwargs)
 
-        reuse.announce = counted  # type: ignore[method-assign]
+        coalescer.answer = counted  # type: ignore[method-assign]
 
     async def all_done(self) -> None:
         await self._done.wait()
@@ -71,6 +73,21 @@ async def test_ten_concurrent_asks_of_one_question_make_one_call() -> None:
     assert h.sample("ai_cache_lookups_total", outcome="coalesced") == 9
     assert h.sample("ai_cache_saved_usd_total", kind="coalesced") == pytest.approx(
         9 * paid[0].cost_usd)
+
+
+async def test_only_the_caller_that_pays_writes_a_semantic_entry() -> None:
+    """Waiters announce nothing: their question is the leader's, and an entry of theirs would
+    point at an answer nobody stores."""
+    h = Harness()
+    adds = count_semantic_adds(h)
+    gate, searches = Gate(h), Searches(h, 10)
+    asks = [asyncio.create_task(h.service.ask(Q)) for _ in range(10)]
+    await gate.arrived.wait()
+    await searches.all_done()
+    assert adds == [Q]  # the leader's, before its call
+    gate.open.set()
+    await asyncio.gather(*asks)
+    assert adds == [Q]  # and not again with the answer
 
 
 async def test_when_the_leader_fails_the_waiters_take_the_free_rungs_and_never_pay() -> None:

@@ -3,9 +3,12 @@ negative pays for its own, and the metrics say which (app/services/reuse.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.unit.services.test_answer_ladder import Harness
+from app.errors import UpstreamError
+from tests.unit.services.test_answer_ladder import FALLBACK, PRIMARY, Harness
 from tests.unit.services.test_exact_first import DISK, _Corpus, _harness
 
 ASKED = "postgres refusing connections: too many clients already"
@@ -13,6 +16,41 @@ REWORDED = "postgres says too many clients already and refuses connections"
 # cosine 0.987 and the same sections retrieved: only the guard tells them apart
 OUT, IN = "hpa won't scale out the workers", "hpa won't scale in the workers"
 NODE_17, NODE_18 = "node ip-10-0-3-17 is NotReady", "node ip-10-0-3-18 is NotReady"
+
+
+def count_semantic_adds(h: Harness) -> list[str]:
+    """The questions written to the harness's (real, in-memory) semantic tier, in order."""
+    added: list[str] = []
+    add = h.semantic.add
+
+    async def counted(context_key: str, answer_key: str, question: str, vector: Any) -> int:
+        added.append(question)
+        return await add(context_key, answer_key, question, vector)
+
+    h.semantic.add = counted  # type: ignore[method-assign]
+    return added
+
+
+async def test_a_paid_answer_writes_its_semantic_entry_once() -> None:
+    """Announced before the call, the entry points at the answer once it is stored: the store
+    does not write it again (with Redis, the heaviest script of a paid answer)."""
+    h = Harness()
+    adds = count_semantic_adds(h)
+    first = await h.service.ask(ASKED)
+    assert adds == [ASKED]
+    again = await h.service.ask(REWORDED)
+    assert again.cached and again.answer == first.answer and len(h.provider.calls) == 1
+
+
+async def test_an_answer_of_the_fallback_model_gets_its_own_semantic_entry() -> None:
+    """Only the primary model's key was announced: the fallback's answer is stored under its
+    own key, in its own bucket, and written there."""
+    h = Harness()
+    h.provider.failures[PRIMARY] = UpstreamError("boom", kind="server_error", status=500)
+    adds = count_semantic_adds(h)
+    answer = await h.service.ask(ASKED)
+    assert answer.model == FALLBACK and not answer.cached
+    assert adds == [ASKED, ASKED]  # announced (primary), then stored (fallback)
 
 
 async def test_a_reworded_question_reuses_the_paid_answer() -> None:
