@@ -6,8 +6,18 @@ must share a Redis Cluster slot):
 
     <prefix>:lease:{<key>}   <owner token>       SET NX PX lease_ms, renewed every lease/3
     <prefix>:result:{<key>}  b"P" + payload      (or b"N": nothing to share), PX lease + wait
+    <prefix>:watched:{<key>} "1"                 a replica waits on the flight, PX lease_ms
     <prefix>:done:{<key>}    pub/sub channel     "done" / "abandoned", to wake the waiters
                                                  (flight_wakeups.py: one subscription/replica)
+
+A wake-up is published only when another replica watches the flight: a claim that finds the
+lease held marks the flight watched (and a watcher's every re-claim, at most lease/4 apart,
+keeps the mark alive), and the leader's finish publishes only if the mark is there, in one
+script each, so either the finish sees the mark or the claim sees the result. Every replica
+that ever watched keeps its subscription (flight_wakeups.py), so a wake-up for every finished
+flight would cost each replica a message for every paid answer of the whole deployment; most
+flights have no remote watcher. (A replica of the version before the mark watches without
+setting it: during a rollout it may be woken by its polls only, later by up to lease/4.)
 
 Every expiry is a duration (PX) run on the Redis server's clock; nothing here sends a time read
 from our clock, so a replica whose clock is off (or a test under libfaketime) expires nothing
@@ -55,6 +65,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('DEL', KEYS[2])
   return {2, ''}
 end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
 return {0, ''}
 """
 _RENEW = """
@@ -64,7 +75,7 @@ return 0
 _FINISH = """
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+if redis.call('DEL', KEYS[3]) == 1 then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return 1
 """
 
@@ -122,7 +133,8 @@ class FlightLeases:
         self._result_ms = self._lease_ms + max(1, round(policy.single_flight_wait_seconds * 1000))
 
     def _keys(self, key: str) -> list[str]:
-        return [f"{self._prefix}:lease:{{{key}}}", f"{self._prefix}:result:{{{key}}}"]
+        """The lease, the result and the watched mark (the module docstring)."""
+        return [f"{self._prefix}:{part}:{{{key}}}" for part in ("lease", "result", "watched")]
 
     def channel(self, key: str) -> str:
         return f"{self._prefix}:done:{{{key}}}"
@@ -154,7 +166,8 @@ class FlightLeases:
 
     async def finish(self, key: str, token: str, result: bytes | None) -> None:
         """Store `result` (None: abandoned, nothing stored, a waiter takes over at once), drop
-        our lease, wake the waiters. Never raises: the waiters fall back on the lease expiry."""
+        our lease, wake the other replicas' waiters if any watch. Never raises: the waiters
+        fall back on the lease expiry."""
         with contextlib.suppress(LeaseUnavailable):
             await self._op("finish", self._finish(keys=self._keys(key), args=[
                 token, result or b"", self._result_ms, self.channel(key),

@@ -9,7 +9,8 @@ connection per replica, not one per question in flight.
 
 The listener reconnects after a failure (`RETRY_SECONDS`, through the injected sleep); while it
 is down, watchers still poll (every lease/4 at most): a lost wake-up costs latency, never an
-answer. Every replica receives every wake-up; they are a few bytes, one per finished flight.
+answer. Every replica receives every wake-up; there is one per finished flight that another
+replica watched (flight_lease.py), a few bytes each.
 """
 
 from __future__ import annotations

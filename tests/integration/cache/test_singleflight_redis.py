@@ -121,6 +121,38 @@ async def test_a_renewing_leader_keeps_its_lease_every_third_of_it(
     assert await asyncio.wait_for(leader, BOUND) == Outcome(Role.LEADER, b"answer")
 
 
+async def test_a_wakeup_is_published_only_for_a_flight_another_replica_watches(
+    redis_server: RedisServer, replicas: ReplicaFactory, admin: Redis, prefix: str
+) -> None:
+    """Every replica that ever watched keeps its subscription: a wake-up for every finished
+    flight would reach each of them once per paid answer of the deployment."""
+    a, b = replicas(redis_server.url, HELD), replicas(redis_server.url, HELD)
+    listener = admin.pubsub()
+    await listener.psubscribe(f"{prefix}:done:*")
+    try:
+        alone = await asyncio.wait_for(a.run("alone", released(b"x"), wait_seconds=LONG_WAIT),
+                                       BOUND)
+        assert alone.role is Role.LEADER
+        lead = Leader()
+        leader = start(a, lead)
+        await asyncio.wait_for(lead.entered.wait(), BOUND)
+        waiter = start(b, released(b"never called"))
+        await until(lambda: _now(b.watching_remote(KEY)), "b watches a's flight")
+        lead.release.set()
+        outcomes = await asyncio.wait_for(asyncio.gather(leader, waiter), BOUND)
+        assert [o.payload for o in outcomes] == [b"answer", b"answer"]
+        # Published in order: the first wake-up is the watched flight's, none came for "alone".
+        message = None
+        async with asyncio.timeout(BOUND):
+            while message is None:
+                message = await listener.get_message(ignore_subscribe_messages=True,
+                                                     timeout=BOUND)
+        assert message["channel"] == f"{prefix}:done:{{{KEY}}}".encode()
+        assert message["data"] == b"done"
+    finally:
+        await listener.aclose()  # type: ignore[no-untyped-call]
+
+
 async def _above(value: Awaitable[int], floor: int) -> bool:
     return await value > floor
 
