@@ -30,8 +30,10 @@ def test_cpu_is_judged_at_concurrency_64_per_delay_and_on_the_worst_cell_with_th
         (SQLITE, 0, 64): row(1.9), (SQLITE, 50, 1): row(5.9), (SQLITE, 50, 64): row(2.4),
     }
     got = verdicts(rows)
-    assert got[f"{SQLITE}, delay 0 ms: CPU <= 2 ms/request at c=64"] == ("1.90 ms", "yes")
-    assert got[f"{SQLITE}, delay 50 ms: CPU <= 2 ms/request at c=64"] == ("2.40 ms", "no")
+    assert got[f"{SQLITE}, delay 0 ms: CPU <= 2 ms/request at c=64"] == (
+        "1.90 ms (the floor's: 1.00 ms)", "yes")
+    assert got[f"{SQLITE}, delay 50 ms: CPU <= 2 ms/request at c=64"] == (
+        "2.40 ms (the floor's: 1.40 ms)", "no")
     assert got[f"{SQLITE}: CPU <= 2 ms/request (worst cell)"] == (
         "5.90 ms (the floor's: 2.90 ms)", "no")
 
@@ -39,3 +41,4 @@ def test_cpu_is_judged_at_concurrency_64_per_delay_and_on_the_worst_cell_with_th
 def test_without_a_floor_the_worst_cell_is_reported_alone() -> None:
     got = verdicts({(SQLITE, 0, 64): row(1.5)})
     assert got[f"{SQLITE}: CPU <= 2 ms/request (worst cell)"] == ("1.50 ms", "yes")
+    assert got[f"{SQLITE}, delay 0 ms: CPU <= 2 ms/request at c=64"] == ("1.50 ms", "yes")
