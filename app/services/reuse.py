@@ -114,10 +114,15 @@ class AnswerReuse:
         same entry then points at the answer once `store` has put it (`announced=True`): its
         age counts from here, seconds before the answer's own, so it may expire that much
         sooner than the answer does."""
+        await self._add_semantic(cache_key(question, model), question, model, result, policy)
+
+    async def _add_semantic(self, key: str, question: str, model: str, result: SearchResult,
+                            policy: Policy) -> None:
+        """This question's semantic entry, pointing at exact-tier key `key` (when the tier is
+        on and the search made a vector)."""
         if (self._semantic is not None and policy.cache.semantic_enabled
                 and result.vector is not None):
-            evicted = await self._semantic.add(semantic_bucket(model, result),
-                                               cache_key(question, model), question,
+            evicted = await self._semantic.add(semantic_bucket(model, result), key, question,
                                                result.vector)
             self._metrics.cache_evictions.labels(tier="semantic").inc(evicted)
 
@@ -147,8 +152,5 @@ class AnswerReuse:
         evicted = await self._cache.put(key, entry)
         self._metrics.cache_ops.labels(result="store").inc()
         self._metrics.cache_evictions.labels(tier="exact").inc(evicted)
-        if (not announced and self._semantic is not None and policy.cache.semantic_enabled
-                and result.vector is not None):
-            evicted = await self._semantic.add(semantic_bucket(model, result), key, question,
-                                               result.vector)
-            self._metrics.cache_evictions.labels(tier="semantic").inc(evicted)
+        if not announced:
+            await self._add_semantic(key, question, model, result, policy)
