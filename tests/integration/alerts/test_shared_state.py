@@ -30,7 +30,10 @@ POLICY = AlertsPolicy(paid_per_group=100, paid_per_minute=3, dedupe_ttl_seconds=
 @pytest.fixture
 async def replicas(private_redis_server: RedisServer  # noqa: F811
                    ) -> AsyncIterator[tuple[Redis, Redis]]:
-    one, two = redis_client(private_redis_server.url), redis_client(private_redis_server.url)
+    # What is shared is under test, not the timeouts: the service's 0.5 s read timeout met a
+    # stalled CI VM once (2026-12-02), and the replica kept its record in process, as designed.
+    one, two = (redis_client(private_redis_server.url, socket_timeout_seconds=5.0)
+                for _ in range(2))
     yield one, two
     await one.aclose()
     await two.aclose()
