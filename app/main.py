@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from app.api.draining import Draining
 from app.api.errors import install_error_handlers
+from app.api.load_shedding import InFlightLimit
 from app.api.metrics_listener import MetricsListener
 from app.api.middleware import RequestContextMiddleware
 from app.api.routes import alerts, ask, health, ops
@@ -61,6 +62,9 @@ def create_app(
     app = FastAPI(title="sre-ai-platform", version=VERSION, lifespan=lifespan,
                   telemetry=_fastapi_telemetry())
     app.state.draining = draining or Draining()  # set by the server on SIGTERM (app/cli.py)
+    # Inside the request context (added first: Starlette's last-added middleware is outermost),
+    # so a shed request still gets its request id, log line and metrics.
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight, metrics=metrics)
     app.add_middleware(RequestContextMiddleware, metrics=metrics,
                        max_body_bytes=settings.max_body_bytes,
                        path_limits={"/alerts": settings.max_alert_body_bytes})

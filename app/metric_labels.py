@@ -14,6 +14,9 @@ UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 45, 60)
 FIRST_CHUNK_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24,
                        20.48, 40.96, 81.92)
 
+# The routes that do paid work, where a replica sheds requests over its in-flight limit
+# (app/api/load_shedding.py).
+SHED_ENDPOINTS = ("/ask", "/alerts")
 TOKEN_DIRECTIONS = ("input", "output", "cache_read", "cache_write")
 CACHE_RESULTS = ("hit", "stale_hit", "miss", "store", "error")
 # How an answerable question was served by the caches (one per question): a hit by kind, or a

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import internal_error_response
+from app.api.load_shedding import ENDPOINT_STATE
 from app.logs import log_fields_var, request_id_var
 from app.metrics import Metrics
 
@@ -119,7 +120,9 @@ class RequestContextMiddleware:
             if not quiet:
                 self.metrics.active_requests.dec()
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            # a request answered before routing names its route itself (load_shedding.py)
+            endpoint = (getattr(route, "path", None) or scope["state"].get(ENDPOINT_STATE)
+                        or "unmatched")
             self.metrics.http_request(endpoint, status, elapsed)
             log.log(
                 logging.DEBUG if quiet and status < 400 else logging.INFO,

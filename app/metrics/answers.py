@@ -14,6 +14,7 @@ from app.metric_labels import (
     DEGRADED_MODES,
     REQUEST_BUCKETS,
     SEMANTIC_VETOES,
+    SHED_ENDPOINTS,
     SIMILARITY_BUCKETS,
 )
 
@@ -31,6 +32,15 @@ class AnswerMetrics:
         )
         self.active_requests = Gauge(
             "ai_active_requests", "HTTP requests being served now (excludes /metrics).", registry=r
+        )
+        self.requests_shed = Counter(
+            "ai_requests_shed", "Requests answered 503 overloaded at once because this replica "
+            "was serving its in-flight limit (SRE_AI_MAX_IN_FLIGHT), by route.",
+            ["endpoint"], registry=r,
+        )
+        self.in_flight_limit = Gauge(
+            "ai_in_flight_limit", "The most /ask and POST /alerts requests this replica serves "
+            "at once (SRE_AI_MAX_IN_FLIGHT); 0: no limit.", registry=r,
         )
         # Label children bound once and reused (`http_request`, `answer_served`): `labels()`
         # builds, checks and hashes the label tuple and takes the metric's lock on every call,
@@ -91,6 +101,10 @@ class AnswerMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def request_shed(self, endpoint: str) -> None:
+        """One request shed (`ai_requests_shed_total`); `endpoint` is one of SHED_ENDPOINTS."""
+        self.requests_shed.labels(endpoint=endpoint).inc()
+
     def semantic_vetoes(self, reasons: Iterable[str]) -> None:
         """`ai_semantic_cache_rejected_total`, once per vetoed candidate."""
         for reason, n in collections.Counter(reasons).items():
@@ -120,3 +134,5 @@ class AnswerMetrics:
                         for reason in SEMANTIC_VETOES}
         for mode in DEGRADED_MODES:
             self.degraded.labels(mode=mode)
+        for endpoint in SHED_ENDPOINTS:
+            self.requests_shed.labels(endpoint=endpoint)

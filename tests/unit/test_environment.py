@@ -65,3 +65,15 @@ def test_an_error_is_reported_in_the_configured_format_or_json(value: str | None
                                                                fmt: str) -> None:
     env = {} if value is None else {"SRE_AI_LOG_FORMAT": value}
     assert fallback_log_format(env) == fmt
+
+
+def test_the_in_flight_limit_is_a_count_and_zero_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().max_in_flight == 1000
+    monkeypatch.setenv("SRE_AI_MAX_IN_FLIGHT", "0")
+    assert load_settings().max_in_flight == 0
+    monkeypatch.setenv("SRE_AI_MAX_IN_FLIGHT", "-5")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.setting == "SRE_AI_MAX_IN_FLIGHT"
