@@ -127,6 +127,16 @@ def test_resources_are_requested_and_memory_is_limited() -> None:
     assert resources["limits"]["memory"]
 
 
+def test_the_in_flight_limit_reaches_the_service_and_defaults_to_its_own() -> None:
+    """`maxInFlight` is the service's SRE_AI_MAX_IN_FLIGHT, with the same default (a chart that
+    said nothing would otherwise silently disagree with the docs), and 0 turns it off."""
+    default = env_of(render().api_container())["SRE_AI_MAX_IN_FLIGHT"]["value"]
+    assert default == str(Settings.model_fields["max_in_flight"].default)
+    off = env_of(render(sets=["maxInFlight=0"]).api_container())["SRE_AI_MAX_IN_FLIGHT"]
+    assert off["value"] == "0"
+    assert "/maxInFlight" in render_error(sets=["maxInFlight=-1"])
+
+
 def test_replicas_spread_over_nodes_and_zones() -> None:
     deployment = render("autoscaling-redis-values.yaml").api_deployment()
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
