@@ -41,6 +41,10 @@ bench-litellm: ## LiteLLM's proxy in its own venv ($(LITELLM_VENV)), to compare 
 	[ -x $(LITELLM_VENV)/bin/litellm ] || { $(PYTHON) -m venv $(LITELLM_VENV) && \
 	  $(LITELLM_VENV)/bin/pip install --quiet 'litellm[proxy]$(if $(LITELLM_VERSION),==$(LITELLM_VERSION))'; }
 
+.PHONY: bench-load-shedding
+bench-load-shedding: venv bench-deps ## Memory per request in flight, CPU per shed request (bench/results/load-shedding.md).
+	$(BIN)/python -m bench.load_shedding
+
 .PHONY: bench-throughput
 bench-throughput: venv bench-deps ## Floor vs ours (uncached, cached; SQLite, Redis) vs LiteLLM: req/s, latency, CPU/request, RSS (bench/results/throughput.md, .png).
 	LITELLM_VENV=$(LITELLM_VENV) $(BIN)/python -m bench.throughput --profile $(BENCH_ARGS)

@@ -4,9 +4,9 @@
 ledger or Redis operation.
 
 Why a replica needs its own limit, although budgets, rate limits and the HPA exist: none of
-them bounds what one pod holds at one moment. Each request in flight keeps ~80 KB (measured on
-a worker with paid requests held by a hanging upstream: +8 MiB for 100, +40 MiB for 500; the
-README's "Overload" section), so a burst the HPA has not caught up with, or an upstream that
+them bounds what one pod holds at one moment. Each request in flight keeps ~90 KiB (a worker
+with its paid calls held by a hanging upstream: 85-94 KiB each at 100-1,000 of them,
+bench/load_shedding.py), so a burst the HPA has not caught up with, or an upstream that
 slows down, grows the pod's memory until the kubelet OOM-kills it, and every request it held
 fails at once; a stalled event loop also fails the readiness probe, which moves the whole load
 onto the other replicas. A fast 503 for the excess keeps the pod inside its memory and its

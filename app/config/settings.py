@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # The same for POST /alerts: an Alertmanager notification carries a whole group's alerts.
     max_alert_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # The most /ask and POST /alerts requests one worker serves at once; more are answered
-    # 503 `overloaded` at once (app/api/load_shedding.py). ~80 KB each in flight. 0: no limit.
+    # 503 `overloaded` at once (app/api/load_shedding.py). ~90 KiB each in flight. 0: no limit.
     max_in_flight: int = Field(default=1000, ge=0, le=1_000_000)
     # How long a crashed process may hold a budget reservation before it lapses.
     reservation_ttl_seconds: float = Field(default=120.0, gt=0)
