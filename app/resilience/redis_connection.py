@@ -35,6 +35,8 @@ from redis.asyncio.connection import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.resilience.redis_packing import CPacking
+
 
 class _TimeoutWrite(AbstractConnection):
     __slots__ = ()
@@ -78,15 +80,16 @@ class _TimeoutWrite(AbstractConnection):
         await self.disconnect(nowait=True)
 
 
-class TimeoutWriteConnection(_TimeoutWrite, Connection):
+# Each also packs its commands in C (redis_packing.py).
+class TimeoutWriteConnection(_TimeoutWrite, CPacking, Connection):
     """redis:// (TCP)."""
 
 
-class TimeoutWriteSSLConnection(_TimeoutWrite, SSLConnection):
+class TimeoutWriteSSLConnection(_TimeoutWrite, CPacking, SSLConnection):
     """rediss:// (TLS)."""
 
 
-class TimeoutWriteUnixConnection(_TimeoutWrite, UnixDomainSocketConnection):
+class TimeoutWriteUnixConnection(_TimeoutWrite, CPacking, UnixDomainSocketConnection):
     """unix:// (a local socket)."""
 
 
