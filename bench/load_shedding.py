@@ -18,23 +18,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import throughput_servers as servers
-from bench.throughput import LUA, QUESTION
+from bench.throughput import QUESTION, System, prime_cache, wrk
 from bench.throughput_parse import tree_cpu_seconds, tree_rss_mib
 from bench.throughput_report import machine
 from tests.fakes.anthropic_control import FakeAnthropicControl, fake_anthropic_process
@@ -43,12 +41,13 @@ HELD = (100, 500, 1000)
 RESULTS = Path(__file__).resolve().parent / "results" / "load-shedding.md"
 
 
+# Every request asks QUESTION: the cached worker answers it from its cache, the shedding one
+# turns it away.
+FIXED = System("fixed question", "sqlite", distinct=False)
+
+
 def ask(url: str, question: str, timeout: float = 30) -> None:
-    body = json.dumps({"question": question}).encode()
-    request = urllib.request.Request(url + "/ask", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as reply:
-        reply.read()
+    httpx.post(url + "/ask", json={"question": question}, timeout=timeout)
 
 
 def wait_in_flight(fake: FakeAnthropicControl, count: int, timeout: float = 120) -> int:
@@ -83,18 +82,12 @@ async def memory(server: servers.Server, fake: FakeAnthropicControl) -> list[tup
 
 
 def wrk_cpu(server: servers.Server, seconds: int) -> tuple[float, float, int]:
-    """(responses/s, worker CPU ms per response, non-2xx responses) of one wrk run, c=16."""
-    import subprocess
-
-    env = {**os.environ, "BENCH_QUESTION": QUESTION, "BENCH_DISTINCT": "0"}
+    """(responses/s, worker CPU ms per response, non-2xx or failed responses) of one wrk run,
+    c=16."""
     before = tree_cpu_seconds(server.pid)
-    out = subprocess.run(["wrk", "-t", "2", "-c", "16", "-d", f"{seconds}s", "-s", str(LUA),
-                          server.url + "/ask"], env=env, capture_output=True, text=True,
-                         check=True).stdout
+    result = wrk(server.url, FIXED, 16, seconds, tag="", question=QUESTION)
     cpu = tree_cpu_seconds(server.pid) - before
-    total = int(next(line for line in out.splitlines() if "requests in" in line).split()[0])
-    non_2xx = sum(int(line.split(":")[1]) for line in out.splitlines() if "Non-2xx" in line)
-    return total / seconds, cpu * 1000 / total, non_2xx
+    return result.rps, cpu * 1000 / result.requests, result.errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         cached.env["SRE_AI_MAX_IN_FLIGHT"] = "0"
         shedding.start()
         cached.start()
-        ask(cached.url, QUESTION)  # the answer the cached worker serves
+        prime_cache(cached.url, QUESTION)  # the answer the cached worker serves
         fake.fail(hang=True, until_cleared=True)
         threading.Thread(target=ask, args=(shedding.url, f"{QUESTION} held", 3600),
                          daemon=True).start()

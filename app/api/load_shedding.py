@@ -20,11 +20,10 @@ included) has ended, whatever the outcome."""
 
 from __future__ import annotations
 
-import json
-
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.logs import request_id_var
+from app.api.errors import error_response
 from app.metric_labels import SHED_ENDPOINTS
 from app.metrics import Metrics
 
@@ -54,7 +53,7 @@ class InFlightLimit:
             path = scope["path"]
             scope.setdefault("state", {})[ENDPOINT_STATE] = path
             self._metrics.request_shed(path)
-            await _overloaded(send, self.limit)
+            await _overloaded(self.limit)(scope, receive, send)
             return
         self.in_flight += 1
         try:
@@ -63,16 +62,9 @@ class InFlightLimit:
             self.in_flight -= 1
 
 
-async def _overloaded(send: Send, limit: int) -> None:
-    body = json.dumps({
-        "error": "overloaded",
-        "detail": f"this replica is serving its limit of {limit} requests at once; retry in "
-                  f"{RETRY_AFTER_SECONDS} s (another replica may answer)",
-        "request_id": request_id_var.get(),
-    }).encode()
-    await send({"type": "http.response.start", "status": 503,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+def _overloaded(limit: int) -> JSONResponse:
+    return error_response(
+        503, "overloaded",
+        f"this replica is serving its limit of {limit} requests at once; retry in "
+        f"{RETRY_AFTER_SECONDS} s (another replica may answer)",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"})

@@ -103,7 +103,7 @@ class AnswerMetrics:
 
     def request_shed(self, endpoint: str) -> None:
         """One request shed (`ai_requests_shed_total`); `endpoint` is one of SHED_ENDPOINTS."""
-        self.requests_shed.labels(endpoint=endpoint).inc()
+        self._shed[endpoint].inc()
 
     def semantic_vetoes(self, reasons: Iterable[str]) -> None:
         """`ai_semantic_cache_rejected_total`, once per vetoed candidate."""
@@ -134,5 +134,5 @@ class AnswerMetrics:
                         for reason in SEMANTIC_VETOES}
         for mode in DEGRADED_MODES:
             self.degraded.labels(mode=mode)
-        for endpoint in SHED_ENDPOINTS:
-            self.requests_shed.labels(endpoint=endpoint)
+        # Bound once: under overload, shedding is the hot path.
+        self._shed = {e: self.requests_shed.labels(endpoint=e) for e in SHED_ENDPOINTS}

@@ -79,6 +79,8 @@ class FakeAnthropic:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self.faults = FaultQueue()
+        # (count, future) of in-process callers of `until_in_flight`
+        self._in_flight_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.reset()
 
     # ------------------------------------------------------------ in-process control API
@@ -147,6 +149,23 @@ class FakeAnthropic:
             "faults_pending": len(self.faults.pending()),
         }
 
+    async def until_in_flight(self, count: int) -> None:
+        """Return once exactly `count` calls are in flight: a test waits on the fake's state,
+        not on a timer (bound it with `asyncio.timeout`)."""
+        if self._in_flight == count:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight_waiters.append((count, waiter))
+        await waiter
+
+    def _count_in_flight(self, delta: int) -> None:
+        self._in_flight += delta
+        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        for count, waiter in self._in_flight_waiters:
+            if count == self._in_flight and not waiter.done():
+                waiter.set_result(None)
+        self._in_flight_waiters = [w for w in self._in_flight_waiters if not w[1].done()]
+
     @property
     def requests(self) -> list[dict[str, Any]]:
         return list(self._requests)
@@ -193,8 +212,7 @@ class FakeAnthropic:
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         self._total += 1
-        self._in_flight += 1
-        self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        self._count_in_flight(1)
         try:
             return await self._answer(request)
         except asyncio.CancelledError:  # the client hung up before the answer was decided
@@ -202,7 +220,7 @@ class FakeAnthropic:
                 self._by_outcome["client_gone"] += 1
             raise
         finally:
-            self._in_flight -= 1
+            self._count_in_flight(-1)
 
     def _outcome(self, request: web.Request, outcome: str) -> None:
         """Count the call's outcome as soon as it is known (a hang's before the client quits)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -32,14 +32,13 @@ async def service(tmp_path: Path, fake: FakeAnthropic, limit: int
         yield app, client
 
 
-async def until(check: Callable[[], bool], what: str) -> None:
-    """Wait for a condition of the fake, not for a time."""
+async def until_in_flight(fake: FakeAnthropic, count: int) -> None:
+    """Wait for the fake's in-flight count, not for a time (30 s: an upper bound)."""
     try:
         async with asyncio.timeout(30):
-            while not check():  # noqa: ASYNC110 - the fake's counter: no event to await
-                await asyncio.sleep(0.01)
+            await fake.until_in_flight(count)
     except TimeoutError:
-        pytest.fail(f"not reached in 30 s: {what}")
+        pytest.fail(f"never {count} calls in flight at the fake")
 
 
 def ask(client: httpx.AsyncClient, question: str) -> asyncio.Task[httpx.Response]:
@@ -52,13 +51,13 @@ async def test_a_cancelled_request_gives_its_slot_back(
     async with service(tmp_path, fake_anthropic, limit=1) as (_, client):
         fake_anthropic.fail(hang=True)
         held = ask(client, "pod OOMKilled, what now? (held)")
-        await until(lambda: fake_anthropic.stats["in_flight"] == 1, "the held call at the fake")
+        await until_in_flight(fake_anthropic, 1)
         assert (await client.post("/ask", json={"question": "disk full?"})).status_code == 503
 
         held.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await held
-        await until(lambda: fake_anthropic.stats["in_flight"] == 0, "the held call dropped")
+        await until_in_flight(fake_anthropic, 0)
         after = await client.post("/ask", json={"question": "disk full?"})
         assert after.status_code == 200, after.text
 
@@ -70,7 +69,7 @@ async def test_no_limit_admits_every_request(
     async with service(tmp_path, fake_anthropic, limit=0) as (app, client):
         fake_anthropic.fail(hang=True, count=3)
         held = [ask(client, f"pod OOMKilled, what now? ({i})") for i in range(3)]
-        await until(lambda: fake_anthropic.stats["in_flight"] == 3, "three held calls")
+        await until_in_flight(fake_anthropic, 3)
         served = await client.post("/ask", json={"question": "disk full?"})
         assert served.status_code == 200, served.text
         metrics = app.state.runtime.metrics
@@ -89,7 +88,7 @@ async def test_routes_without_paid_work_are_never_counted_or_shed(
     async with service(tmp_path, fake_anthropic, limit=1) as (_, client):
         fake_anthropic.fail(hang=True)
         held = ask(client, "pod OOMKilled, what now? (held)")
-        await until(lambda: fake_anthropic.stats["in_flight"] == 1, "the held call at the fake")
+        await until_in_flight(fake_anthropic, 1)
         assert (await client.get(path)).status_code == 200
         held.cancel()
         await asyncio.gather(held, return_exceptions=True)
