@@ -7,26 +7,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.telemetry import TelemetryConfig
-from prometheus_client import CollectorRegistry
+from app.gc_tuning import collector_paused, tune_collector
 
-from app.api.draining import Draining
-from app.api.errors import install_error_handlers
-from app.api.load_shedding import InFlightLimit
-from app.api.metrics_listener import MetricsListener
-from app.api.middleware import RequestContextMiddleware
-from app.api.routes import alerts, ask, health, ops
-from app.api.routes import metrics as metrics_route
-from app.clock import Clock, SystemClock
-from app.config import Settings
-from app.config.environment import load_settings
-from app.gc_tuning import tune_collector
-from app.logs import configure_logging
-from app.metrics import Metrics
-from app.opentelemetry_sdk import sdk_installed
-from app.runtime import VERSION, Runtime
+# Everything the service imports (~4,000 modules, the anthropic SDK's ~3,200 among them) is
+# imported without the cyclic garbage collector, then frozen: 25 % less CPU to start
+# (app/gc_tuning.py). Both ways of starting it, `sre-ai-platform` and `uvicorn app.main:app`,
+# get nearly all of their imports through this block.
+with collector_paused():
+    from fastapi import FastAPI
+    from fastapi.telemetry import TelemetryConfig
+    from prometheus_client import CollectorRegistry
 
+    from app.api.draining import Draining
+    from app.api.errors import install_error_handlers
+    from app.api.load_shedding import InFlightLimit
+    from app.api.metrics_listener import MetricsListener
+    from app.api.middleware import RequestContextMiddleware
+    from app.api.routes import alerts, ask, health, ops
+    from app.api.routes import metrics as metrics_route
+    from app.clock import Clock, SystemClock
+    from app.config import Settings
+    from app.config.environment import load_settings
+    from app.logs import configure_logging
+    from app.metrics import Metrics
+    from app.opentelemetry_sdk import sdk_installed
+    from app.runtime import VERSION, Runtime
 
 def create_app(
     settings: Settings | None = None,

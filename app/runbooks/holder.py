@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.gc_tuning import collector_paused
 from app.heap_trim import trim_heap
 from app.metric_labels import RUNBOOK_SKIP_REASONS
 from app.metrics import Metrics
@@ -117,14 +118,10 @@ class RunbookHolder:
         requests leave during the build itself is still frozen with it."""
         if collect_first:
             gc.collect(1)
-        paused = gc.isenabled()
-        gc.disable()
         try:
-            return self._build_index()
+            with collector_paused():
+                return self._build_index()
         finally:
-            gc.freeze()
-            if paused:
-                gc.enable()
             trim_heap()  # the build's temporaries are freed: give their pages back
 
     @staticmethod
