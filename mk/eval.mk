@@ -48,3 +48,7 @@ bench-load-shedding: venv bench-deps ## Memory per request in flight, CPU per sh
 .PHONY: bench-throughput
 bench-throughput: venv bench-deps ## Floor vs ours (uncached, cached; SQLite, Redis) vs LiteLLM: req/s, latency, CPU/request, RSS (bench/results/throughput.md, .png).
 	LITELLM_VENV=$(LITELLM_VENV) $(BIN)/python -m bench.throughput --profile $(BENCH_ARGS)
+
+.PHONY: bench-paid-path
+bench-paid-path: venv ## A paid answer's CPU stage by stage, against the floor's SDK call (bench/results/paid-path.md).
+	$(BIN)/python -m bench.paid_path
