@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anthropic
 import httpx
@@ -52,7 +52,7 @@ from app.main import create_app
 from app.services.answer import AnswerService
 from app.services.grounding import Grader
 from app.services.reuse import AnswerReuse
-from bench.ask_overhead import machine
+from bench.ask_overhead import POLICY, machine, us
 from tests.fakes.anthropic_control import fake_anthropic_process
 from tests.fakes.fixtures import FAKE_API_KEY
 from tests.fakes.redis_server import RedisServer
@@ -73,8 +73,6 @@ STAGES: tuple[tuple[str, type, str], ...] = (
 WHOLE = "whole request"
 REST = "the rest (middleware, breaker, flight, metrics, response)"
 FLOOR = "the floor's SDK call"
-POLICY = {"budgets": {"per_request_usd": 0.5, "hourly_usd": 10_000, "daily_usd": 10_000,
-                      "monthly_usd": 100_000}}
 WARMUP = 50
 
 
@@ -132,7 +130,7 @@ class Setup:
 
 
 async def open_setup(name: str, redis_url: str | None, stack: contextlib.AsyncExitStack,
-                     workdir: Path, fake_url: str, clock: StageClock) -> Setup:
+                     workdir: Path, fake_url: str, clock: StageClock, log: TextIO) -> Setup:
     home = workdir / name
     home.mkdir()
     (home / "policy.yaml").write_text(yaml.safe_dump(POLICY))
@@ -140,8 +138,7 @@ async def open_setup(name: str, redis_url: str | None, stack: contextlib.AsyncEx
                         policy_file=home / "policy.yaml", ledger_path=home / "ledger.sqlite3",
                         redis_url=redis_url, log_format="json")
     app = create_app(settings, registry=CollectorRegistry())
-    # one summary line per request, to a file, as a pod's stdout would be
-    configure_logging("INFO", "json", stream=stack.enter_context((workdir / "log").open("a")))
+    configure_logging("INFO", "json", stream=log)  # create_app's went to stdout
     await stack.enter_async_context(app.router.lifespan_context(app))
     client = await stack.enter_async_context(httpx.AsyncClient(
         transport=httpx.ASGITransport(app=clock.around(app)), base_url="http://bench",
@@ -182,8 +179,10 @@ async def measure(requests: int, rounds: int, fake_url: str,
     floor: list[float] = []
     async with contextlib.AsyncExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="paid-path-")))
-        setups = [await open_setup("sqlite", None, stack, workdir, fake_url, clock),
-                  await open_setup("redis", redis_url, stack, workdir, fake_url, clock)]
+        # one summary line per request, to a file, as a pod's stdout would be
+        log = stack.enter_context((workdir / "log").open("a"))
+        setups = [await open_setup(name, url, stack, workdir, fake_url, clock, log)
+                  for name, url in (("sqlite", None), ("redis", redis_url))]
         sdk = anthropic.AsyncAnthropic(api_key=FAKE_API_KEY, base_url=fake_url, max_retries=0,
                                        http_client=anthropic.DefaultAioHttpClient())
         stack.push_async_callback(sdk.close)
@@ -200,10 +199,6 @@ async def measure(requests: int, rounds: int, fake_url: str,
             for n in range(per_round):
                 floor.append(await floor_call(sdk, n))
     return setups, floor
-
-
-def us(seconds: float) -> str:
-    return f"{seconds * 1e6:,.0f}"
 
 
 def report(setups: list[Setup], floor: list[float], started: datetime, rounds: int,
