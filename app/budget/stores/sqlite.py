@@ -47,6 +47,10 @@ from app.budget.stores.sqlite_tables import (
 from app.errors import LedgerUnavailableError
 
 T = TypeVar("T")
+# WAL frames (pages of 4 KiB) after which a checkpoint makes sure the WAL starts over: 16 MiB
+RESTART_FRAMES = 4096
+RESTART_WAIT_MS = 200
+
 
 class SqliteStore:
     def __init__(self, path: Path, *, busy_timeout_seconds: float = 5.0) -> None:
@@ -60,11 +64,13 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
         self._lock = threading.Lock()  # belt and braces: the connection is never shared
         self._closed = False
+        self.wal_restarts = 0  # RESTART checkpoints tried (bench/tests)
         self._batches = GroupCommit(self._executor, self._transaction)
         # The event loop's own connection, opened on the thread, then used only on the loop;
         # what it settles is fsynced on the thread (`sqlite_sync.py`).
         self._loop_conn = LoopConnection(self._connect_inline)
-        self._wal = WalSync(Path(f"{path}-wal"), self._executor, self._lock, self._checkpoint)
+        self._wal = WalSync(Path(f"{path}-wal"), self._executor, self._lock, self._checkpoint,
+                            self._restart)
 
     def _connect(self) -> sqlite3.Connection:
         return open_durable(self.path, SCHEMA, busy_timeout_seconds=self._busy_timeout)
@@ -116,22 +122,51 @@ class SqliteStore:
         keeps (holds, reads; see the module docstring)."""
         if self._closed:
             raise LedgerUnavailableError("ledger is closed")
-        if self._loop_conn.ready and not self._batches.busy:
+        if self._loop_conn.ready and not self._batches.busy and not self._wal.restarting:
             try:
                 result = self._loop_conn.run(work)
             except NotNow:
                 pass  # locked or failing: the thread's way, below
             else:
+                self._wal.committed()
                 if durable:
                     await self._wal.sync()
                 return result
         return await asyncio.wrap_future(self._batches.submit(work, durable=durable))
 
-    def _checkpoint(self) -> None:
-        """On the store's thread, its lock held (`sqlite_sync.py`): WAL into the database."""
-        if self._conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    def _checkpoint(self) -> bool:
+        """On the store's thread, its lock held (`sqlite_sync.py`): WAL into the database,
+        PASSIVE (it never waits). True when the WAL should now be made to start over
+        (`_restart`): it holds RESTART_FRAMES frames, all of them copied. Under sustained load
+        PASSIVE alone never lets it start over (`sqlite_sync.py`). A frame not copied means a
+        reader held the copy back (another process in a long read): a RESTART would wait for
+        it, so none is asked for; the WAL grows until that reader ends, as SQLite documents,
+        and is cut back to WAL_SIZE_LIMIT when it next starts over."""
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return bool(frames >= RESTART_FRAMES and copied == frames)
+
+    def _restart(self) -> None:
+        """On the store's thread, its lock held, no commits on the loop meanwhile
+        (`WalSync.restarting`): a RESTART checkpoint, which keeps other writers out until the
+        readers have left the WAL, so that the next writer starts it over from its top. Its
+        wait for another process is bounded by RESTART_WAIT_MS, not the store's busy timeout:
+        the operations queued behind it wait with it."""
+        conn = self._conn
+        if conn is None:
+            return
+        self.wal_restarts += 1
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            try:
+                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={round(self._busy_timeout * 1000)}")
 
     @property
     def commits(self) -> int:
@@ -147,6 +182,11 @@ class SqliteStore:
     def wal_syncs(self) -> int:
         """fsyncs of the WAL for settles committed on the loop (`sqlite_sync.py`)."""
         return self._wal.syncs
+
+    @property
+    def wal_checkpoints(self) -> int:
+        """Checkpoints of the WAL for the loop's commits (`sqlite_sync.py`)."""
+        return self._wal.checkpoints
 
     @property
     def durable_commits(self) -> int:

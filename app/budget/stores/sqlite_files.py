@@ -8,6 +8,11 @@ import time
 from pathlib import Path
 
 _RETRY_SECONDS = 0.01
+# A WAL that grew (a reader elsewhere kept it from starting over) is cut back to this size when
+# it next starts over, instead of keeping its largest size on disk until the last connection
+# closes. Above what a WAL reaches between checkpoints (the ledger's: ~20 MiB), so it is not cut
+# and grown again on every start-over.
+WAL_SIZE_LIMIT = 64 * 2**20
 
 
 def open_durable(
@@ -23,6 +28,7 @@ def open_durable(
     try:
         _use_wal(conn, busy_timeout_seconds)
         conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         conn.executescript(schema)
     except BaseException:
         conn.close()
@@ -52,6 +58,7 @@ def open_loop_connection(path: Path) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     except BaseException:
         conn.close()
         raise
