@@ -22,7 +22,13 @@ STOP_WORDS = frozenset(
 )
 
 
-@lru_cache(maxsize=65536)  # a corpus has far fewer distinct words than word occurrences
+# Cached: a corpus has far fewer distinct words than word occurrences. Bounded small, because
+# questions bring words nobody asks twice (pod names, ticket and trace ids): with 65,536 entries
+# they filled the cache over a worker's first ~65,000 paid answers, ~10 MiB that stayed
+# resident. Hits follow word frequency, so the size hardly matters to speed: tokenizing 132 MB
+# of real text (11 million words, 608,000 distinct) took 7.6 s at 4,096 entries, 7.7 s at
+# 65,536 and 10.1 s uncached (2026-12-03, bench/results/throughput.md "Memory").
+@lru_cache(maxsize=4096)
 def stem(word: str) -> str:
     if len(word) <= 3 or word.isdigit():
         return word

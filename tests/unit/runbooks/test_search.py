@@ -1,3 +1,4 @@
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +151,20 @@ def test_min_max_normalisation_is_the_textbook_one() -> None:
         lo, hi = float(x.min()), float(x.max())
         assert np.array_equal(_norm(x), (x.astype(np.float64) - lo) / (hi - lo))
     assert _norm(np.full(4, 2.5, dtype=np.float32)).tolist() == [0.0] * 4
+
+
+def test_words_nobody_asks_twice_do_not_stay_resident() -> None:
+    """Questions bring one-off words (pod names, ticket and trace ids). The stemmer's cache
+    must not keep them all: 20,000 questions, each with two words of its own, leave well
+    under the 5.4 MiB that a cache of 65,536 entries kept (it grew a worker's RSS by ~10 MiB
+    over its first ~65,000 paid answers)."""
+    tokenize("warm up")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(20_000):
+            tokenize(f"pod checkout-{n:05d}x OOMKilled")
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retained < 1.5 * 2**20
