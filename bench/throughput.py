@@ -12,7 +12,8 @@ the load of other jobs on a shared machine hits every system alike. Per cell: re
 p50/p95/p99, errors (non-2xx + socket), CPU ms per request (utime+stime of the server's process
 tree from /proc, over the cell, divided by completed requests) and resident memory (VmRSS).
 
-Also: RSS over 100,000 cached requests (sampled every 10,000), GET /metrics render time after
+Also: RSS over 100,000 cached requests and over 100,000 paid ones on a fresh worker (sampled
+every 10,000: bench/throughput_memory.py), GET /metrics render time after
 the load (median of 50), start-up to /health/ready (median of 5), and, with --profile, py-spy's
 top self-time frames of the uncached and cached paths at concurrency 16.
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import re
 import statistics
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import throughput_memory as memory
 from bench import throughput_report as report
 from bench import throughput_servers as servers
 from bench.throughput_parse import WrkResult, parse_wrk, tree_cpu_seconds, tree_rss_mib
@@ -79,6 +80,9 @@ SYSTEMS = (
     System("ours cached, Redis", "redis", distinct=False),
     System("LiteLLM", "litellm", distinct=True, path="/v1/messages", body=ANTHROPIC_BODY),
 )
+
+SQLITE_PAID = next(s for s in SYSTEMS if s.server == "sqlite" and s.distinct)
+SQLITE_CACHED = next(s for s in SYSTEMS if s.server == "sqlite" and not s.distinct)
 
 
 def wrk(url: str, system: System, concurrency: int, seconds: float, *, tag: str,
@@ -182,22 +186,6 @@ def matrix(running: dict[str, servers.Server], systems: list[System], fake: Fake
     return cells
 
 
-def memory_series(server: servers.Server, total: int, step: int) -> list[tuple[int, float]]:
-    """RSS of the cached path every `step` requests, at concurrency 64. wrk has no request
-    count: throughput.lua stops each thread after its share (BENCH_LIMIT), but wrk's main
-    thread still waits out -d, so -d is sized from the rate a short run measures."""
-    system = next(s for s in SYSTEMS if s.server == server.name and not s.distinct)
-    rate = wrk(server.url, system, 64, 2, tag="").rps
-    seconds = max(2, math.ceil(1.3 * step / max(rate, 1.0)))
-    series, done = [(0, tree_rss_mib(server.pid))], 0
-    while done < total:
-        result = wrk(server.url, system, 64, seconds, tag="", limit=step // 2)
-        done += result.requests
-        series.append((done, tree_rss_mib(server.pid)))
-        print(f"  {done:>7} requests: RSS {series[-1][1]:.1f} MiB", flush=True)
-    return series
-
-
 def metrics_render_ms(url: str, times: int = 50) -> tuple[float, int]:
     samples, series = [], 0
     with httpx.Client(timeout=10) as client:
@@ -289,7 +277,11 @@ def main(argv: list[str] | None = None) -> None:
                 made["sqlite"], [s for s in SYSTEMS if s.server == "sqlite"], wrk)
         if args.memory_requests:
             print(f"memory: {args.memory_requests} cached requests")
-            run.memory = memory_series(made["sqlite"], args.memory_requests, 10_000)
+            run.memory = memory.series(made["sqlite"], SQLITE_CACHED, wrk, args.memory_requests,
+                                       10_000)
+            print(f"memory: {args.memory_requests} paid requests, a fresh worker")
+            run.memory_paid, run.paid_wal_bytes = memory.paid_from_fresh(
+                workdir, fake_url, SQLITE_PAID, wrk, args.memory_requests, 10_000)
         for name in ("sqlite", "floor"):
             run.startup[name] += startup_seconds(made[name], args.startups - 1)
     run.load = (load_before[0], os.getloadavg()[0])
