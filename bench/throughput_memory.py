@@ -5,6 +5,7 @@ Two series, each sampled every `step` requests at concurrency 64:
 - paid: every question distinct (each a paid answer), on a worker started fresh for it, so the
   series shows what the paid path itself keeps. Over the matrix's server this growth would be
   hidden: its cells have already run ~25,000 paid answers. It is the series that found the
+  SQLite ledger's WAL growing without end under load (app/budget/stores/sqlite_sync.py) and the
   retrieval stemmer's cache holding every new word of every question (app/runbooks/text.py).
 
 wrk has no request count: throughput.lua stops each thread after its share (BENCH_LIMIT), but
@@ -49,7 +50,7 @@ def paid_from_fresh(workdir: Path, fake_url: str, system: Any, wrk: Wrk, total: 
     server = servers.ours("sqlite-fresh", workdir, fake_url, None).start()
     try:
         points = series(server, system, wrk, total, step, tag="fresh")
-        wal = workdir / "sqlite-fresh" / "ledger.sqlite3-wal"
+        wal = Path(server.env["SRE_AI_LEDGER_PATH"] + "-wal")
         return points, wal.stat().st_size if wal.exists() else 0
     finally:
         server.stop()

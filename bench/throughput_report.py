@@ -147,10 +147,10 @@ def _rss_target(kind: str, points: list[tuple[int, float]]) -> str:
     """Peak, and growth after the first sample past 0 (the first 10,000 requests fill the
     answer caches, 1,024 entries each): flat is within 5 MiB of it."""
     peak = max(m for _, m in points)
-    first = points[1][1] if len(points) > 1 else points[0][1]
+    after, first = points[1] if len(points) > 1 else points[0]
     growth = points[-1][1] - first
     return (f"| RSS <= 120 MB, flat over {points[-1][0]:,} {kind} | peak {peak:.0f} MiB, "
-            f"{growth:+.1f} MiB after the first {points[1][0] if len(points) > 1 else 0:,} | "
+            f"{growth:+.1f} MiB after the first {after:,} | "
             f"{'yes' if peak * 1.048576 <= 120 and abs(growth) < 5 else 'no'} |")
 
 

@@ -27,7 +27,7 @@ STOP_WORDS = frozenset(
 # they filled the cache over a worker's first ~65,000 paid answers, ~10 MiB that stayed
 # resident. Hits follow word frequency, so the size hardly matters to speed: tokenizing 132 MB
 # of real text (11 million words, 608,000 distinct) took 7.6 s at 4,096 entries, 7.7 s at
-# 65,536 and 10.1 s uncached (2026-12-03, bench/results/throughput.md "Memory").
+# 65,536 and 10.1 s uncached (2026-12-03, bench/results/throughput.md, its notes).
 @lru_cache(maxsize=4096)
 def stem(word: str) -> str:
     if len(word) <= 3 or word.isdigit():

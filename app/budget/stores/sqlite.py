@@ -36,7 +36,7 @@ from app.budget.stores.base import Slot, SlotUsage
 from app.budget.stores.sqlite_batch import GroupCommit
 from app.budget.stores.sqlite_files import open_durable, open_loop_connection
 from app.budget.stores.sqlite_inline import LoopConnection, NotNow
-from app.budget.stores.sqlite_sync import WalSync
+from app.budget.stores.sqlite_sync import WalSync, passive_checkpoint, restart_checkpoint
 from app.budget.stores.sqlite_tables import (
     ADD_HOLD,
     SCHEMA,
@@ -47,10 +47,6 @@ from app.budget.stores.sqlite_tables import (
 from app.errors import LedgerUnavailableError
 
 T = TypeVar("T")
-# WAL frames (pages of 4 KiB) after which a checkpoint makes sure the WAL starts over: 16 MiB
-RESTART_FRAMES = 4096
-RESTART_WAIT_MS = 200
-
 
 class SqliteStore:
     def __init__(self, path: Path, *, busy_timeout_seconds: float = 5.0) -> None:
@@ -64,7 +60,6 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
         self._lock = threading.Lock()  # belt and braces: the connection is never shared
         self._closed = False
-        self.wal_restarts = 0  # RESTART checkpoints tried (bench/tests)
         self._batches = GroupCommit(self._executor, self._transaction)
         # The event loop's own connection, opened on the thread, then used only on the loop;
         # what it settles is fsynced on the thread (`sqlite_sync.py`).
@@ -135,38 +130,13 @@ class SqliteStore:
         return await asyncio.wrap_future(self._batches.submit(work, durable=durable))
 
     def _checkpoint(self) -> bool:
-        """On the store's thread, its lock held (`sqlite_sync.py`): WAL into the database,
-        PASSIVE (it never waits). True when the WAL should now be made to start over
-        (`_restart`): it holds RESTART_FRAMES frames, all of them copied. Under sustained load
-        PASSIVE alone never lets it start over (`sqlite_sync.py`). A frame not copied means a
-        reader held the copy back (another process in a long read): a RESTART would wait for
-        it, so none is asked for; the WAL grows until that reader ends, as SQLite documents,
-        and is cut back to WAL_SIZE_LIMIT when it next starts over."""
-        conn = self._conn
-        if conn is None:
-            return False
-        try:
-            _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error:
-            return False
-        return bool(frames >= RESTART_FRAMES and copied == frames)
+        """On the store's thread, its lock held (`sqlite_sync.py`)."""
+        return self._conn is not None and passive_checkpoint(self._conn)
 
     def _restart(self) -> None:
-        """On the store's thread, its lock held, no commits on the loop meanwhile
-        (`WalSync.restarting`): a RESTART checkpoint, which keeps other writers out until the
-        readers have left the WAL, so that the next writer starts it over from its top. Its
-        wait for another process is bounded by RESTART_WAIT_MS, not the store's busy timeout:
-        the operations queued behind it wait with it."""
-        conn = self._conn
-        if conn is None:
-            return
-        self.wal_restarts += 1
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
-            try:
-                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
-            finally:
-                conn.execute(f"PRAGMA busy_timeout={round(self._busy_timeout * 1000)}")
+        """On the store's thread, its lock held, no commits on the loop (`sqlite_sync.py`)."""
+        if self._conn is not None:
+            restart_checkpoint(self._conn, round(self._busy_timeout * 1000))
 
     @property
     def commits(self) -> int:
@@ -187,6 +157,11 @@ class SqliteStore:
     def wal_checkpoints(self) -> int:
         """Checkpoints of the WAL for the loop's commits (`sqlite_sync.py`)."""
         return self._wal.checkpoints
+
+    @property
+    def wal_restarts(self) -> int:
+        """RESTART checkpoints tried (`sqlite_sync.py`)."""
+        return self._wal.restarts
 
     @property
     def durable_commits(self) -> int:

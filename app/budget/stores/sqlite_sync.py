@@ -16,8 +16,8 @@ here too, on the thread, every CHECKPOINT_EVERY commits on the loop: with or wit
 waiting (holds and releases write pages too: an upstream outage is reserve + release only).
 Counted in commits, not fsyncs: under load one fsync covers many settles, and at concurrency 32
 1,500 paid answers made 47 fsyncs, none of them a 64th. The checkpoint itself
-(`SqliteStore._checkpoint`) is PASSIVE, followed by a RESTART (`SqliteStore._restart`) when
-the WAL has stopped starting over (below, and in those methods).
+(`passive_checkpoint`) is PASSIVE, followed by a RESTART (`restart_checkpoint`) when the WAL
+has stopped starting over (below, and in those functions).
 
 Why it must be able to escalate: SQLite starts the WAL over from its top only when a writer
 begins after a checkpoint has copied every frame back. Under sustained load the loop commits
@@ -33,7 +33,9 @@ and the store sends its operations to its thread, behind it, instead of committi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -43,6 +45,9 @@ from app.errors import LedgerUnavailableError
 
 # commits on the loop; a hold or a settle writes ~8 WAL pages: ~1,000 pages, SQLite's own default
 CHECKPOINT_EVERY = 128
+# WAL frames (pages of 4 KiB) after which a checkpoint makes sure the WAL starts over: 16 MiB
+RESTART_FRAMES = 4096
+RESTART_WAIT_MS = 200
 
 
 class WalSync:
@@ -63,6 +68,7 @@ class WalSync:
         self._commits = 0  # on the loop, since the last checkpoint began
         self.syncs = 0
         self.checkpoints = 0
+        self.restarts = 0
 
     def committed(self) -> None:
         """A commit on the loop's connection: one more toward the next checkpoint, which starts
@@ -108,6 +114,7 @@ class WalSync:
                 _tell(batch, error)
                 if restart:  # the settles above do not wait for it
                     self.restarting = True
+                    self.restarts += 1
                     try:
                         await loop.run_in_executor(self._executor, self._restart_locked)
                     finally:
@@ -154,6 +161,34 @@ class WalSync:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
+
+
+def passive_checkpoint(conn: sqlite3.Connection) -> bool:
+    """WAL into the database, PASSIVE (it never waits). True when the WAL should now be made to
+    start over (`restart_checkpoint`): it holds RESTART_FRAMES frames, all of them copied. A
+    frame not copied means a reader held the copy back (another process in a long read): a
+    RESTART would wait for it, so none is asked for; the WAL grows until that reader ends, as
+    SQLite documents, and is cut back to WAL_SIZE_LIMIT (`sqlite_files.py`) when it next starts
+    over."""
+    try:
+        _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(frames >= RESTART_FRAMES and copied == frames)
+
+
+def restart_checkpoint(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    """A RESTART checkpoint, with no commits on the loop meanwhile (`WalSync.restarting`): it
+    keeps other writers out until the readers have left the WAL, so that the next writer starts
+    it over from its top. Its wait for another process is bounded by RESTART_WAIT_MS, not the
+    connection's busy timeout (`busy_timeout_ms`, put back after): the operations queued behind
+    it wait with it."""
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+        try:
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
 
 
 def _tell(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:

@@ -17,8 +17,8 @@ import pytest
 import pytest_asyncio
 
 from app.budget.stores.base import Slot, SlotUsage
-from app.budget.stores.sqlite import RESTART_FRAMES, SqliteStore
-from app.budget.stores.sqlite_sync import CHECKPOINT_EVERY
+from app.budget.stores.sqlite import SqliteStore
+from app.budget.stores.sqlite_sync import CHECKPOINT_EVERY, RESTART_FRAMES
 from app.errors import LedgerUnavailableError
 
 pytestmark = pytest.mark.integration
