@@ -290,6 +290,7 @@ class Runtime:
         scopes = policy_scopes(policy, now)  # global and every team, break-glass applied
         set_limit_metrics(scopes, now, self.metrics)
         set_break_glass_metrics(policy, now, self.metrics)
+        self.metrics.ledger_wal_bytes.set(self.ledger.wal_bytes())  # a stat: no ledger query
         try:
             async with asyncio.timeout(LEDGER_TIMEOUT_SECONDS):
                 await refresh_budget_metrics(self.ledger, scopes, self.metrics)

@@ -238,6 +238,9 @@ class Ledger:
     async def ping(self) -> None:
         await self.store.ping()
 
+    def wal_bytes(self) -> int:
+        return self.store.wal_bytes()
+
     async def aclose(self) -> None:
         await self.store.aclose()
 

@@ -74,6 +74,14 @@ class MoneyMetrics:
             "maxmemory-policy other than noeviction), 0 otherwise and without Redis.",
             registry=r,
         )
+        # --- the SQLite ledger's write-ahead log (pod-local: the ledger volume's file)
+        self.ledger_wal_bytes = Gauge(
+            "ai_ledger_wal_bytes",
+            "Size of the SQLite ledger's write-ahead log file on this pod's volume (0 with the "
+            "Redis ledger). Checkpoints keep it under 64 MiB; it grows while another process "
+            "holds a read open on the ledger file.",
+            registry=r,
+        )
         # --- settle spool (pod-local: spend the ledger could not take, waiting on disk)
         self.settle_spool_depth = Gauge(
             "ai_settle_spool_depth",

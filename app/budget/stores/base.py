@@ -78,4 +78,9 @@ class LedgerStore(Protocol):
         """Raise LedgerUnavailableError unless the store answers."""
         ...
 
+    def wal_bytes(self) -> int:
+        """Size of the store's write-ahead log on this host's disk (SQLite); 0 where the
+        store has none (memory, Redis). A stat, never a query: read at every scrape."""
+        ...
+
     async def aclose(self) -> None: ...

@@ -128,5 +128,8 @@ class MemoryStore:
     async def ping(self) -> None:
         return None
 
+    def wal_bytes(self) -> int:
+        return 0
+
     async def aclose(self) -> None:
         self.closed = True

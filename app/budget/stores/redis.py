@@ -132,6 +132,9 @@ class RedisStore:
     async def ping(self) -> None:
         await self._call("ping", self._redis.ping())
 
+    def wal_bytes(self) -> int:
+        return 0
+
     async def aclose(self) -> None:
         await self._redis.aclose()
 

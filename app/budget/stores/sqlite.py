@@ -163,6 +163,13 @@ class SqliteStore:
         """RESTART checkpoints tried (`sqlite_sync.py`)."""
         return self._wal.restarts
 
+    def wal_bytes(self) -> int:
+        """The WAL file's size (0 without one: the last connection to close deletes it).
+        Checkpoints keep it under WAL_SIZE_LIMIT (`sqlite_files.py`) while nothing holds them
+        back; it grows while another process keeps a read open on the file
+        (`ai_ledger_wal_bytes`, alert AILedgerWALGrowing)."""
+        return self._wal.file_bytes()
+
     @property
     def durable_commits(self) -> int:
         """Of `commits`, those fsynced (synchronous=FULL)."""

@@ -70,6 +70,12 @@ class WalSync:
         self.checkpoints = 0
         self.restarts = 0
 
+    def file_bytes(self) -> int:
+        try:
+            return os.stat(self._path).st_size
+        except FileNotFoundError:
+            return 0
+
     def committed(self) -> None:
         """A commit on the loop's connection: one more toward the next checkpoint, which starts
         at once when due and no fsync is under way to carry it."""
