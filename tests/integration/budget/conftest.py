@@ -32,6 +32,16 @@ LedgerFactory = Callable[[], Ledger]
 Lapse = Callable[[], Awaitable[None]]
 
 
+@pytest_asyncio.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A SQLite store on a file of its own, open: the thread's connection and, with it, the
+    loop's (`sqlite_inline.py`). Closed at teardown (a test may close it first)."""
+    s = SqliteStore(tmp_path / "ledger.sqlite3")
+    await s.ping()
+    yield s
+    await s.aclose()
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime(2026, 11, 27, 6, 30, tzinfo=UTC))

@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from app.budget.stores.base import Slot
 from app.budget.stores.sqlite import SqliteStore
@@ -22,14 +19,6 @@ pytestmark = pytest.mark.integration
 
 NOW = 1_800_000_000.0  # the store judges expiry by the caller's clock: any fixed time will do
 SLOTS = [Slot("hourly:2027-01-15T08", 1_000, NOW + 86_400)]
-
-
-@pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "ledger.sqlite3")
-    await s.ping()
-    yield s
-    await s.aclose()
 
 
 class Held:

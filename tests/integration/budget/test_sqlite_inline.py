@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from app.budget.stores.base import Slot, SlotUsage
 from app.budget.stores.sqlite import SqliteStore
@@ -29,14 +27,6 @@ SLOTS = [Slot("hourly:2027-01-15T08", 1_000, NOW + 86_400),
 ROOMY = [Slot(s.key, 10**12, s.keep_until) for s in SLOTS]  # for thousands of operations
 # a checkpointed WAL: up to RESTART_FRAMES pages, and what is written until the next checkpoint
 WAL_BOUND = 2 * RESTART_FRAMES * 4_096
-
-
-@pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "ledger.sqlite3")
-    await s.ping()  # the thread opens the file, and the loop's connection with it
-    yield s
-    await s.aclose()
 
 
 def held_in_file(path: Path) -> list[tuple[str, int]]:

@@ -6,11 +6,9 @@ Real SQLite files, real connections."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from app.budget.stores.base import Slot
 from app.budget.stores.sqlite import SqliteStore
@@ -22,14 +20,6 @@ pytestmark = pytest.mark.integration
 NOW = 1_800_000_000.0  # the store judges expiry by the caller's clock: any fixed time will do
 SLOTS = [Slot("hourly:2027-01-15T08", 10**12, NOW + 86_400),
          Slot("daily:2027-01-15", 10**12, NOW + 86_400)]
-
-
-@pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "ledger.sqlite3")
-    await s.ping()
-    yield s
-    await s.aclose()
 
 
 def file_size(store: SqliteStore) -> int:
