@@ -12,6 +12,10 @@ eval-retrieval: venv ## Recall@1/@4, MRR, no-answer precision/recall: sparse vs 
 bench-retrieval: venv ## Index build, /ask latency, re-index, memory at 22..22,000 sections.
 	$(BIN)/python -m bench.retrieval
 
+.PHONY: bench-runbook-watch
+bench-runbook-watch: venv ## What polling the runbooks directory costs at 44..4,400 runbooks (bench/results/runbook-watch.md).
+	$(BIN)/python -m bench.runbook_watch
+
 # A public paraphrase set (MRPC msr_paraphrase_test.txt, or a PAWS tsv) is not in this
 # repository either: point EXTERNAL_PARAPHRASES at it to measure the guard on data we did not write.
 EXTERNAL_PARAPHRASES ?=

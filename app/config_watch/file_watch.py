@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.runbooks.loader import runbook_files
+from app.runbooks.tree import markdown_entries
 
 if TYPE_CHECKING:
     from app.policy_source import PolicyManager, ReloadOutcome
@@ -31,6 +31,7 @@ log = logging.getLogger("app.policy")
 
 OutcomeHook = Callable[["ReloadOutcome"], Awaitable[None] | None]
 StatKey = tuple[str, int, int, int]
+FileKey = tuple[int, int, int]  # inode, size, mtime (ns) of the file behind the symlinks
 
 
 def _stat_key(path: Path) -> StatKey:
@@ -38,6 +39,11 @@ def _stat_key(path: Path) -> StatKey:
     real = os.path.realpath(path)
     st = os.stat(real)
     return real, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _file_key(entry: os.DirEntry[str]) -> FileKey:
+    st = entry.stat()  # follows symlinks: a ConfigMap's `..data` swap shows as a new inode
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 async def _every(interval_seconds: float, check: Callable[[], Awaitable[None]], what: str) -> None:
@@ -114,12 +120,18 @@ class FilePolicyWatcher:
 
 
 class DirectoryWatcher:
-    """Calls `on_change` when the set of `*.md` files in a directory (not recursive), or their
-    content, changes.
+    """Calls `on_change` when the set of runbook files under a directory (app/runbooks/tree.py),
+    or their content, changes.
 
     The signature is taken once at construction (the caller has just loaded the directory),
     so only later changes trigger `on_change`. Kubelet internals (`..data`, `..<timestamp>`)
-    and other dot-paths are skipped; the visible names follow the `..data` swap.
+    and other dot-paths are skipped; the visible names follow the `..data` swap: each file is
+    stat'ed through its symlinks, and a swapped-in file is a new inode.
+
+    Each poll runs in a worker thread, not on the event loop: it lists the tree and stats every
+    file, every interval, forever, and at 2,000 runbooks that held the loop 66-76 ms once a
+    second (every request in flight waited; on NFS each stat is a round trip), and content is
+    hashed only when a stat changed (bench/runbook_watch.py, bench/results/runbook-watch.md).
     """
 
     def __init__(
@@ -131,23 +143,22 @@ class DirectoryWatcher:
         self.directory = directory
         self._on_change = on_change
         self._interval = interval_seconds
-        self._stats: tuple[tuple[str, StatKey], ...] | None = None
+        self._stats: tuple[tuple[str, FileKey], ...] | None = None
         self._signature = self._scan()
 
     def _scan(self) -> tuple[tuple[str, str], ...] | None:
-        """(name, content hash) of each runbook, or None when the directory cannot be read
+        """(id, content hash) of each runbook, or None when the directory cannot be read
         consistently right now (missing, or a file vanished mid-swap): try again next time."""
         try:
             if not self.directory.is_dir():
                 raise FileNotFoundError(2, "not a directory", str(self.directory))
-            # Recursive, like the runbook loader; dot-names are kubelet internals.
-            files = [p for _, p in runbook_files(self.directory)]
-            stats = tuple((str(p.relative_to(self.directory)), _stat_key(p)) for p in files)
+            entries = markdown_entries(self.directory)
+            stats = tuple((runbook_id, _file_key(entry)) for runbook_id, entry in entries)
             if stats == self._stats:
                 return self._signature
             signature = tuple(
-                (name, hashlib.sha256(p.read_bytes()).hexdigest())
-                for (name, _), p in zip(stats, files, strict=True)
+                (runbook_id, hashlib.sha256(Path(entry.path).read_bytes()).hexdigest())
+                for runbook_id, entry in entries
             )
         except OSError as exc:
             log.warning(
@@ -161,7 +172,7 @@ class DirectoryWatcher:
 
     async def check(self) -> bool:
         """One poll. Returns True when a change was seen and `on_change` was called."""
-        signature = self._scan()
+        signature = await asyncio.to_thread(self._scan)
         if signature is None or signature == self._signature:
             return False
         self._signature = signature

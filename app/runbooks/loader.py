@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.runbooks.frontmatter import FrontMatterError, split_front_matter
+from app.runbooks.tree import markdown_entries
 
 log = logging.getLogger("app.runbooks")
 
@@ -112,15 +112,8 @@ def parse_runbook(runbook_id: str, markdown: str) -> Runbook:
 
 
 def runbook_files(directory: Path) -> list[tuple[str, Path]]:
-    """(id, path) of every `*.md` under the directory, sorted by id; dot-entries skipped."""
-    found: list[tuple[str, Path]] = []
-    for root, dirs, files in os.walk(directory, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if name.endswith(".md") and not name.startswith("."):
-                path = Path(root) / name
-                found.append((path.relative_to(directory).with_suffix("").as_posix(), path))
-    return sorted(found)
+    """(id, path) of every runbook under the directory, sorted by id (`tree.py` says which)."""
+    return [(runbook_id, Path(entry.path)) for runbook_id, entry in markdown_entries(directory)]
 
 
 def load_corpus(directory: Path, max_bytes: int = MAX_RUNBOOK_BYTES,

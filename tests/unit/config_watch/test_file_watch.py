@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,38 @@ async def test_a_failing_reindex_is_logged_not_raised(runbooks: ConfigMapVolume)
     watcher = DirectoryWatcher(runbooks.root, broken, interval_seconds=1.0)
     runbooks.update({"oom.md": "# changed\n"})
     assert await watcher.check() is True
+
+
+# only turns a poll that holds the event loop into a failure instead of a hang
+NEVER_SECONDS = 10.0
+
+
+async def test_a_poll_does_not_hold_the_event_loop(tmp_path: Path) -> None:
+    """A poll lists and stats every runbook, every second: at 2,000 runbooks it held the loop
+    66-76 ms each time (bench/results/runbook-watch.md), on NFS each stat is a round trip. It
+    runs in a thread: here a file whose read blocks (a FIFO, opened until a writer comes) stops
+    the poll and not the loop. The writer comes once the loop has run a step of this test; had
+    the poll held the loop, it would come only at NEVER_SECONDS, and too late."""
+    directory = tmp_path / "runbooks"
+    directory.mkdir()
+    (directory / "a.md").write_text("# A\n")
+    reindex = Reindex()
+    watcher = DirectoryWatcher(directory, reindex, interval_seconds=1.0)
+    fifo = directory / "b.md"
+    os.mkfifo(fifo)  # new: the poll hashes it, and blocks in its open()
+    loop_ran = threading.Event()
+    in_time: list[bool] = []
+
+    def writer() -> None:
+        in_time.append(loop_ran.wait(NEVER_SECONDS))
+        with fifo.open("wb") as f:
+            f.write(b"# B\n")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    poll = asyncio.create_task(watcher.check())
+    await asyncio.sleep(0)  # the poll starts, and blocks on the FIFO
+    loop_ran.set()  # this step runs only if the loop is free meanwhile
+    assert await poll is True and reindex.calls == 1
+    await asyncio.to_thread(thread.join)
+    assert in_time == [True]
