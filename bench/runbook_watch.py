@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 from app.config_watch.file_watch import DirectoryWatcher
+from bench.results_file import write_keeping_notes
 from bench.runbook_corpus import generate
 
 REPO = Path(__file__).resolve().parent.parent
-NOTES_MARKER = "<!-- notes: kept when the bench rewrites this file -->"
 TICK_SECONDS = 0.005
 POLL_EVERY_SECONDS = 0.05  # 20 polls a second: the stalls show sooner than at the default 1 s
 
@@ -81,8 +81,6 @@ async def measure(runbooks: int, root: Path, seconds: float) -> dict[str, float]
 
 
 def write(rows: list[dict[str, float]], out: Path, seconds: float) -> str:
-    old = out.read_text() if out.exists() else ""
-    notes = old.split(NOTES_MARKER, 1)[1] if NOTES_MARKER in old else "\n"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     machine = platform.processor() or platform.machine()
     lines = [
@@ -100,10 +98,8 @@ def write(rows: list[dict[str, float]], out: Path, seconds: float) -> str:
     for r in rows:
         lines.append(f"| {r['runbooks']:,.0f} | {r['poll_cpu_ms']:.2f} | "
                      f"{r['poll_cpu_ms'] / 10:.2f} % | {r['p99_ms']:.2f} | {r['longest_ms']:.1f} |")
-    lines += ["", NOTES_MARKER]
-    text = "\n".join(lines) + notes
-    out.write_text(text)
-    return text
+    lines.append("")
+    return write_keeping_notes(out, "\n".join(lines))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """bench/results/throughput.md and .png from one run of bench/throughput.py: medians over the
-repetitions, ratios against the floor and LiteLLM, the issue's targets met or not. Everything
-below NOTES_MARKER in an existing file (the profile's findings, before/after) is kept."""
+repetitions, ratios against the floor and LiteLLM, the issue's targets met or not. The notes
+of an existing file (the profile's findings, before/after) are kept (bench/results_file.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-NOTES_MARKER = "<!-- notes: kept when the bench rewrites this file -->"
+from bench.results_file import write_keeping_notes
+
 UNCACHED = ("ours uncached, SQLite", "ours uncached, Redis")
 
 
@@ -174,8 +175,6 @@ def profiles(run: Run) -> list[str]:
 def write(run: Run, out: Path) -> None:
     rows = medians(run.cells)
     a = run.args
-    old = out.read_text() if out.exists() else ""
-    notes = old.split(NOTES_MARKER, 1)[1] if NOTES_MARKER in old else "\n"
     lines = [
         "# Throughput and cost to run: one worker each, side by side",
         "",
@@ -216,10 +215,8 @@ def write(run: Run, out: Path) -> None:
         "## Profile (py-spy)" if run.profiles else "",
         *profiles(run),
         "",
-        NOTES_MARKER,
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + notes)
+    write_keeping_notes(out, "\n".join(lines))
     plot(rows, run.args["delays"], out.with_suffix(".png"))
 
 

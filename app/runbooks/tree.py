@@ -12,7 +12,7 @@ between two walks. A folder that cannot be read is skipped, as `os.walk` does.
 The watcher polls this every second forever (app/config_watch/file_watch.py), so it stays cheap:
 `os.scandir` (the kind of each entry comes with the listing) and one `stat` per file, no path
 objects per file (bench/runbook_watch.py: 2,000 runbooks in 66 ms per poll with `os.walk`,
-`Path` and `realpath` per file; bench/results/runbook-watch.md for now).
+`Path` and `realpath` per file; now: bench/results/runbook-watch.md).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import runbook_watch
+from bench.results_file import NOTES_MARKER
 
 
 async def test_a_small_corpus_is_measured(tmp_path: Path) -> None:
@@ -16,7 +17,7 @@ async def test_a_small_corpus_is_measured(tmp_path: Path) -> None:
 
 def test_the_notes_below_the_marker_are_kept(tmp_path: Path) -> None:
     out = tmp_path / "runbook-watch.md"
-    out.write_text(f"old table\n{runbook_watch.NOTES_MARKER}\n\n## Notes\n\nkept\n")
+    out.write_text(f"old table\n{NOTES_MARKER}\n\n## Notes\n\nkept\n")
     row = {"runbooks": 44.0, "poll_cpu_ms": 0.4, "longest_ms": 2.0, "p99_ms": 1.0}
     text = runbook_watch.write([row], out, 3.0)
     assert "old table" not in text
