@@ -7,6 +7,7 @@ the body's `budget` object, the same in a streamed answer's `error` event."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -111,11 +112,21 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    return error_response(422, "invalid_request", "; ".join(parts))
+    return error_response(422, "invalid_request", "; ".join(map(_problem, exc.errors())))
+
+
+def _problem(err: dict[str, Any]) -> str:
+    """One validation error as an operator reads it: the field, then what is wrong with it.
+    A body that is not JSON says so and where (FastAPI's own loc is the byte offset alone,
+    which read "0: JSON decode error")."""
+    if err.get("type") == "json_invalid":
+        where = err.get("loc", ())[-1:]
+        reason = (err.get("ctx") or {}).get("error", "")
+        return ("body is not valid JSON"
+                + (f" (at byte {where[0]})" if where and isinstance(where[0], int) else "")
+                + (f": {reason}" if reason else ""))
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+    return f"{loc}: {err.get('msg', 'invalid')}"
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:

@@ -41,7 +41,8 @@ _QUIET = frozenset({"/metrics", "/health/live", "/health/ready"})
 async def _too_large(send: Send, limit: int, request_id: str) -> None:
     body = json.dumps({"error": "body_too_large",
                        "detail": f"request body exceeds {limit} bytes",
-                       "request_id": request_id}).encode()
+                       "request_id": request_id},
+                      separators=(",", ":")).encode()  # as JSONResponse writes every other error
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()),

@@ -94,6 +94,8 @@ def test_bad_input_gets_a_clear_json_error(
     assert body["error"] == code
     assert body["detail"]
     assert body["request_id"] == r.headers["x-request-id"]
+    # every error body is written the same way, whichever layer refused the request
+    assert r.content == json.dumps(body, separators=(",", ":")).encode()
 
 
 def test_chunked_oversized_body_is_refused_without_a_content_length(

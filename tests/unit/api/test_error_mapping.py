@@ -6,6 +6,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 from app.api.errors import install_error_handlers, problem_body
 from app.api.middleware import RequestContextMiddleware
@@ -100,3 +101,29 @@ def test_a_budget_refusal_names_its_scope_and_window(
     assert r.headers["x-budget-window"] == budget["window"]
     assert r.json()["budget"] == budget
     assert problem_body(exc)["budget"] == budget  # a streamed answer's error event
+
+
+class Question(BaseModel):
+    question: str
+
+
+@pytest.mark.parametrize(("body", "detail"), [
+    (b"notjson", "body is not valid JSON (at byte 0): Expecting value"),
+    (b'{"question": "a",}', "body is not valid JSON (at byte 17): Expecting property name "
+                            "enclosed in double quotes"),
+    (b'{"question": 1}', "question: Input should be a valid string"),
+    (b"{}", "question: Field required"),
+])
+def test_a_bad_body_says_what_is_wrong_and_where(body: bytes, detail: str) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/ask")
+    async def ask(q: Question) -> None:
+        return None
+
+    with TestClient(app) as client:
+        r = client.post("/ask", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["error"] == "invalid_request"
+    assert r.json()["detail"] == detail
