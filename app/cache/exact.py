@@ -204,13 +204,15 @@ class RedisAnswerCache:
             return await self._local.get(key, allow_stale=allow_stale)
         if raw is None:
             return None
-        data = json.loads(raw)
-        share = data.get("grounded_share")
-        entry = CachedAnswer(data["answer"], data["model"], tuple(data["sources"]),
-                             float(data["stored_at"]), tuple(data.get("sections", ())),
-                             str(data.get("corpus", "")), float(data.get("cost_usd", 0.0)),
-                             tuple(_citation(c) for c in data.get("citations", ())),
-                             None if share is None else float(share))
+        try:
+            entry = _decoded(raw)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Another version's layout, or bytes someone wrote by hand: a miss (the paid
+            # answer's put overwrites it), counted and logged, never the caller's error.
+            log.warning("answer cache entry unreadable: treated as a miss",
+                        extra={"fields": {"op": "get", "error": repr(exc)}})
+            self._on_error()
+            return None
         return _classify(entry, self._clock.now().timestamp(), self._policy, allow_stale)
 
     async def put(self, key: str, entry: CachedAnswer) -> int:
@@ -232,6 +234,16 @@ class RedisAnswerCache:
 
     async def aclose(self) -> None:
         """The Redis connection is owned by whoever created it."""
+
+
+def _decoded(raw: bytes | str) -> CachedAnswer:
+    data = json.loads(raw)
+    share = data.get("grounded_share")
+    return CachedAnswer(str(data["answer"]), str(data["model"]), tuple(data["sources"]),
+                        float(data["stored_at"]), tuple(data.get("sections", ())),
+                        str(data.get("corpus", "")), float(data.get("cost_usd", 0.0)),
+                        tuple(_citation(c) for c in data.get("citations", ())),
+                        None if share is None else float(share))
 
 
 def _citation(raw: Any) -> tuple[str, str, str, str]:

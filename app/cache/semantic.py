@@ -1,9 +1,12 @@
 """The semantic tier: a question close in meaning to one already answered reuses its answer.
 
-Entries are bucketed by a context key the caller builds from the model, the prompt version and
-the digest of the retrieved sections (`SearchResult.context_hash`) and the embedding model: only
-questions that retrieved the same sections, for the same model and prompt, are ever compared,
-and a runbook edit moves its questions to a new bucket (the old one ages out, or `invalidate`).
+Entries are bucketed by a context key the caller builds (`app.services.reuse.semantic_bucket`)
+from the model, the prompt version, the embedding model and the set of runbooks retrieved: only
+questions that retrieved the same runbooks, for the same model and prompt, are ever compared.
+Which sections of those runbooks were picked may differ with the wording; on a hit the caller
+checks that the stored answer's own sections still stand (`RunbookIndex.has_sections`), so an
+edit retires exactly the answers built on what changed. `invalidate` drops a whole bucket (tests
+and tools; the pipeline retires entries one by one through `remove`).
 Each entry is (answer key = the exact-cache key of the stored answer, question text, float32
 L2-normalised vector, stored_at). `find` returns the most similar entry at or above the
 threshold that the guard (app/cache/semantic_guard.py) lets share; it also reports the best

@@ -4,6 +4,7 @@ incident must not be evicted by the next max_entries distinct ones."""
 
 from __future__ import annotations
 
+import pytest
 from redis.asyncio import Redis
 
 from app.cache import CachedAnswer, RedisAnswerCache
@@ -34,5 +35,29 @@ async def test_a_read_keeps_an_entry_and_the_least_recently_used_goes_first(
         assert hot is not None and hot.entry.answer == "asked again and again"
         # A miss adds nothing to the index: the bound still holds after a read of a gone key.
         assert await redis.zcard("sre-ai:{cache}:index") == 2
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("stored", [
+    b'{"text": "another layout"}',  # a field missing
+    b'["a", "list"]',
+    b"not json",
+    b'{"answer": "a", "model": "m", "sources": ["rb"], "stored_at": 1, "citations": [["x"]]}',
+])
+async def test_an_unreadable_entry_is_a_counted_miss_not_an_error(
+        private_redis_server: RedisServer, stored: bytes) -> None:
+    clock = ManualClock()
+    errors: list[int] = []
+    redis = Redis.from_url(private_redis_server.url)
+    cache = RedisAnswerCache(redis, CachePolicy(), clock, on_error=lambda: errors.append(1))
+    try:
+        await redis.set("sre-ai:{cache}:q", stored)
+        assert await cache.get("q", allow_stale=True) is None
+        assert errors == [1]
+        # the paid answer's put replaces it
+        await cache.put("q", entry(clock, "fresh"))
+        found = await cache.get("q", allow_stale=False)
+        assert found is not None and found.entry.answer == "fresh"
     finally:
         await redis.aclose()
