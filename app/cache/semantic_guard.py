@@ -43,6 +43,11 @@ MAX_UNSHARED_CONTENT_WORDS = 1
 _QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|`([^`]+)`")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:['._/:-][A-Za-z0-9]+)*%?")
 _NEGATIONS = frozenset("not no never without none nothing neither nor cannot nobody".split())
+# Contractions as people type them in a hurry, without the apostrophe: "hpa isnt scaling" is as
+# negated as "hpa isn't scaling" (a plain word here, they passed as one unshared content word)
+_BARE_CONTRACTIONS = frozenset(
+    "isnt arent wasnt werent dont doesnt didnt cant couldnt wont wouldnt shouldnt hasnt havent "
+    "hadnt mustnt neednt aint".split())
 # Each pair: words of one side, words of the other (stems compared, see _stems).
 _OPPOSITES: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
     (frozenset(stem(w) for w in a.split()), frozenset(stem(w) for w in b.split()))
@@ -140,9 +145,9 @@ def _parse(text: str) -> _Parsed:
     quoted = {next(g for g in m.groups() if g).lower().strip() for m in _QUOTED.finditer(text)}
     raw = _TOKEN.findall(text.replace("\u2019", "'"))
     words = tuple(w.lower() for w in raw)
-    negated = any(w in _NEGATIONS or w.endswith("n't") for w in words)
+    negated = any(w in _NEGATIONS or _contracted(w) for w in words)
     # "scale in" / "scale out" are opposites; a bare "in" or "out" is not
-    terms = ["not" if w.endswith("n't") else w.removesuffix("'s") for w in words]
+    terms = ["not" if _contracted(w) else w.removesuffix("'s") for w in words]
     terms += [f"scale_{w}" for p, w in pairwise(terms)
               if stem(p) == "scal" and w in ("in", "out")]
     names = set(quoted)
@@ -155,6 +160,11 @@ def _parse(text: str) -> _Parsed:
                     names.add(words[j])
     stems = frozenset(stem(t) for t in terms)
     return _Parsed(words, stems, negated, frozenset(names), frozenset(words), " ".join(words))
+
+
+def _contracted(word: str) -> bool:
+    """A negated contraction, with or without its apostrophe."""
+    return word.endswith("n't") or word in _BARE_CONTRACTIONS
 
 
 def _looks_like_name(word: str) -> bool:

@@ -19,6 +19,12 @@ NEGATIVES = [
     ("answers come with sources", "answers come without sources", "negation"),
     ("pods get evicted with disk pressure", "pods never get evicted with disk pressure",
      "negation"),
+    # typed without the apostrophe
+    ("the node is ready but pods are pending", "the node isnt ready but pods are pending",
+     "negation"),
+    ("hpa is scaling", "hpa isnt scaling", "negation"),
+    ("can the pod pull the image", "cant the pod pull the image", "negation"),
+    ("the rollout finished", "the rollout didnt finish", "negation"),
     # opposite
     ("how do I enable the circuit breaker", "how do I disable the circuit breaker", "opposite"),
     ("how do I increase the hourly budget", "how do I decrease the hourly budget", "opposite"),
@@ -56,6 +62,8 @@ PARAPHRASES = [
     ("redis started evicting keys", "Redis is evicting keys"),
     ("how do I raise the budget limit", "how can I increase the budget limit?"),
     ("cert-manager didn't renew the certificate", "cert-manager did not renew the certificate"),
+    ("cert-manager didnt renew the certificate", "cert-manager did not renew the certificate"),
+    ("the hpa wont scale out", "the hpa won't scale out"),
     ("container killed with exit code 137", "container got killed, exit code 137"),
     ("node shows NotReady in kubectl get nodes", "kubectl get nodes shows the node NotReady"),
     ("AIBudgetExhausted is firing, how do I raise the budget",
