@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.clock import Clock
+from app.config.teams import RESERVED_TEAM_NAMES, TEAM_NAME
 from app.metrics import Metrics
 
 log = logging.getLogger("app.auth")
@@ -65,7 +66,15 @@ def parse_keys(text: str, *, separator: str) -> dict[str, KeyIdentity]:
         if not sep or not name.strip() or not key.strip() or (colon and not team.strip()):
             log.warning("ignoring malformed API key entry", extra={"fields": {"entry": index}})
             continue
-        keys[key.strip()] = KeyIdentity(name.strip(), team.strip() or None)
+        team = team.strip()
+        if team and (team in RESERVED_TEAM_NAMES or not TEAM_NAME.fullmatch(team)):
+            # `global:ci=...` made the caller's team the fleet's own scope: every global window
+            # was charged twice per answer (SQLite refused the duplicate hold outright). A team
+            # is what the policy may name: lower-case, not reserved.
+            log.warning("ignoring API key entry: its team prefix is not a team name",
+                        extra={"fields": {"entry": index, "team": team[:64]}})
+            continue
+        keys[key.strip()] = KeyIdentity(name.strip(), team or None)
     return keys
 
 

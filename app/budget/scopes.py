@@ -18,7 +18,7 @@ from app.config.teams import GLOBAL_SCOPE, Limits
 def caller_scopes(policy: Policy, team: str | None, now: datetime) -> tuple[Limits, ...]:
     """The global scope first, then the team's: the order a refusal is reported in."""
     found = [policy.scope_limits(GLOBAL_SCOPE, now)]
-    if team is not None:
+    if team is not None and team != GLOBAL_SCOPE:  # never the global windows twice
         found.append(policy.scope_limits(team, now))
     return tuple(s for s in found if s is not None)
 

@@ -25,6 +25,7 @@ fail); they simply no longer apply. Nothing here reads a clock: callers pass `no
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -39,7 +40,8 @@ GLOBAL_SCOPE = "global"
 RESERVED_TEAM_NAMES = frozenset({GLOBAL_SCOPE, "unassigned", "other"})
 MAX_TEAMS = 100
 MAX_BREAK_GLASS = 50
-TeamName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+TEAM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+TeamName = Annotated[str, Field(pattern=f"^{TEAM_NAME.pattern}$")]
 # Key names as the keys file writes them (`name=key`), without the `team:` prefix.
 KeyName = Annotated[str, Field(pattern=r"^[^\s=:,#][^\s=:,]{0,127}$")]
 WINDOW_FIELDS = {"hourly": "hourly_usd", "daily": "daily_usd", "monthly": "monthly_usd"}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.api_keys import KeyIdentity, parse_keys
+from app.budget.scopes import caller_scopes
 from app.callers import OPEN_CALLER, resolve_caller
 from app.config import parse_policy
 from app.errors import PolicyError
@@ -78,6 +79,12 @@ def test_keys_name_their_team_in_the_keys_file_or_in_the_policy() -> None:
     assert resolve_caller(KeyIdentity("ops"), policy).team is None
     # The keys file's prefix wins over the policy's list.
     assert resolve_caller(KeyIdentity("pay-ci", "search"), policy).team == "search"
+    # A team prefix the policy could never name is refused, not taken: "global" would have
+    # charged the fleet's windows twice per answer.
+    assert parse_keys("global:ci=k5\nunassigned:a=k6\nPayments:b=k7\nok=k8", separator="\n") \
+        == {"k8": KeyIdentity("ok")}
+    assert [s.scope for s in caller_scopes(policy, "global", UNTIL)] == ["global"]
+    assert [s.scope for s in caller_scopes(policy, "payments", UNTIL)] == ["global", "payments"]
     lead = resolve_caller(KeyIdentity("platform-lead"), policy)
     assert lead.admin and not resolve_caller(KeyIdentity("ops"), policy).admin
     assert resolve_caller(None, policy) is OPEN_CALLER and OPEN_CALLER.admin
