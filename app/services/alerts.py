@@ -7,7 +7,9 @@ duplicate: not answered, $0) and queues them. A few workers answer the queue in 
 a paid model while the storm caps allow (alert_gate.py), runbook excerpts ($0) beyond them.
 The queue is bounded: a firing alert that finds it full is refused (`dropped`, its claim
 released, so Alertmanager's next re-send gets it). `stop` lets the workers finish the queue
-for a bounded time, then cancels them.
+for a bounded time, then cancels them and releases the claims of what they did not answer (the
+alert being answered and those still queued): a re-send, to another replica or the next pod,
+is then answered instead of counted a duplicate for the claim's week.
 
 The team of the key that sent the notification travels with each queued alert: its paid
 answer is charged to that team's windows (and the global ones), as an /ask from that key.
@@ -87,6 +89,15 @@ class AlertReceiver:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        left = 0
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            self._queue.task_done()
+            await self._gate.release(job.alert.fingerprint, _stamp(job.alert)[0])
+            left += 1
+        if left:
+            log.warning("shutting down with firing alerts unanswered: their claims are released "
+                        "for Alertmanager's re-send", extra={"fields": {"alerts": left}})
 
     async def idle(self) -> None:
         """Until every queued alert is answered (tests, shutdown)."""
@@ -147,6 +158,9 @@ class AlertReceiver:
         try:
             answer = await self._answers.ask(question, OFFLINE_MODEL if cap else None,
                                              team=job.team)
+        except asyncio.CancelledError:  # shut down mid-answer: a re-send answers it elsewhere
+            await self._gate.release(alert.fingerprint, _stamp(alert)[0])
+            raise
         except Exception as exc:
             self._metrics.alert_errors.inc()
             await self._gate.release(alert.fingerprint, _stamp(alert)[0])

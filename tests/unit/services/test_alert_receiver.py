@@ -5,9 +5,11 @@ and stop() drains what was queued."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from app.errors import UpstreamError
+from app.llm.base import Completion, CompletionRequest
 from app.services.alert_gate import AlertGate
 from app.services.alert_payload import AlertRecord, WebhookPayload
 from app.services.alert_records import AlertRecords
@@ -86,6 +88,29 @@ async def test_a_full_queue_refuses_and_releases_and_stop_drains_the_queue() -> 
     await rx.stop()  # drains before it cancels
     assert len(await records.recent()) == 2
     assert (await rx.receive(payload("c"))).accepted == 1  # "c" was released, not lost
+
+
+async def test_stop_releases_the_claims_of_the_alerts_it_did_not_answer() -> None:
+    """A pod shutting down mid-storm: the alert being answered and those queued are neither
+    answered nor lost. Their claims are released, so Alertmanager's re-send (to another
+    replica, or this one's successor) is answered, not counted a duplicate for a week."""
+    h = Harness()
+    answering = asyncio.Event()
+
+    async def hangs(request: CompletionRequest) -> Completion:  # past the drain
+        answering.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    h.provider.complete = hangs  # type: ignore[method-assign]
+    rx, records = receiver(h, workers=1)
+    rx.start()
+    assert (await rx.receive(payload("a", "b", "c"))).accepted == 3
+    await answering.wait()  # "a" is being answered, "b" and "c" wait in the queue
+    await rx.stop(drain_seconds=0)
+    assert await records.recent() == []
+    again = await rx.receive(payload("a", "b", "c"))
+    assert (again.accepted, again.duplicate) == (3, 0)
 
 
 async def test_resolved_alerts_are_recorded_never_answered() -> None:
