@@ -21,7 +21,7 @@ from app.cache.semantic import (
 )
 from app.cache.semantic_guard import GUARD_REASONS, GuardReason, Verdict, judge
 from app.cache.semantic_redis import RedisSemanticCache
-from app.cache.singleflight import Outcome, Role, SingleFlight
+from app.cache.singleflight import Outcome, Role, SingleFlight, WaitersOnly
 
 __all__ = [
     "GUARD_REASONS",
@@ -42,6 +42,7 @@ __all__ = [
     "SemanticLookup",
     "SingleFlight",
     "Verdict",
+    "WaitersOnly",
     "cache_key",
     "judge",
     "normalise_question",

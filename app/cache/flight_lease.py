@@ -5,7 +5,8 @@ Keys (`{<key>}` is a hash tag: one script touches the lease and the result toget
 must share a Redis Cluster slot):
 
     <prefix>:lease:{<key>}   <owner token>       SET NX PX lease_ms, renewed every lease/3
-    <prefix>:result:{<key>}  b"P" + payload      (or b"N": nothing to share), PX lease + wait
+    <prefix>:result:{<key>}  b"P" + payload      (b"W" + payload: for the flight's waiters
+                                                 only; b"N": nothing to share), PX lease + wait
     <prefix>:watched:{<key>} "1"                 a replica waits on the flight, PX lease_ms
     <prefix>:done:{<key>}    pub/sub channel     "done" / "abandoned", to wake the waiters
                                                  (flight_wakeups.py: one subscription/replica)
@@ -26,8 +27,11 @@ early or late.
 Claiming is one script: "a result is there -> take it; else the lease is free -> take it (and
 drop an old result)". So a waiter that sees the lease gone never runs `lead()` again for a
 flight whose result was stored in between (the leader stores the result and drops its lease in
-one script too). A fresh arrival ignores an old b"N" (a failed leader must not make every later
-ask of the question degrade for the result's lifetime); a waiter of that flight takes it.
+one script too). A fresh arrival takes only a b"P" result (an answer the cache would keep: it
+missed the cache just before the leader stored it). It ignores an old b"N" (a failed leader
+must not make every later ask of the question degrade for the result's lifetime) and an old
+b"W" (a truncated or degraded answer, or one refused by the leader's team's budget, is not
+served to later asks, which pay from their own team); a waiter of that flight takes either.
 
 Redis failing (error, timeout, the shared breaker open) raises `LeaseUnavailable`: the caller
 goes in-process only. This module logs, never raises a Redis error to the ask.

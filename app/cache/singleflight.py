@@ -11,7 +11,7 @@ the fresh-cache lookup missed:
     async def lead() -> bytes | None:             # the paid rungs, run by ONE caller
         answer = await paid_ladder(...)
         answered.append(answer)
-        return encode(answer) if shareable(answer) else None   # truncated, degraded: None
+        return encode(answer) if reusable(answer) else WaitersOnly(encode(answer))
 
     outcome = await flight.run(key, lead)         # wait_seconds from policy unless given
     if outcome.led:                               # LEADER or TOOK_OVER: we paid
@@ -63,7 +63,22 @@ from app.cache.flight_wakeups import Wakeups
 from app.clock import Sleep
 from app.config import CachePolicy
 
-Lead = Callable[[], Awaitable[bytes | None]]
+
+@dataclass(frozen=True)
+class WaitersOnly:
+    """A result for the waiters of this flight only (an answer the pipeline would not cache:
+    truncated, degraded, no answer, ungrounded). Across replicas the result outlives its flight
+    by the wait, for an ask that missed the cache just before the leader stored the answer; a
+    result like this one is not taken by such a fresh ask, which asks again (flight_lease.py)."""
+
+    payload: bytes
+
+
+Lead = Callable[[], Awaitable[bytes | WaitersOnly | None]]
+
+
+def _unwrapped(shared: bytes | WaitersOnly | None) -> bytes | None:
+    return shared.payload if isinstance(shared, WaitersOnly) else shared
 
 
 class Role(StrEnum):
@@ -153,7 +168,7 @@ class SingleFlight:
         raises; never raises for Redis."""
         policy = self._policy
         if not policy.single_flight_enabled:
-            return Outcome(Role.LEADER, await lead())
+            return Outcome(Role.LEADER, _unwrapped(await lead()))
         wait = policy.single_flight_wait_seconds if wait_seconds is None else wait_seconds
         deadline = asyncio.get_running_loop().time() + wait
         handed_over = False
@@ -200,7 +215,7 @@ class SingleFlight:
         except LeaseUnavailable:
             return await self._lead(key, lead, role, None)
         if claim.result is not None:
-            payload = claim.result[1:] if claim.result[:1] == b"P" else None
+            payload = claim.result[1:] if claim.result[:1] in (b"P", b"W") else None
             return Outcome(Role.FOLLOWER, payload, remote=True)
         if claim.token is None:
             return Outcome(Role.FOLLOWER, timed_out=True)
@@ -230,12 +245,14 @@ class SingleFlight:
         """Run lead(); with a lease (`token`), keep it renewed and publish the result."""
         leases = self._leases
         if token is None or leases is None:
-            return Outcome(role, await lead())
+            return Outcome(role, _unwrapped(await lead()))
         renewal = asyncio.create_task(renew_until_cancelled(leases, key, token, self._sleep))
         result: bytes | None = None  # None: abandoned (cancelled), a watcher takes over
         try:
-            payload = await lead()
-            result = b"N" if payload is None else b"P" + payload
+            shared = await lead()
+            payload = _unwrapped(shared)
+            result = (b"N" if payload is None else
+                      (b"W" if isinstance(shared, WaitersOnly) else b"P") + payload)
             return Outcome(role, payload)
         except Exception:
             result = b"N"

@@ -6,7 +6,11 @@ answer instead of paying for its own. The leader runs the ladder and publishes i
 whatever rung produced it; waiters serve it as cached, at $0, counted as `coalesced`, with
 what the leader paid counted as saved. A waiter whose leader failed, or that waited
 `cache.single_flight_wait_seconds`, takes the ladder's free rungs (cached, stale, runbook
-excerpts): none of them pays.
+excerpts): none of them pays. Only an answer the cache would keep is also given to an ask that
+arrives just after the flight (across replicas the result outlives the flight by the wait, for
+an ask that missed the cache before the leader stored it): a truncated, degraded, ungrounded or
+no-answer one is for the flight's waiters alone, so a later ask is answered afresh, paid from
+its own team's budget.
 """
 
 from __future__ import annotations
@@ -14,12 +18,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from app.cache import SingleFlight
+from app.cache import SingleFlight, WaitersOnly
 from app.errors import DomainError, ServiceUnavailableError
 from app.metrics import Metrics
 from app.services.answer_types import Answer, decode_coalesced, encode_answer
 
 log = logging.getLogger("app.answer")
+
+
+def reusable(answer: Answer) -> bool:
+    """What the answer cache keeps (AnswerService._ask_model stores only these): an answer a
+    later ask of the same question may be given too."""
+    return not (answer.truncated or answer.no_answer or answer.degraded is not None
+                or answer.grounded is False)
 
 
 class CoalescedWaitError(ServiceUnavailableError):
@@ -43,11 +54,12 @@ class Coalescer:
     ) -> Answer:
         led: list[Answer] = []
 
-        async def lead() -> bytes | None:
+        async def lead() -> bytes | WaitersOnly:
             self._metrics.cache_lookups.labels(outcome="miss").inc()
             answer = await ladder()
             led.append(answer)
-            return encode_answer(answer)
+            payload = encode_answer(answer)
+            return payload if reusable(answer) else WaitersOnly(payload)
 
         outcome = await self._flight.run(key, lead)
         if led:

@@ -68,7 +68,9 @@ class FakeProvider:
 
 
 class Harness:
-    def __init__(self, policy_yaml: str = "") -> None:
+    def __init__(self, policy_yaml: str = "", flight: SingleFlight | None = None) -> None:
+        """`flight`: a SingleFlight with Redis leases (tests/integration); in-process by
+        default."""
         self.clock = ManualClock()
         self.metrics = Metrics(CollectorRegistry())
         self.policy: Policy = parse_policy(policy_yaml)
@@ -87,7 +89,7 @@ class Harness:
         self.service = AnswerService(policy=lambda: self.policy, index=lambda: INDEX,
                                      cache=self.cache, metrics=self.metrics, clock=self.clock,
                                      paid=paid, semantic=self.semantic,
-                                     flight=SingleFlight(self.policy.cache))
+                                     flight=flight or SingleFlight(self.policy.cache))
 
     def sample(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
