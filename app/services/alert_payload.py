@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MAX_ALERTS = 1000  # Alertmanager's max_alerts defaults to 0 (all): a group is bounded here
+# Alertmanager's max_alerts defaults to 0 (all of the group): a group is bounded here. Beyond it
+# the alerts are cut, not the notification refused: Alertmanager does not retry a 4xx, so a
+# refusal would leave every alert of the storm's biggest group unanswered, at every re-send.
+MAX_ALERTS = 1000
 _LABEL: Any = Field(default_factory=dict, max_length=200)  # at most 200 labels or annotations
 
 
@@ -47,8 +50,21 @@ class WebhookPayload(_Lenient):
     commonLabels: dict[str, str] = _LABEL
     commonAnnotations: dict[str, str] = _LABEL
     externalURL: str = ""
-    truncatedAlerts: int = 0
-    alerts: list[WebhookAlert] = Field(max_length=MAX_ALERTS)
+    truncatedAlerts: int = Field(default=0, ge=0)  # Alertmanager's cut, plus ours
+    alerts: list[WebhookAlert]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        """The first MAX_ALERTS alerts (before they are validated: the rest costs nothing);
+        the others are counted in truncatedAlerts, as Alertmanager counts its own cut."""
+        alerts = data.get("alerts") if isinstance(data, dict) else None
+        if isinstance(alerts, list) and len(alerts) > MAX_ALERTS:
+            told = data.get("truncatedAlerts", 0)
+            told = told if isinstance(told, int) and told >= 0 else 0
+            data = {**data, "alerts": alerts[:MAX_ALERTS],
+                    "truncatedAlerts": told + len(alerts) - MAX_ALERTS}
+        return data
 
 
 class AlertsAccepted(BaseModel):
@@ -59,6 +75,9 @@ class AlertsAccepted(BaseModel):
                            "startsAt): not answered again, $0.")
     resolved: int = Field(description="Resolved alerts recorded (never answered).")
     dropped: int = Field(description="Firing alerts refused because the answer queue is full.")
+    truncated: int = Field(default=0, description=(
+        "Alerts of the group not in this notification: cut by Alertmanager (its max_alerts) "
+        "or beyond the receiver's bound of 1,000 per notification. Not answered."))
 
 
 class AlertRecord(BaseModel):

@@ -127,7 +127,11 @@ class AlertReceiver:
         if counts["dropped"]:
             log.warning("alert queue full: firing alerts refused until it drains",
                         extra={"fields": {"dropped": counts["dropped"]}})
-        return AlertsAccepted(**counts)
+        if payload.truncatedAlerts:
+            log.warning("alert group truncated: only the first alerts are answered",
+                        extra={"fields": {"truncated": payload.truncatedAlerts,
+                                          "received": len(payload.alerts)}})
+        return AlertsAccepted(**counts, truncated=payload.truncatedAlerts)
 
     def _record(self, alert: WebhookAlert, group_key: str, **fields: object) -> AlertRecord:
         starts, ends = _stamp(alert)

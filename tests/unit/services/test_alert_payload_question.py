@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from app.config import BUNDLED_RUNBOOKS
 from app.runbooks.loader import load_runbooks
 from app.runbooks.search import RunbookIndex
-from app.services.alert_payload import WebhookAlert, WebhookPayload
+from app.services.alert_payload import MAX_ALERTS, WebhookAlert, WebhookPayload
 from app.services.alert_question import build_question, preferred_runbook, runbook_id_from_url
 
 
@@ -58,6 +58,18 @@ def test_a_malformed_payload_is_refused_naming_the_field(change: dict[str, Any],
     with pytest.raises(ValidationError) as info:
         WebhookPayload.model_validate(body)
     assert where in str(info.value)
+
+
+def test_a_group_over_the_bound_is_cut_not_refused() -> None:
+    """Alertmanager does not retry a 4xx: refusing the storm's biggest group would leave all
+    of it unanswered. The first MAX_ALERTS are kept; the rest add to Alertmanager's own count
+    of what it cut (its max_alerts), and are never validated."""
+    many = [{**alert(), "fingerprint": f"fp{i}"} for i in range(MAX_ALERTS)]
+    beyond = [{"not": "even an alert"}] * 5
+    body = WebhookPayload.model_validate(payload(*many, *beyond, truncatedAlerts=7))
+    assert len(body.alerts) == MAX_ALERTS and body.alerts[-1].fingerprint == f"fp{MAX_ALERTS - 1}"
+    assert body.truncatedAlerts == 12
+    assert WebhookPayload.model_validate(payload(alert())).truncatedAlerts == 0
 
 
 @pytest.mark.parametrize(("url", "expected"), [

@@ -113,6 +113,14 @@ async def test_stop_releases_the_claims_of_the_alerts_it_did_not_answer() -> Non
     assert (again.accepted, again.duplicate) == (3, 0)
 
 
+async def test_the_reply_says_how_many_alerts_of_the_group_were_cut() -> None:
+    h = Harness()
+    rx, _ = receiver(h)
+    body = payload("a").model_dump(mode="json") | {"truncatedAlerts": 40}
+    got = await rx.receive(WebhookPayload.model_validate(body))
+    assert (got.accepted, got.truncated) == (1, 40)
+
+
 async def test_resolved_alerts_are_recorded_never_answered() -> None:
     h = Harness()
     rx, records = receiver(h)
