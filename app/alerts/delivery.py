@@ -91,16 +91,21 @@ def slack_message(a: AlertAnswer) -> dict[str, object]:
 
 
 class _RedactUrl(logging.Filter):
-    """httpx logs every request's full URL at INFO; ours is a secret."""
+    """httpx logs every request's full URL (at DEBUG here, app/logs.py); ours is a secret.
+    httpx logs the URL as it normalised it (default port dropped, host lower-cased, path
+    percent-encoded), so both spellings are replaced."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, *spellings: str) -> None:
         super().__init__()
-        self._url, self._shown = url, redact_url(url)
+        self._spellings = sorted(set(spellings), key=len, reverse=True)
+        self._shown = redact_url(spellings[0])
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self._url in message:
-            record.msg, record.args = message.replace(self._url, self._shown), None
+        if any(url in message for url in self._spellings):
+            for url in self._spellings:
+                message = message.replace(url, self._shown)
+            record.msg, record.args = message, None
         return True
 
 
@@ -136,7 +141,7 @@ class Delivery:
         self._transport_error = httpx.TransportError
         self._client = httpx.AsyncClient(timeout=timeout_seconds, transport=transport)
         self._worker: asyncio.Task[None] | None = None
-        self._filter = _RedactUrl(url)
+        self._filter = _RedactUrl(url, str(httpx.URL(url)))
         logging.getLogger("httpx").addFilter(self._filter)
 
     @classmethod

@@ -284,6 +284,28 @@ async def test_the_url_and_token_never_reach_a_log(
     assert f"http://127.0.0.1:{port}/<redacted>" in logged
 
 
+@pytest.mark.parametrize("url", [
+    "https://hooks.example.com:443/services/T0/B0/SECRETPATH",  # httpx drops the port
+    "https://Hooks.Example.com/services/T0/B0/SECRETPATH",  # and lower-cases the host
+    "https://hooks.example.com/services/T0/B0/SECRET PATH",  # and percent-encodes
+])
+async def test_the_url_is_redacted_however_httpx_spells_it(
+    url: str, metrics: Metrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    delivery = Delivery(url, metrics,
+                        transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+    delivery.start()
+    try:
+        await delivery.deliver(_answer(1))
+        await delivery.join()
+    finally:
+        await delivery.aclose()
+    logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert "HTTP Request" in logged and "<redacted>" in logged
+    assert "SECRET" not in logged
+
+
 def test_settings_take_the_url_inline_or_from_a_file_never_both(
     tmp_path: Path, metrics: Metrics
 ) -> None:
