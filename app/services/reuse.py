@@ -102,6 +102,12 @@ class AnswerReuse:
             # its answer expired, or was built on sections edited since
             await self._semantic.remove(bucket, lookup.match.answer_key)
             return None
+        if found.entry.corpus != index.digest and found.entry.sections != result.section_digests:
+            # The runbooks changed since, and this question now retrieves other sections (one
+            # added since, say): as strict as the exact tier, or a question would be served,
+            # through its own semantic entry, the answer the exact tier just refused. The entry
+            # stays for rewordings that still retrieve its sections.
+            return None
         self._metrics.semantic_similarity.observe(lookup.match.similarity)
         log.info("semantic cache hit", extra={"fields": {
             "similarity": round(lookup.match.similarity, 4)}})

@@ -118,3 +118,19 @@ async def test_a_runbook_added_since_is_not_hidden_behind_an_old_answer() -> Non
     corpus.index = corpus._build()
     again = await h.service.ask(question)
     assert not again.cached and again.sources[0] == "disk-logs"
+
+
+async def test_a_section_added_since_is_not_hidden_behind_the_semantic_tier() -> None:
+    """The question now retrieves a section added after its answer: the exact tier refuses the
+    old answer, and so must the semantic tier, where the question finds its own entry."""
+    corpus = _Corpus()
+    h = _harness(corpus)
+    q = "disk is full, which logs can I delete?"
+    h.provider.reply = "OLD"
+    await h.service.ask(q)
+    corpus.edit("disk", DISK + "## Images\nPrune unused container images with crictl rmi "
+                "--prune to free disk.\n")
+    h.provider.reply = "NEW"
+    again = await h.service.ask(q)
+    assert again.answer == "NEW" and not again.cached and len(h.provider.calls) == 2
+    assert h.sample("ai_cache_lookups_total", outcome="semantic") == 0
