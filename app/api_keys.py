@@ -90,7 +90,7 @@ class ApiKeys:
         self._metrics = metrics
         self._recheck = recheck_seconds
         self._from_file: dict[str, KeyIdentity] = {}
-        self._file_sig: tuple[int, int] | None = None
+        self._file_sig: tuple[int, int, int, int] | None = None
         self._file_error: str | None = None
         self._content_error: str | None = None  # what the content at _file_sig says
         self._checked_at = float("-inf")
@@ -135,7 +135,10 @@ class ApiKeys:
     def _read_file(self, file: Path) -> None:
         try:
             st = file.stat()
-            sig = (st.st_mtime_ns, st.st_ino)
+            # Size and ctime too: a read caught mid-rewrite (truncate, then write) is a prefix
+            # of the final file, and with coarse timestamps the write can finish within the
+            # same mtime tick; the finished file must be read again, not the torn one kept.
+            sig = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
             if sig == self._file_sig:
                 self._set_error(self._content_error)  # readable (again) and unchanged
                 return

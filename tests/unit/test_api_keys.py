@@ -105,6 +105,30 @@ def test_file_fixed_later_is_picked_up(tmp_path: Path, metrics: Metrics) -> None
     assert _sample(metrics, "ai_config_reloads_total", kind="api_keys", result="success") == 1
 
 
+def test_a_rewrite_read_half_way_is_read_again_once_finished(
+        tmp_path: Path, metrics: Metrics) -> None:
+    """Edited in place (truncate, then write), read in between, finished within the same
+    timestamp tick (forced here with utime): the finished file replaces the torn read."""
+    path = tmp_path / "keys"
+    path.write_text("alice=old-key-1111\n")
+    clock = ManualClock()
+    keys = ApiKeys(None, path, clock, metrics, recheck_seconds=1)
+    tick = path.stat().st_mtime_ns
+    with path.open("r+") as f:
+        f.truncate(0)
+        f.write("alice=new-k")
+    os.utime(path, ns=(tick, tick))
+    clock.advance(1)
+    assert keys.identify("new-k") is not None  # the torn read, for now
+    with path.open("r+") as f:
+        f.seek(0)
+        f.write("alice=new-key-2222\n")
+    os.utime(path, ns=(tick, tick))
+    clock.advance(1)
+    assert keys.identify("new-key-2222") == KeyIdentity("alice")
+    assert keys.identify("new-k") is None
+
+
 def test_unreadable_file_keeps_the_last_keys_and_reports_it(
     tmp_path: Path, metrics: Metrics, caplog: pytest.LogCaptureFixture
 ) -> None:
