@@ -75,6 +75,7 @@ class FilePolicyWatcher:
         self._stat: StatKey | None = None
         self._content_hash: str | None = None
         self._missing = False
+        self._empty = False  # the file was empty at the last poll (logged once)
 
     def check(self) -> ReloadOutcome | None:
         """One poll. Returns the reload outcome when the content changed, else None."""
@@ -97,6 +98,16 @@ class FilePolicyWatcher:
             return None
         self._missing = False
         self._stat = key
+        if not data.strip():
+            # Edited in place and read between its truncation and its write: an empty document
+            # would apply every default (team budgets gone, the built-in hourly limit). Kept
+            # out like a vanished file; `{}` is how to ask for the defaults on purpose.
+            if not self._empty:
+                log.warning("policy file %s is empty, keeping the active policy (write {} for "
+                            "the defaults)", self.path, extra={"origin": f"file:{self.path}"})
+            self._empty = True
+            return None
+        self._empty = False
         digest = hashlib.sha256(data).hexdigest()
         if digest == self._content_hash:
             return None

@@ -127,6 +127,27 @@ def test_an_in_place_edit_of_a_plain_file_is_applied(tmp_path: Path,
     assert outcome is not None and outcome.result == "applied"
 
 
+def test_a_plain_file_read_while_it_is_rewritten_keeps_the_policy(
+        tmp_path: Path, manager: PolicyManager) -> None:
+    """An in-place edit truncates, then writes: a poll in between reads an empty document,
+    which would apply every default (team budgets gone). It is kept out; `{}` is how to ask
+    for the defaults."""
+    path = tmp_path / "plain.yaml"
+    path.write_text(policy_yaml(hourly_usd=10))
+    watcher = FilePolicyWatcher(path, manager, interval_seconds=1.0)
+    watcher.check()
+    path.write_text("")
+    assert watcher.check() is None
+    assert manager.current.policy.budgets.hourly_usd == 10
+    path.write_text(policy_yaml(hourly_usd=12.5))
+    outcome = watcher.check()
+    assert outcome is not None and outcome.result == "applied"
+    assert manager.current.policy.budgets.hourly_usd == 12.5
+    path.write_text("{}\n")
+    outcome = watcher.check()
+    assert outcome is not None and outcome.result == "applied"  # the defaults, on purpose
+
+
 async def test_the_outcome_hook_sees_every_reload(
         volume: ConfigMapVolume, manager: PolicyManager) -> None:
     seen: list[str] = []
