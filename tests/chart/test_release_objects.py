@@ -457,3 +457,27 @@ def test_notes_give_the_exact_port_forward_and_curl_lines(tmp_path: Path) -> Non
     ) in notes
     assert "curl -s http://127.0.0.1:8000/health/ready" in notes
     assert f"helm test {RELEASE} --namespace {NAMESPACE}" in notes
+
+
+# ------------------------------------------------------------------------ long release names
+
+
+LONG = "my-very-long-release-name-for-prod-europe-west-sre-ai-platform"  # 62 characters
+
+
+@pytest.mark.parametrize("values", CI_VALUES)
+def test_a_long_release_name_keeps_every_name_valid_and_distinct(values: str) -> None:
+    """The full name is cut to make room for each object's suffix, not the suffix cut off:
+    "-policy", "-runbooks", "-policy-applied" and the dashboards were all the full name alone
+    (one object replacing another), and "<fullname>-metrics" was over 63 characters."""
+    own_runbooks = "existingConfigMap" in (CHART / "ci" / values).read_text()
+    sets = [f"fullnameOverride={LONG}"] + ([] if own_runbooks
+                                           else ["runbooks.extra.extra\\.md=# Extra"])
+    rendered = render(values, sets=sets)
+    seen: set[tuple[str, str]] = set()
+    for obj in rendered:
+        name = obj["metadata"]["name"]
+        assert len(name) <= 63 and not name.endswith("-"), (obj["kind"], name)
+        assert (obj["kind"], name) not in seen, (obj["kind"], name)
+        seen.add((obj["kind"], name))
+    assert any(name.endswith("-policy") for kind, name in seen if kind == "ConfigMap")

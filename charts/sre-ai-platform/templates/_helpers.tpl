@@ -54,7 +54,7 @@ app.kubernetes.io/part-of: sre-ai-platform
 Redis: its own component so its selector never matches the service's pods.
 */}}
 {{- define "sre-ai-platform.redis.fullname" -}}
-{{- printf "%s-redis" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "sre-ai-platform.suffixed" (list . "-redis") }}
 {{- end }}
 
 {{- define "sre-ai-platform.redis.selectorLabels" -}}
@@ -110,14 +110,27 @@ Image tag: the chart's appVersion unless set; "latest" is refused (it makes roll
 {{- $ref }}
 {{- end }}
 
+{{/*
+"<fullname><suffix>" within Kubernetes' 63 characters: the full name is cut to make room for the
+suffix, never the suffix (cut after it, a long release name made "-policy", "-runbooks",
+"-policy-applied" and the dashboards all the same name, and "-metrics" an invalid one).
+Call: include "sre-ai-platform.suffixed" (list . "-policy")
+*/}}
+{{- define "sre-ai-platform.suffixed" -}}
+{{- $root := index . 0 }}
+{{- $suffix := index . 1 | trunc 62 }}
+{{- $room := int (sub 63 (len $suffix)) }}
+{{- printf "%s%s" (include "sre-ai-platform.fullname" $root | trunc $room | trimSuffix "-") $suffix }}
+{{- end }}
+
 {{- define "sre-ai-platform.policyConfigMapName" -}}
-{{- printf "%s-policy" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "sre-ai-platform.suffixed" (list . "-policy") }}
 {{- end }}
 
 {{- /* Where pods record the last applied policy (kubernetes source): a pod started after an
 invalid edit starts on it instead of crash-looping. Created empty here; only the pods write it. */}}
 {{- define "sre-ai-platform.policyAppliedConfigMapName" -}}
-{{- printf "%s-policy-applied" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "sre-ai-platform.suffixed" (list . "-policy-applied") }}
 {{- end }}
 
 {{/*
@@ -125,11 +138,11 @@ The runbooks ConfigMap: the user's `runbooks.existingConfigMap`, else the one th
 from `runbooks.extra`.
 */}}
 {{- define "sre-ai-platform.runbooksConfigMapName" -}}
-{{- default (printf "%s-runbooks" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-") .Values.runbooks.existingConfigMap }}
+{{- default (include "sre-ai-platform.suffixed" (list . "-runbooks")) .Values.runbooks.existingConfigMap }}
 {{- end }}
 
 {{- define "sre-ai-platform.apiKeysSecretName" -}}
-{{- default (printf "%s-api-keys" (include "sre-ai-platform.fullname" .)) .Values.auth.existingSecret }}
+{{- default (include "sre-ai-platform.suffixed" (list . "-api-keys")) .Values.auth.existingSecret }}
 {{- end }}
 
 {{/*
@@ -165,7 +178,7 @@ ledger, or persistence is off and the ledger is on an emptyDir).
 {{- define "sre-ai-platform.ledgerClaimName" -}}
 {{- $p := .Values.ledger.persistence }}
 {{- if and $p.enabled (not (include "sre-ai-platform.sharedLedger" .)) }}
-{{- default (printf "%s-ledger" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-") $p.existingClaim }}
+{{- default (include "sre-ai-platform.suffixed" (list . "-ledger")) $p.existingClaim }}
 {{- end }}
 {{- end }}
 
