@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.cache.comparisons import spelled_out
 from app.clock import Clock
 from app.config import CachePolicy
 from app.errors import CircuitOpenError
@@ -36,8 +37,9 @@ _NOT_WORD = re.compile(r"[^\w]+")
 
 
 def normalise_question(question: str) -> str:
-    """Case, spacing and punctuation do not make a different question."""
-    return _NOT_WORD.sub(" ", question.lower()).strip()
+    """Case, spacing and punctuation do not make a different question; a comparison does
+    ("restarts > 5" is not "restarts < 5": comparisons.py)."""
+    return _NOT_WORD.sub(" ", spelled_out(question).lower()).strip()
 
 
 def cache_key(question: str, model: str) -> str:

@@ -27,6 +27,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
 
+from app.cache.comparisons import spelled_out
 from app.runbooks.text import stem as _light_stem
 
 
@@ -143,7 +144,7 @@ class _Parsed:
 @lru_cache(maxsize=1024)
 def _parse(text: str) -> _Parsed:
     quoted = {next(g for g in m.groups() if g).lower().strip() for m in _QUOTED.finditer(text)}
-    raw = _TOKEN.findall(text.replace("\u2019", "'"))
+    raw = _TOKEN.findall(spelled_out(text).replace("\u2019", "'"))
     words = tuple(w.lower() for w in raw)
     negated = any(w in _NEGATIONS or _contracted(w) for w in words)
     # "scale in" / "scale out" are opposites; a bare "in" or "out" is not

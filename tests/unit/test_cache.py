@@ -15,6 +15,14 @@ def test_key_ignores_case_spacing_and_trailing_punctuation() -> None:
     assert cache_key("Pod OOMKilled?", "m") == cache_key("pod  oomkilled", "m")
 
 
+def test_a_comparison_is_not_punctuation() -> None:
+    """Folding punctuation folded `>` and `<` too: one cache entry for opposite questions."""
+    assert cache_key("restarts > 5, what now?", "m") != cache_key("restarts < 5, what now?", "m")
+    assert cache_key("status != 200", "m") != cache_key("status == 200", "m")
+    assert normalise_question("p99 >= 2s") == normalise_question("p99 above 2s")
+    assert normalise_question("cert-manager -> vault") == "cert manager vault"  # an arrow
+
+
 def test_key_changes_with_question_and_model() -> None:
     base = cache_key("q", "m")
     assert base != cache_key("q", "other")

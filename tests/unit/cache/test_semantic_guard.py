@@ -25,6 +25,7 @@ NEGATIVES = [
     ("hpa is scaling", "hpa isnt scaling", "negation"),
     ("can the pod pull the image", "cant the pod pull the image", "negation"),
     ("the rollout finished", "the rollout didnt finish", "negation"),
+    ("status != 200 from the api", "status == 200 from the api", "negation"),
     # opposite
     ("how do I enable the circuit breaker", "how do I disable the circuit breaker", "opposite"),
     ("how do I increase the hourly budget", "how do I decrease the hourly budget", "opposite"),
@@ -37,6 +38,7 @@ NEGATIVES = [
     ("allow egress to api.anthropic.com", "deny egress to api.anthropic.com", "opposite"),
     ("should I upgrade coredns", "should I downgrade coredns", "opposite"),
     ("the hpa is stuck at min replicas", "the hpa is stuck at max replicas", "opposite"),
+    ("pod OOMKilled with restarts > 5", "pod OOMKilled with restarts < 5", "opposite"),
     ("dns lookups time out for internal names", "dns lookups time out for external names",
      "opposite"),
     # entity: names, numbers, versions, alert names, quoted strings
@@ -64,6 +66,7 @@ PARAPHRASES = [
     ("cert-manager didn't renew the certificate", "cert-manager did not renew the certificate"),
     ("cert-manager didnt renew the certificate", "cert-manager did not renew the certificate"),
     ("the hpa wont scale out", "the hpa won't scale out"),
+    ("p99 latency above 2s on checkout", "p99 latency > 2s on checkout"),
     ("container killed with exit code 137", "container got killed, exit code 137"),
     ("node shows NotReady in kubectl get nodes", "kubectl get nodes shows the node NotReady"),
     ("AIBudgetExhausted is firing, how do I raise the budget",
