@@ -118,19 +118,29 @@ def message_json(body: bytes | MessageJSON, headers: Mapping[str, str]) -> Messa
 
 
 def usage_from(message: MessageJSON) -> Usage:
-    """Anthropic's usage, exactly: `input_tokens` already excludes cache reads and writes."""
+    """Anthropic's usage, exactly: `input_tokens` already excludes cache reads and writes.
+    A count that is not a whole number >= 0 raises ValueError: the response is unusable, and
+    the call is settled at its reserved worst case (a negative count would have credited the
+    budget, and the token counter's refusal of it lost the spend)."""
     u = message["usage"]
     split = u.get("cache_creation")
     if split is not None:
-        write_5m = int(split.get("ephemeral_5m_input_tokens") or 0)
-        write_1h = int(split.get("ephemeral_1h_input_tokens") or 0)
+        write_5m = _tokens(split.get("ephemeral_5m_input_tokens"))
+        write_1h = _tokens(split.get("ephemeral_1h_input_tokens"))
     else:
         # Older API responses have no TTL split; the default cache TTL is 5 minutes.
-        write_5m, write_1h = int(u.get("cache_creation_input_tokens") or 0), 0
+        write_5m, write_1h = _tokens(u.get("cache_creation_input_tokens")), 0
     return Usage(
-        input_tokens=int(u["input_tokens"]),
-        output_tokens=int(u["output_tokens"]),
-        cache_read_tokens=int(u.get("cache_read_input_tokens") or 0),
+        input_tokens=_tokens(u["input_tokens"]),
+        output_tokens=_tokens(u["output_tokens"]),
+        cache_read_tokens=_tokens(u.get("cache_read_input_tokens")),
         cache_write_5m_tokens=write_5m,
         cache_write_1h_tokens=write_1h,
     )
+
+
+def _tokens(value: Any) -> int:
+    n = int(value or 0)
+    if n < 0:
+        raise ValueError(f"negative token count in usage: {n}")
+    return n
