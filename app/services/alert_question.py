@@ -30,9 +30,16 @@ def runbook_id_from_url(url: str) -> str:
 
 
 def preferred_runbook(alert: WebhookAlert, index: RunbookIndex) -> str | None:
+    """The runbook `runbook_url` names: the one whose id, or its last path segment, is the
+    URL's last segment, case ignored (ids keep their file's case, `KubeNodeNotReady`, and
+    public runbook URLs nest them, `.../kubernetes/kubepodcrashlooping`); else the alert's."""
     from_url = runbook_id_from_url(alert.annotations.get("runbook_url", ""))
-    if from_url in index.runbooks:
-        return from_url
+    if from_url:
+        if from_url in index.runbooks:
+            return from_url
+        for runbook_id in index.runbooks:
+            if runbook_id.rpartition("/")[2].lower() == from_url:
+                return runbook_id
     found = index.alert_runbook(alert.labels.alertname)
     return list(index.runbooks)[found] if found is not None else None
 

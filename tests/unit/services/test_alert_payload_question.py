@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import BUNDLED_RUNBOOKS
-from app.runbooks.loader import load_runbooks
+from app.runbooks.loader import load_runbooks, parse_runbook
 from app.runbooks.search import RunbookIndex
 from app.services.alert_payload import MAX_ALERTS, WebhookAlert, WebhookPayload
 from app.services.alert_question import build_question, preferred_runbook, runbook_id_from_url
@@ -104,6 +104,20 @@ def test_without_a_known_runbook_url_the_alert_names_runbook_is_used(
                                "namespace=shop, pod=api-7f9c).")
     assert "uid" not in question  # per-series labels would defeat the answer caches
     assert index.search(question).hits[0].chunk.runbook_id == "crashloopbackoff"
+
+
+def test_runbook_url_finds_a_runbook_whose_id_keeps_its_case_or_is_nested() -> None:
+    """Ids keep their file's case and folder (`KubeNodeNotReady`, `kubernetes/...`); URLs
+    are lower-cased by the time we read them: a runbook is found by its last segment."""
+    index = RunbookIndex([parse_runbook("KubeNodeNotReady", "# Node not ready\n## Fix\nx\n"),
+                          parse_runbook("kubernetes/KubePodCrashLooping",
+                                        "# Crash looping\n## Fix\ny\n")])
+    for url, expected in (
+            ("https://wiki/runbooks/KubeNodeNotReady.md", "KubeNodeNotReady"),
+            ("https://runbooks.example/runbooks/kubernetes/kubepodcrashlooping",
+             "kubernetes/KubePodCrashLooping")):
+        a = WebhookAlert.model_validate(alert("SomethingElse", runbook_url=url))
+        assert preferred_runbook(a, index) == expected
 
 
 def test_an_unknown_alert_has_no_preferred_runbook(index: RunbookIndex) -> None:
