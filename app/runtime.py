@@ -37,6 +37,7 @@ from app.cache import (
 from app.clock import Clock
 from app.config import AlertsPolicy, Settings
 from app.config_watch.build import build_policy_watchers
+from app.config_watch.file_watch import DirectoryWatcher
 from app.config_watch.initial import starting_policy
 from app.errors import LedgerUnavailableError
 from app.llm.anthropic import AnthropicProvider
@@ -85,6 +86,7 @@ class Runtime:
     semantic: SemanticCache | None = None
     flight: SingleFlight | None = None
     upstream_auth: UpstreamAuthTracker | None = None
+    runbook_watcher: DirectoryWatcher | None = None
     alerts: AlertReceiver = field(init=False)
     alerts_records: AlertRecords = field(init=False)
     delivery: Delivery | None = field(init=False, default=None)
@@ -102,6 +104,11 @@ class Runtime:
         runbooks = RunbookHolder(settings.runbooks_dir, metrics,
                                  cache_dir=settings.embedding_cache_dir,
                                  max_bytes=settings.max_runbook_bytes)
+        # The watcher's first look comes BEFORE the load: a runbook changed while the index
+        # builds (seconds, at thousands of runbooks) is seen at its first poll. Looked at after
+        # the load, that change was its starting point, and missed until the next one.
+        runbook_watcher = DirectoryWatcher(settings.runbooks_dir, runbooks.reload,
+                                           settings.watch_interval_seconds)
         runbooks.load()
         # One Redis server, one breaker: the ledger and the cache learn of an outage together.
         guard = redis_guard(clock, metrics) if settings.redis_url else None
@@ -143,7 +150,8 @@ class Runtime:
         runtime = cls(settings, clock, metrics, policies, runbooks, ledger,
                       "redis" if settings.redis_url else "sqlite", cache, breakers, provider,
                       answers, api_keys, spool, recorder, redis, guard, semantic=semantic,
-                      flight=flight, upstream_auth=upstream_auth)
+                      flight=flight, upstream_auth=upstream_auth,
+                      runbook_watcher=runbook_watcher)
         # Per-key rate limits, shared through Redis when there is one (fail open: limiter.py).
         runtime.rate_limiter = RateLimiter(
             lambda: policies.current.policy.rate_limits, clock, metrics,
@@ -181,8 +189,9 @@ class Runtime:
             self.breakers.get(model)  # so /circuit-breaker and the state gauge list it
 
     async def start(self) -> None:
-        watchers = build_policy_watchers(self.settings, self.policies, self.metrics, self.clock,
-                                         self.runbooks.reload)
+        watchers = build_policy_watchers(self.settings, self.policies, self.metrics, self.clock)
+        if self.runbook_watcher is not None:
+            watchers.append(self.runbook_watcher)
         for watcher in watchers:
             self.tasks.append(asyncio.create_task(watcher.run(), name=type(watcher).__name__))
         self.alerts.start()

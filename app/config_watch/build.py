@@ -13,7 +13,7 @@ from app.config import Settings
 from app.config_watch import kube_client
 from app.config_watch.break_glass import BreakGlassEvents
 from app.config_watch.events import EventRecorder, ObjectRef
-from app.config_watch.file_watch import DirectoryWatcher, FilePolicyWatcher
+from app.config_watch.file_watch import FilePolicyWatcher
 from app.config_watch.initial import last_applied_store
 from app.config_watch.kube_watch import KubernetesPolicyWatcher
 from app.config_watch.last_applied import LastAppliedStore
@@ -36,10 +36,10 @@ def build_policy_watchers(
     manager: PolicyManager,
     metrics: Metrics,
     clock: Clock,
-    reindex_runbooks: Callable[[], Awaitable[None]],
 ) -> list[PolicySource]:
-    """The watchers for these Settings: the policy (file or ConfigMap), break-glass Events
-    when the policy comes from a ConfigMap, and the runbooks dir.
+    """The watchers for these Settings: the policy (file or ConfigMap) and break-glass Events
+    when the policy comes from a ConfigMap. (The runbooks directory's watcher is made by the
+    runtime before the first load: app/runtime.py.)
 
     `metrics` is accepted so the lifespan wiring stays stable; reload metrics are the manager's.
     """
@@ -69,7 +69,6 @@ def build_policy_watchers(
                 on_outcome=_all_of([h for h in hooks if h is not None]),
             )
         )
-    watchers.append(DirectoryWatcher(settings.runbooks_dir, reindex_runbooks, interval))
     return watchers
 
 

@@ -153,10 +153,7 @@ async def test_file_source_records_and_falls_back_on_the_ledger_volume(
     starting = starting_policy(settings, clock)
     manager = PolicyManager(starting.active, metrics, clock)
 
-    async def reindex() -> None:
-        return None
-
-    [watcher, _] = build_policy_watchers(settings, manager, metrics, clock, reindex)
+    [watcher] = build_policy_watchers(settings, manager, metrics, clock)
     assert isinstance(watcher, FilePolicyWatcher)
     await watcher.check_and_report()
     assert json.loads(last.read_text())["hash"] == manager.current.digest
