@@ -55,7 +55,8 @@ def test_an_alert_is_answered_once_citing_its_runbook_and_a_resend_costs_nothing
         summary="Pod shop/api-7f9c is restarting"))
     first = fleet.post(fleet.a, body)
     assert first.status_code == 200, first.text
-    assert first.json() == {"accepted": 1, "duplicate": 0, "resolved": 0, "dropped": 0}
+    assert first.json() == {"accepted": 1, "duplicate": 0, "resolved": 0, "dropped": 0,
+                            "truncated": 0}
     [record] = answered(fleet, fleet.b, "KubePodCrashLooping", 1)  # the other replica sees it
     assert record["runbook"] == "crashloopbackoff"
     assert "crashloopbackoff" in record["sources"]
@@ -64,7 +65,8 @@ def test_an_alert_is_answered_once_citing_its_runbook_and_a_resend_costs_nothing
     assert paid_calls(fleet) == before + 1
     # Alertmanager re-sends the group, to the other replica: a duplicate, answered by no one
     again = fleet.post(fleet.b, body)
-    assert again.json() == {"accepted": 0, "duplicate": 1, "resolved": 0, "dropped": 0}
+    assert again.json() == {"accepted": 0, "duplicate": 1, "resolved": 0, "dropped": 0,
+                            "truncated": 0}
     assert metric_sum(fleet.b, 'ai_alerts_answered_total{mode="duplicate"}') == 1
     assert paid_calls(fleet) == before + 1
     assert len(fleet.recent(fleet.a, alertname="KubePodCrashLooping")) == 1
