@@ -2,7 +2,10 @@
 with an in-process fallback while Redis is absent or failing (as the answer cache does).
 
 - `claim`: the same (fingerprint, startsAt) is answered once. Redis `SET NX PX`; an answer that
-  fails `release`s its claim so Alertmanager's next re-send tries again.
+  fails `release`s its claim so Alertmanager's next re-send tries again. A claim lives
+  ANSWERING_SECONDS until `answered` keeps it for the whole `dedupe_ttl_seconds`: an alert
+  claimed by a pod that died before answering it (OOM-killed, SIGKILL at the end of its grace
+  period, a node lost) is answered at a re-send an hour later, not ignored for a week.
 - `paid_slot`: the storm caps on PAID answers, per Alertmanager group and per minute. Both
   counters are taken together (a Lua script), only when both are under their caps, so an alert
   refused by one cap does not use up the other.
@@ -33,6 +36,10 @@ log = logging.getLogger("app.alerts")
 PREFIX = "sre-ai:alerts:"
 MINUTE_MS = 60_000
 LOCAL_MAX_KEYS = 100_000  # the fallback's memory bound (oldest claims forgotten first)
+# A claim's life until its answer is recorded: far beyond the time an alert waits in a live
+# pod's queue and is answered (a paid call is bounded by llm.timeout_seconds), short next to a
+# week of re-sends ignored.
+ANSWERING_SECONDS = 3600.0
 Cap = Literal["group", "minute"]
 
 _TAKE = """
@@ -49,6 +56,11 @@ _CAPS: dict[int, Cap | None] = {0: None, 1: "group", 2: "minute"}
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _seen(fingerprint: str, starts_at: str) -> str:
+    """The claim's key: one per occurrence (an alert that fires again has a new startsAt)."""
+    return f"{PREFIX}seen:{_digest(fingerprint + chr(0) + starts_at)}"
 
 
 class _LocalWindows:
@@ -77,6 +89,11 @@ class _LocalWindows:
     def delete(self, key: str) -> None:
         self._items.pop(key, None)
 
+    def keep(self, key: str, ttl_seconds: float) -> None:
+        """A live key lives `ttl_seconds` from now (a gone one stays gone)."""
+        if self.get(key):
+            self._items[key] = (self._items[key][0], self._clock.monotonic() + ttl_seconds)
+
 
 class AlertGate:
     def __init__(self, policy: Callable[[], AlertsPolicy], clock: Clock,
@@ -99,8 +116,8 @@ class AlertGate:
 
     async def claim(self, fingerprint: str, starts_at: str) -> bool:
         """True for the first claim of this alert occurrence, False for a repeat."""
-        key = f"{PREFIX}seen:{_digest(fingerprint + chr(0) + starts_at)}"
-        ttl = self._policy().dedupe_ttl_seconds
+        key = _seen(fingerprint, starts_at)
+        ttl = min(self._policy().dedupe_ttl_seconds, ANSWERING_SECONDS)
         if self._redis is not None:
             try:
                 return bool(await self._shared(
@@ -109,8 +126,19 @@ class AlertGate:
                 pass
         return self._local.incr(key, ttl) == 1
 
+    async def answered(self, fingerprint: str, starts_at: str) -> None:
+        """The occurrence is answered: its claim now lasts `dedupe_ttl_seconds` (re-sends are
+        duplicates for that long). Redis failing: the claim lapses after ANSWERING_SECONDS and
+        a later re-send may be answered once more."""
+        key = _seen(fingerprint, starts_at)
+        ttl = self._policy().dedupe_ttl_seconds
+        self._local.keep(key, ttl)
+        if self._redis is not None:
+            with contextlib.suppress(_Unavailable):
+                await self._shared(self._redis.pexpire(key, int(ttl * 1000)))
+
     async def release(self, fingerprint: str, starts_at: str) -> None:
-        key = f"{PREFIX}seen:{_digest(fingerprint + chr(0) + starts_at)}"
+        key = _seen(fingerprint, starts_at)
         self._local.delete(key)
         if self._redis is not None:
             with contextlib.suppress(_Unavailable):

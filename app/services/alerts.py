@@ -174,6 +174,7 @@ class AlertReceiver:
                 alert, job.group_key, status="firing", runbook=runbook, mode="error",
                 answer=None, answered_at=self._clock.now().isoformat()))
             return
+        await self._gate.answered(alert.fingerprint, _stamp(alert)[0])
         if answer.cached:
             mode = "cached"
         elif answer.model == OFFLINE_MODEL:

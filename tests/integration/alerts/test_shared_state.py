@@ -14,7 +14,7 @@ from app.clock import ManualClock
 from app.config import AlertsPolicy
 from app.metrics import Metrics
 from app.resilience.redis_dependency import redis_client, redis_guard
-from app.services.alert_gate import MINUTE_MS, PREFIX, AlertGate
+from app.services.alert_gate import ANSWERING_SECONDS, MINUTE_MS, PREFIX, AlertGate
 from app.services.alert_payload import AlertRecord
 from app.services.alert_records import AlertRecords
 from tests.fakes.redis_server import (
@@ -55,6 +55,20 @@ async def test_claims_and_the_minute_cap_are_shared_and_expire_by_redis_ttl(
     assert 0 < ttl <= MINUTE_MS  # a duration Redis counts down, not a timestamp
     keys = [k async for k in replicas[0].scan_iter(match=f"{PREFIX}seen:*")]
     assert 0 < await replicas[0].pttl(keys[0]) <= 600_000
+
+
+async def test_a_claim_lasts_an_hour_until_answered_then_the_dedupe_window(
+        replicas: tuple[Redis, Redis]) -> None:
+    """A pod that dies before answering leaves a claim that lapses in an hour, not a week."""
+    week = AlertsPolicy(dedupe_ttl_seconds=7 * 86400)
+    clock = ManualClock()
+    g = AlertGate(lambda: week, clock, replicas[0],
+                  redis_guard(clock, Metrics(CollectorRegistry())))
+    assert await g.claim("fp", "t0")
+    [key] = [k async for k in replicas[0].scan_iter(match=f"{PREFIX}seen:*")]
+    assert 0 < await replicas[0].pttl(key) <= ANSWERING_SECONDS * 1000
+    await g.answered("fp", "t0")
+    assert ANSWERING_SECONDS * 1000 < await replicas[0].pttl(key) <= 7 * 86400 * 1000
 
 
 async def test_the_records_ring_is_shared_and_capped(replicas: tuple[Redis, Redis]) -> None:

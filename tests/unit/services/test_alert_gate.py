@@ -10,7 +10,7 @@ from app.clock import ManualClock
 from app.config import AlertsPolicy
 from app.metrics import Metrics
 from app.resilience.redis_dependency import redis_client, redis_guard
-from app.services.alert_gate import AlertGate
+from app.services.alert_gate import ANSWERING_SECONDS, AlertGate
 from tests.fakes.service_process import free_port
 
 
@@ -32,6 +32,21 @@ async def test_an_occurrence_is_claimed_once_until_released_or_expired() -> None
     assert not await g.claim("fp1", "2026-11-30T10:00:00+00:00")
     clock.advance(2)
     assert await g.claim("fp1", "2026-11-30T10:00:00+00:00")
+
+
+async def test_a_claim_lapses_in_an_hour_unless_its_answer_is_recorded() -> None:
+    """Claimed by a pod that died before answering (OOM-killed, a node lost): a re-send an
+    hour later is answered, not ignored for the week of the dedupe window."""
+    clock = ManualClock()
+    g = gate(clock, dedupe_ttl_seconds=7 * 86400)
+    assert await g.claim("died", "t0")
+    assert await g.claim("answered", "t0")
+    await g.answered("answered", "t0")
+    clock.advance(ANSWERING_SECONDS + 1)
+    assert await g.claim("died", "t0")
+    assert not await g.claim("answered", "t0")
+    clock.advance(7 * 86400)
+    assert await g.claim("answered", "t0")
 
 
 async def test_the_group_cap_holds_for_its_window_and_other_groups_are_not_charged() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from app.errors import UpstreamError
 from app.llm.base import Completion, CompletionRequest
-from app.services.alert_gate import AlertGate
+from app.services.alert_gate import ANSWERING_SECONDS, AlertGate
 from app.services.alert_payload import AlertRecord, WebhookPayload
 from app.services.alert_records import AlertRecords
 from app.services.alerts import AlertReceiver
@@ -111,6 +111,19 @@ async def test_stop_releases_the_claims_of_the_alerts_it_did_not_answer() -> Non
     assert await records.recent() == []
     again = await rx.receive(payload("a", "b", "c"))
     assert (again.accepted, again.duplicate) == (3, 0)
+
+
+async def test_an_answered_alert_stays_claimed_past_the_answering_hour() -> None:
+    h = Harness()
+    rx, _ = receiver(h)
+    rx.start()
+    try:
+        assert (await rx.receive(payload("a"))).accepted == 1
+        await rx.idle()
+        h.clock.advance(ANSWERING_SECONDS + 1)
+        assert (await rx.receive(payload("a"))).duplicate == 1  # kept for the dedupe window
+    finally:
+        await rx.stop()
 
 
 async def test_the_reply_says_how_many_alerts_of_the_group_were_cut() -> None:
