@@ -20,6 +20,7 @@ from app.services.alert_payload import AlertRecord
 
 log = logging.getLogger("app.alerts")
 KEY = "sre-ai:alerts:recent"
+PAGE = 200  # records read from Redis at a time by `recent`
 
 
 class AlertRecords:
@@ -51,20 +52,33 @@ class AlertRecords:
 
     async def recent(self, *, status: str | None = None, alertname: str | None = None,
                      namespace: str | None = None, limit: int = 50) -> list[AlertRecord]:
-        records: list[AlertRecord] = []
-        if self._redis is not None:
+        """Newest first, this process's outage records before the shared ones. The shared ring
+        is read a page at a time and parsed record by record until `limit` match: a page of 50
+        does not fetch and validate the whole ring (up to 10,000 answers) on the event loop."""
+        def matches(record: AlertRecord) -> bool:
+            return ((status is None or record.status == status)
+                    and (alertname is None or record.alertname == alertname)
+                    and (namespace is None or record.labels.get("namespace") == namespace))
+
+        out = [r for r in self._local if matches(r)][:limit]
+        start, capacity = 0, self._capacity()
+        while self._redis is not None and len(out) < limit and start < capacity:
+            stop = min(start + max(limit, PAGE), capacity)
             try:
-                raw = await self._shared(self._redis.lrange(KEY, 0, self._capacity() - 1))
-                records = [r for r in map(_parse, raw) if r is not None]
+                raw = await self._shared(self._redis.lrange(KEY, start, stop - 1))
             except (RedisError, OSError, CircuitOpenError) as exc:
                 log.warning("alert records: Redis unavailable, listing this process's",
                             extra={"fields": {"error": str(exc)}})
-        records = [*self._local, *records]  # this process's outage records are the newest
-        out = [r for r in records
-               if (status is None or r.status == status)
-               and (alertname is None or r.alertname == alertname)
-               and (namespace is None or r.labels.get("namespace") == namespace)]
-        return out[:limit]
+                break
+            for record in (r for r in map(_parse, raw) if r is not None):
+                if len(out) >= limit:
+                    break
+                if matches(record):
+                    out.append(record)
+            if len(raw) < stop - start:
+                break  # the ring holds no more
+            start = stop
+        return out
 
 
 def _parse(raw: bytes | str) -> AlertRecord | None:

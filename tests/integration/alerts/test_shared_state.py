@@ -16,7 +16,7 @@ from app.metrics import Metrics
 from app.resilience.redis_dependency import redis_client, redis_guard
 from app.services.alert_gate import ANSWERING_SECONDS, MINUTE_MS, PREFIX, AlertGate
 from app.services.alert_payload import AlertRecord
-from app.services.alert_records import AlertRecords
+from app.services.alert_records import PAGE, AlertRecords
 from tests.fakes.redis_server import (
     RedisServer,
     private_redis_server,  # noqa: F401 - fixture
@@ -82,3 +82,25 @@ async def test_the_records_ring_is_shared_and_capped(replicas: tuple[Redis, Redi
     assert [r.fingerprint for r in seen] == ["f7", "f6", "f5", "f4", "f3"]
     assert [r.fingerprint for r in await two.recent(namespace="x")] == ["f7", "f6"]
     assert await replicas[0].llen("sre-ai:alerts:recent") == 5
+
+
+async def test_a_page_is_read_a_page_at_a_time_and_filters_reach_past_the_first(
+        replicas: tuple[Redis, Redis]) -> None:
+    """`recent` reads the ring PAGE records at a time until `limit` match: the newest first,
+    a filter's matches found beyond the first page, a record another version wrote skipped."""
+    records = AlertRecords(lambda: 1000, replicas[0])
+    for i in range(2 * PAGE + 50):
+        await records.add(AlertRecord(
+            fingerprint=f"f{i}", alertname="Rare" if i in (3, 7) else "Common",
+            labels={}, status="firing", startsAt="t"))
+    await replicas[0].lset("sre-ai:alerts:recent", 1, '{"from": "another version"}')
+    await replicas[0].config_resetstat()
+    newest = await records.recent(limit=3)
+    # one page of the ring was sent, not the whole of it (the cost of a page on the loop)
+    sent = (await replicas[0].info("stats"))["total_net_output_bytes"]
+    whole = sum(len(r) for r in await replicas[0].lrange("sre-ai:alerts:recent", 0, -1))
+    assert sent < whole / 2
+    assert [r.fingerprint for r in newest] == [f"f{2 * PAGE + 49}", f"f{2 * PAGE + 47}",
+                                               f"f{2 * PAGE + 46}"]
+    assert [r.fingerprint for r in await records.recent(alertname="Rare")] == ["f7", "f3"]
+    assert len(await records.recent(limit=500)) == 2 * PAGE + 49
