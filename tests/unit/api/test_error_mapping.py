@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -107,10 +109,19 @@ class Question(BaseModel):
     question: str
 
 
+def not_json(body: bytes) -> str:
+    """The detail for a body that is not JSON: where and why, in the words of this Python's
+    json module (3.13 words a trailing comma differently from 3.11)."""
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        return f"body is not valid JSON (at byte {exc.pos}): {exc.msg}"
+    raise AssertionError(f"{body!r} is JSON")
+
+
 @pytest.mark.parametrize(("body", "detail"), [
-    (b"notjson", "body is not valid JSON (at byte 0): Expecting value"),
-    (b'{"question": "a",}', "body is not valid JSON (at byte 17): Expecting property name "
-                            "enclosed in double quotes"),
+    (b"notjson", not_json(b"notjson")),
+    (b'{"question": "a",}', not_json(b'{"question": "a",}')),
     (b'{"question": 1}', "question: Input should be a valid string"),
     (b"{}", "question: Field required"),
 ])
