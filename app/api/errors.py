@@ -136,10 +136,19 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
                           str(exc.detail), dict(exc.headers or {}))
 
 
+INTERNAL_DETAIL = "unexpected error; see the service log"
+
+
 def internal_error_response() -> JSONResponse:
     """The answer to an unhandled error (sent by RequestContextMiddleware, which logs it): no
     internals, only the request id to find the traceback in the log."""
-    return error_response(500, "internal_error", "unexpected error; see the service log")
+    return error_response(500, "internal_error", INTERNAL_DETAIL)
+
+
+def internal_problem_body() -> dict[str, object]:
+    """The same, as the `error` event of a streamed answer (its HTTP status was already 200)."""
+    return {"error": "internal_error", "detail": INTERNAL_DETAIL,
+            "request_id": request_id_var.get(), "status": 500}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -11,7 +11,8 @@ Events, in order (each `data:` is one line of JSON):
                                            which rung)
     done     the AskResponse JSON          usage, cost_usd, cached, degraded, citations,
                                            grounded, request_id: what the JSON reply carries
-    error    the problem JSON              {"error", "detail", "request_id"}, then the end
+    error    the problem JSON              {"error", "detail", "request_id", "status"}, then
+                                           the end (an unexpected error too: internal_error, 500)
 
 Between events, a comment line (`: keep-alive`, which SSE clients ignore) whenever nothing was
 sent for `keepalive_seconds` (SRE_AI_STREAM_KEEPALIVE_SECONDS, 15 s): a stream can be silent for
@@ -22,7 +23,9 @@ which the client would see as a broken stream although an answer was coming. A w
 client that is gone fails, which ends the stream like a disconnect.
 
 The pipeline (AnswerService.ask) runs in a task; an error before anything was sent (a bad
-question, no budget and no free rung) is an ordinary JSON error with its status. The response
+question, an unknown model) is an ordinary JSON error with its status. The sources are sent
+before any model call, so a budget refusal with no free rung to fall back on arrives as an
+`error` event (status 429, with its `budget` object) after them. The response
 listens for the client going away: a disconnect cancels the task, so the paid call's cancelled
 path settles its reservation at the worst case (the tokens billed so far are not knowable), and
 a partial answer is never cached.
@@ -32,12 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.api.errors import internal_problem_body
 from app.clock import Sleep
 from app.errors import DomainError
 from app.services.answer import Answer
@@ -46,6 +51,7 @@ EVENT_STREAM = "text/event-stream"
 _END = ("end", None)
 _KEEPALIVE = ("keep-alive", None)
 KEEPALIVE_FRAME = b": keep-alive\n\n"
+error_log = logging.getLogger("app.errors")
 
 
 class AnswerEvents:
@@ -77,7 +83,8 @@ class AnswerEvents:
 
 async def start(task: asyncio.Task[Answer], events: AnswerEvents) -> None:
     """Wait until the pipeline has something to send. A DomainError before that (a bad
-    question, no budget and no free rung) is raised here: a plain JSON error with its status."""
+    question, an unknown model: before the search) is raised here: a plain JSON error with its
+    status."""
     task.add_done_callback(lambda _: events.put(_END))
     try:
         await events.started.wait()
@@ -170,7 +177,12 @@ class EventStreamResponse(Response):
             yield frame("error", self._problem(exc))
             return
         if exc is not None:
-            raise exc
+            # The response has started: the client is told in the stream, with the request id
+            # to find this traceback, instead of a connection cut after its last delta.
+            error_log.error("unhandled error in a streamed answer", exc_info=exc,
+                            extra={"fields": {"response_started": True}})
+            yield frame("error", internal_problem_body())
+            return
         answer = self._task.result()
         if not sent_sources:
             yield frame("sources", {"sources": answer.sources})

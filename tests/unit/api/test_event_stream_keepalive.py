@@ -14,6 +14,7 @@ from typing import Any
 
 from app.api.event_stream import KEEPALIVE_FRAME, AnswerEvents, EventStreamResponse, start
 from app.errors import DomainError
+from app.logs import request_id_var
 from app.services.answer_types import Answer
 
 INTERVAL = 15.0
@@ -145,3 +146,31 @@ async def test_a_keepalive_to_a_client_that_is_gone_ends_the_stream_and_cancels_
     async with asyncio.timeout(NEVER_SECONDS):
         await served
     assert task.cancelled()
+
+
+async def test_an_unexpected_error_after_the_sources_ends_the_stream_with_an_error_event(
+) -> None:
+    """The response has started (200): a bug in the pipeline is told to the client in the
+    stream, with the request id to find its traceback, not by a connection cut mid-answer."""
+    client, events = Client(), AnswerEvents()
+
+    async def pipeline() -> Answer:
+        events.sources(["pod-oomkilled"])
+        events.delta("Describe ")
+        await asyncio.sleep(0)  # a loop turn: the response is streaming by now
+        raise RuntimeError("a bug")
+
+    task = asyncio.create_task(pipeline())
+    await start(task, events)
+    response = EventStreamResponse(task, events, lambda a: {"answer": a.answer}, problem,
+                                   keepalive_seconds=INTERVAL, sleep=Intervals().sleep)
+    token = request_id_var.set("rid-7")
+    try:
+        async with asyncio.timeout(NEVER_SECONDS):
+            await response({"type": "http"}, client.receive, client.send)
+    finally:
+        request_id_var.reset(token)
+    assert events_of(client.frames) == [
+        ("sources", {"sources": ["pod-oomkilled"]}), ("delta", {"text": "Describe "}),
+        ("error", {"error": "internal_error", "detail": "unexpected error; see the service log",
+                   "request_id": "rid-7", "status": 500})]
