@@ -17,6 +17,7 @@ ticket to charge the tokens the answer used (limiter.py, gcra.py).
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from app.config import ANONYMOUS_CALLER
 from app.errors import RateLimitedError
 from app.logs import add_log_fields
 from app.ratelimit import Decision, RateLimiter
+from app.ratelimit.tokens_used import counting
 from app.runtime import Runtime
 from app.services.answer import Answer
 
@@ -62,17 +64,6 @@ def rate_limit_headers(decision: Decision) -> dict[str, str]:
     return headers
 
 
-def answer_tokens(answer: Answer) -> int:
-    """What a finished answer charges to its caller's tokens per minute: the tokens the model
-    processed (input, cache writes, output). Cache reads are left out, as Anthropic's own
-    input-tokens-per-minute limits leave them out. A cached (or coalesced) answer costs
-    nothing: the pipeline reports no usage for it, and this says so explicitly as well."""
-    if answer.cached:
-        return 0
-    u = answer.usage
-    return u.input_tokens + u.cache_write_tokens + u.output_tokens
-
-
 @dataclass(frozen=True)
 class RateLimitTicket:
     """An admitted request: charge what its answer used when it is known."""
@@ -83,9 +74,14 @@ class RateLimitTicket:
     runtime: Runtime  # for the route: one dependency instead of two (app/api/deps.py)
 
     async def charged(self, answering: Awaitable[Answer]) -> Answer:
-        answer = await answering
-        await self.limiter.charge(self.caller, answer_tokens(answer))
-        return answer
+        """The answer; the tokens its paid calls used are charged however it ends (an error or
+        a cancellation too: app/ratelimit/tokens_used.py), shielded from that cancellation."""
+        with counting() as used:
+            try:
+                return await answering
+            finally:
+                if sum(used):
+                    await asyncio.shield(self.limiter.charge(self.caller, sum(used)))
 
 
 async def rate_limit(request: Request) -> RateLimitTicket:

@@ -34,6 +34,7 @@ from app.errors import BudgetExceededError, LedgerUnavailableError, UpstreamErro
 from app.llm.base import Completion, CompletionRequest, Document, Provider
 from app.logs import add_log_fields, log_fields
 from app.metrics import Metrics
+from app.ratelimit.tokens_used import add_tokens
 from app.resilience.breaker import Permit
 from app.resilience.registry import BreakerRegistry
 from app.resilience.upstream_auth import UpstreamAuthTracker
@@ -145,15 +146,21 @@ class PaidCaller:
             except UpstreamError as exc:
                 if exc.maybe_billed:
                     settled = True
+                    add_tokens(input_tokens + max_tokens)  # as the budget: the worst case
                     await self._settle_estimated(model, reservation, exc.kind)
                     exc.estimated_cost_usd = reservation.amount_usd
                 raise
             except asyncio.CancelledError:
                 settled = True
+                add_tokens(input_tokens + max_tokens)
                 await self._settle_estimated(model, reservation, "cancelled")
                 raise
             cost = cost_usd(completion.usage, price)
             settled = True
+            # the caller's tokens per minute: what the model processed (cache reads left out,
+            # as Anthropic's own input-token limits leave them out)
+            u = completion.usage
+            add_tokens(u.input_tokens + u.cache_write_tokens + u.output_tokens)
             self._record_usage(model, completion, cost)  # spent, even if cancelled just below
             await asyncio.shield(self._recorder.record(reservation, cost, estimated=False))
             return PaidAnswer(completion, cost)

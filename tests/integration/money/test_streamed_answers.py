@@ -310,3 +310,35 @@ async def test_an_error_after_the_stream_started_is_an_error_event(
         assert problem["request_id"] and problem["detail"]
         both = reserved_worst_case(svc, PRIMARY) + reserved_worst_case(svc, FALLBACK)
         await assert_nothing_reserved(svc, both)
+
+
+TPM = {"default": {"tokens_per_minute": 1_000_000}}
+
+
+async def test_a_client_gone_mid_stream_is_charged_its_tokens_per_minute(
+    in_process: InProcessFactory,
+) -> None:
+    """A key that hangs up once it has read the text: its tokens per minute are charged the
+    worst case its budget was settled at, not nothing (it could stream on, never limited)."""
+    async with in_process(llm={"timeout_seconds": 30}, rate_limits=TPM) as svc:
+        svc.fake.fail(model=PRIMARY, hang_after_deltas=2)
+        async with asyncio.timeout(10):
+            _, events = await stream_ask(svc, {"question": question(7), "stream": True},
+                                         hang_up=deltas(2))
+        assert kinds(events) == ["sources", "delta", "delta"]
+        assert svc.sample("ai_estimated_settlements_total", model=PRIMARY,
+                          reason="cancelled") == 1
+        assert svc.sample("ai_rate_limit_tokens_charged_total") > 1024  # input + max_tokens
+
+
+async def test_a_call_cut_mid_stream_is_charged_with_the_rung_that_answered(
+    in_process: InProcessFactory,
+) -> None:
+    async with in_process(llm={"timeout_seconds": 1}, rate_limits=TPM) as svc:
+        svc.fake.fail(model=PRIMARY, drop_after_deltas=2)
+        async with asyncio.timeout(20):
+            _, events = await stream_ask(svc, {"question": question(8), "stream": True})
+        done = events[-1][1]
+        assert done["degraded"]["mode"] == "fallback_model"
+        answered = sum(done["usage"][k] for k in ("input", "output", "cache_write"))
+        assert svc.sample("ai_rate_limit_tokens_charged_total") > answered + 1024
