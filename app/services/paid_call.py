@@ -36,6 +36,7 @@ from app.logs import add_log_fields, log_fields
 from app.metrics import Metrics
 from app.ratelimit.tokens_used import add_tokens
 from app.resilience.breaker import Permit
+from app.resilience.hold import bounded_retry_after
 from app.resilience.registry import BreakerRegistry
 from app.resilience.upstream_auth import UpstreamAuthTracker
 
@@ -144,6 +145,10 @@ class PaidCaller:
                     timeout_seconds=timeout, documents=documents,
                 ), cut_short=cut_short, on_delta=on_delta)
             except UpstreamError as exc:
+                # The client's Retry-After, if no rung answers: capped as the breaker caps its
+                # hold (a 429 hinting "a year" told clients a year, and the next request 60 s)
+                exc.retry_after_seconds = bounded_retry_after(
+                    exc.retry_after_seconds, policy.breaker.max_retry_after_seconds)
                 if exc.maybe_billed:
                     settled = True
                     add_tokens(input_tokens + max_tokens)  # as the budget: the worst case

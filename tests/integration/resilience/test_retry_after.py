@@ -116,3 +116,18 @@ async def test_an_infinite_or_absurd_retry_after_never_breaks_a_route(
             assert 1 <= int(second.headers["retry-after"]) <= 300
         else:
             assert svc.upstream_calls(PRIMARY) == 2  # inf/nan are no hint: no hold
+
+
+async def test_the_clients_retry_after_is_capped_as_the_breakers_hold_is(
+    in_process: InProcessFactory,
+) -> None:
+    """No rung answers (no fallback, no free rungs): the 502 tells the client the capped wait,
+    the same the next request's 503 tells it, not the upstream's "a year"."""
+    async with in_process(breaker={"max_retry_after_seconds": 60},
+                          routing={"default_model": PRIMARY, "fallback_model": None},
+                          degradation={"offline": False, "stale_cache": False}) as svc:
+        svc.fake.fail(429, retry_after=86400 * 365, model=PRIMARY)
+        first = await svc.ask(question(0))
+        assert (first.status_code, first.headers["retry-after"]) == (502, "60")
+        held = await svc.ask(question(1))
+        assert (held.status_code, held.headers["retry-after"]) == (503, "60")
