@@ -62,7 +62,7 @@ EMBEDDING_SOURCES = ("model", "cache")
 # duplicate is a (fingerprint, startsAt) already answered: $0); which storm cap turned a paid
 # answer into runbook excerpts.
 ALERT_STATUSES = ("firing", "resolved")
-ALERT_ANSWER_MODES = ("paid", "cached", "excerpts", "duplicate")
+ALERT_ANSWER_MODES = ("paid", "cached", "excerpts", "no_answer", "duplicate")
 ALERT_CAPS = ("group", "minute")
 # Alert answers sent to the delivery webhook (app/alerts/delivery.py): each answer ends once as
 # delivered or dead_letter; each attempt is a success, retryable (429, 5xx, timeout, connection:

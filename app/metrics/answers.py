@@ -74,7 +74,9 @@ class AnswerMetrics:
             buckets=SIMILARITY_BUCKETS, registry=r,
         )
         self.no_answer = Counter(
-            "ai_no_answer", "Questions the runbooks could not answer.", registry=r
+            "ai_no_answer", "POST /ask replies that were \"no answer\" (the runbooks could not "
+            "answer the question); the answers to alerts are counted by ai_alerts_answered_total.",
+            registry=r,
         )
         self.answers = Counter(
             "ai_answers", "Answers served to /ask, by the model that produced them.",

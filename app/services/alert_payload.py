@@ -97,5 +97,5 @@ class AlertRecord(BaseModel):
     model: str | None = None
     degraded: str | None = None
     cost_usd: float = 0.0
-    mode: str | None = None  # paid | cached | excerpts | error (None: resolved)
+    mode: str | None = None  # paid | cached | excerpts | no_answer | error (None: resolved)
     answered_at: str | None = None

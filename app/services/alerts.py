@@ -175,7 +175,9 @@ class AlertReceiver:
                 answer=None, answered_at=self._clock.now().isoformat()))
             return
         await self._gate.answered(alert.fingerprint, _stamp(alert)[0])
-        if answer.cached:
+        if answer.no_answer:
+            mode = "no_answer"
+        elif answer.cached:
             mode = "cached"
         elif answer.model == OFFLINE_MODEL:
             mode = "excerpts"

@@ -240,7 +240,6 @@ class AnswerService:
 
     def _no_answer(self, usage: Usage | None = None, cost: float = 0.0,
                    model: str = OFFLINE_MODEL) -> Answer:
-        self._metrics.no_answer.inc()
         return Answer(NO_ANSWER, model, [], usage=usage or Usage(), cost_usd=cost,
                       no_answer=True)
 

@@ -120,6 +120,10 @@ def _reply(result: Answer, runtime: Runtime, started: float, request_id: str
         "request_id": request_id,
     }
     runtime.metrics.answer_served(result.model)
+    if result.no_answer:
+        # Counted per /ask reply, here and not in the pipeline, which the Alertmanager receiver
+        # shares: the no-answer ratio (alert AINoAnswerRatioHigh) divides by /ask replies
+        runtime.metrics.no_answer.inc()
     add_log_fields(model=result.model, cached=result.cached, tokens=u.total_tokens,
                    cost_usd=cost_usd, sources=result.sources,
                    degraded=degraded.mode if degraded else None, no_answer=result.no_answer,

@@ -126,6 +126,24 @@ async def test_an_answered_alert_stays_claimed_past_the_answering_hour() -> None
         await rx.stop()
 
 
+async def test_an_alert_the_runbooks_cannot_answer_is_counted_as_an_alert_not_an_ask() -> None:
+    """ai_no_answer_total is the numerator of the /ask no-answer ratio (AINoAnswerRatioHigh):
+    a storm of unknown alerts must not raise it. It is the alert's mode instead."""
+    h = Harness()
+    h.provider.reply = "I don't have information about that in the runbooks."
+    rx, records = receiver(h)
+    rx.start()
+    try:
+        assert (await rx.receive(payload("a"))).accepted == 1
+        await rx.idle()
+    finally:
+        await rx.stop()
+    [rec] = await records.recent()
+    assert rec.mode == "no_answer"
+    assert h.sample("ai_alerts_answered_total", mode="no_answer") == 1
+    assert h.sample("ai_no_answer_total") == 0
+
+
 async def test_the_reply_says_how_many_alerts_of_the_group_were_cut() -> None:
     h = Harness()
     rx, _ = receiver(h)
