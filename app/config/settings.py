@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     def settle_spool_dir(self) -> Path:
         return self.spool_dir or self.ledger_path.parent / "spool"
 
+    @field_validator("embedding_cache_dir", mode="before")
+    @classmethod
+    def _empty_means_no_cache(cls, value: object) -> object:
+        """`SRE_AI_EMBEDDING_CACHE_DIR=` (empty) is no disk cache, as documented; read as a
+        path it was `.`, the working directory (read-only in the image: a warning and a
+        re-embed at every start)."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:

@@ -77,3 +77,11 @@ def test_the_in_flight_limit_is_a_count_and_zero_turns_it_off(
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
     assert caught.value.setting == "SRE_AI_MAX_IN_FLIGHT"
+
+
+def test_an_empty_embedding_cache_dir_is_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's "empty: none": not the working directory, which `.` would be."""
+    monkeypatch.setenv("SRE_AI_EMBEDDING_CACHE_DIR", "")
+    assert load_settings().embedding_cache_dir is None
+    monkeypatch.setenv("SRE_AI_EMBEDDING_CACHE_DIR", "/var/lib/sre-ai/embeddings")
+    assert str(load_settings().embedding_cache_dir) == "/var/lib/sre-ai/embeddings"
