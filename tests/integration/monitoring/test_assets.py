@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
+from app.metrics import Metrics
+from app.runbooks.loader import parse_runbook
 from tests.integration.monitoring import assets
 
 REQUIRED_ALERTS = {
@@ -69,6 +72,28 @@ def test_runbook_url_names_an_existing_runbook(rule: dict[str, dict[str, str]]) 
     assert m, f"{url} is not one of our runbook pages"
     page = assets.RUNBOOKS / f"{m.group(1)}.md"
     assert page.is_file(), f"{rule['alert']}: {page.relative_to(assets.REPO_ROOT)} is missing"
+    # and the runbook declares the alert: a question or an alert without its runbook_url
+    # (a copy of the rule, a silenced annotation) is routed to it by name
+    declared = parse_runbook(m.group(1), page.read_text()).alerts
+    assert str(rule["alert"]) in declared, f"{page.name} does not declare {rule['alert']}"
+
+
+def test_every_metric_the_runbooks_and_docs_name_exists() -> None:
+    """A query pasted from a runbook during an incident must not return nothing because the
+    name is wrong (`ai_upstream_seconds_bucket` was). Names ending in `_` are families
+    (`ai_budget_*`)."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    names = set()
+    for family in registry.collect():
+        names |= {family.name, *(s.name for s in family.samples)}
+        names |= {family.name + suffix for suffix in ("_total", "_bucket", "_sum", "_count")}
+    pages = [*assets.RUNBOOKS.glob("*.md"), assets.REPO_ROOT / "README.md",
+             *(assets.REPO_ROOT / "docs").glob("*.md")]
+    unknown = {(name, page.name) for page in pages
+               for name in re.findall(r"(?<![\w:])ai_[a-z0-9_]+", page.read_text())
+               if not name.endswith("_") and name not in names}
+    assert not unknown
 
 
 def test_recording_rules_are_named_level_metric_operations() -> None:
