@@ -42,6 +42,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.api.accept import JSON_TYPES, quality
 from app.api.errors import internal_problem_body
 from app.clock import Sleep
 from app.errors import DomainError
@@ -98,7 +99,15 @@ async def start(task: asyncio.Task[Answer], events: AnswerEvents) -> None:
 
 
 def wants_events(stream: bool, accept: str | None) -> bool:
-    return stream or EVENT_STREAM in (accept or "").lower()
+    """`"stream": true`, or an Accept header that ranks event streams at least as high as
+    JSON (`text/event-stream`, or with `*/*` beside it); `text/event-stream;q=0`, or below
+    `application/json`, gets JSON."""
+    if stream:
+        return True
+    if not accept:
+        return False
+    events = quality(accept, (EVENT_STREAM,))
+    return events > 0 and events >= quality(accept, JSON_TYPES)
 
 
 def frame(event: str, data: object) -> bytes:

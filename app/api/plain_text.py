@@ -9,35 +9,17 @@ a script checks one error format, and the request id is in the body and in `X-Re
 
 from __future__ import annotations
 
+from app.api.accept import JSON_TYPES, quality
 from app.schemas import AskResponse
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 
 
-def _quality(accept: str, candidates: tuple[str, ...]) -> float:
-    """The highest q the Accept header gives any of `candidates` (0 when none matches)."""
-    best = 0.0
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        if media.strip().lower() not in candidates:
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        best = max(best, q)
-    return best
-
-
 def prefers_text(accept: str | None) -> bool:
     if not accept:
         return False
-    text = _quality(accept, ("text/plain", "text/*"))
-    json = _quality(accept, ("application/json", "application/*", "*/*"))
+    text = quality(accept, ("text/plain", "text/*"))
+    json = quality(accept, JSON_TYPES)
     return text > json
 
 

@@ -12,7 +12,15 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
-from app.api.event_stream import KEEPALIVE_FRAME, AnswerEvents, EventStreamResponse, start
+import pytest
+
+from app.api.event_stream import (
+    KEEPALIVE_FRAME,
+    AnswerEvents,
+    EventStreamResponse,
+    start,
+    wants_events,
+)
 from app.errors import DomainError
 from app.logs import request_id_var
 from app.services.answer_types import Answer
@@ -174,3 +182,18 @@ async def test_an_unexpected_error_after_the_sources_ends_the_stream_with_an_err
         ("sources", {"sources": ["pod-oomkilled"]}), ("delta", {"text": "Describe "}),
         ("error", {"error": "internal_error", "detail": "unexpected error; see the service log",
                    "request_id": "rid-7", "status": 500})]
+
+
+@pytest.mark.parametrize(("stream", "accept", "events"), [
+    (True, None, True),
+    (False, None, False),
+    (False, "text/event-stream", True),  # EventSource's own header
+    (False, "text/event-stream, */*", True),
+    (False, "application/json, text/event-stream;q=0.1", False),  # JSON preferred
+    (False, "text/event-stream;q=0", False),  # "not acceptable"
+    (False, "text/*", False),  # plain text's business (app/api/plain_text.py)
+    (False, "*/*", False),
+])
+def test_event_streams_are_negotiated_by_quality(stream: bool, accept: str | None,
+                                                 events: bool) -> None:
+    assert wants_events(stream, accept) is events
