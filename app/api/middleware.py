@@ -30,7 +30,7 @@ error_log = logging.getLogger("app.errors")
 REQUEST_ID_HEADER = "x-request-id"
 # Where the rate limit gate (app/api/rate_limit.py) leaves its headers in the request state.
 RATE_LIMIT_HEADERS = "rate_limit_headers"
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # the whole id: fullmatch
 # Routes that probes and scrapers hit every few seconds: logged at DEBUG, not counted as active.
 _QUIET = frozenset({"/metrics", "/health/live", "/health/ready"})
 
@@ -73,7 +73,7 @@ class RequestContextMiddleware:
         incoming = _header(scope, REQUEST_ID_HEADER.encode())
         # 128 random bits as 32 hex digits (as uuid4().hex was: unguessable, same form), a
         # quarter of uuid4's cost: no UUID object per request.
-        rid = incoming if incoming and _SANE_ID.match(incoming) else secrets.token_hex(16)
+        rid = incoming if incoming and _SANE_ID.fullmatch(incoming) else secrets.token_hex(16)
         rid_token = request_id_var.set(rid)
         fields: dict[str, Any] = {}
         fields_token = log_fields_var.set(fields)
