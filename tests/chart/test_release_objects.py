@@ -481,3 +481,20 @@ def test_a_long_release_name_keeps_every_name_valid_and_distinct(values: str) ->
         assert (obj["kind"], name) not in seen, (obj["kind"], name)
         seen.add((obj["kind"], name))
     assert any(name.endswith("-policy") for kind, name in seen if kind == "ConfigMap")
+
+
+@pytest.mark.parametrize("override", ["fullnameOverride=qa-bot"])
+def test_a_name_without_the_charts_keeps_the_service_down_alert_on_its_own_targets(
+        override: str) -> None:
+    """The rules find the targets by job=~".*sre-ai-platform.*", the metrics Service's name:
+    renamed without it, AIServiceDown's absent() would fire for good. The rendered rule then
+    matches this release's Services, and every Service the ServiceMonitor scrapes matches."""
+    rendered = render("default-values.yaml", sets=[override], api_versions=[MONITORING_API])
+    [rule] = [r for obj in rendered.all("PrometheusRule")
+              for group in obj["spec"]["groups"] for r in group["rules"]
+              if r.get("alert") == "AIServiceDown"]
+    [pattern] = set(re.findall(r'up\{job=~"([^"]+)"\}', rule["expr"]))
+    assert "sre-ai-platform" not in pattern
+    services = [s["metadata"]["name"] for s in rendered.all("Service")]
+    assert services and all(re.fullmatch(pattern, name) for name in services)
+    assert not re.fullmatch(pattern, "other-release-metrics")
