@@ -154,6 +154,7 @@ class ApiKeys:
                                else f"API keys file {file} has no valid `name=key` line")
         if self._content_error is None:
             self._metrics.config_reloads.labels(kind="api_keys", result="success").inc()
+            # (ai_config_rejected follows in _set_error, on every re-check)
             log.info("API keys file loaded", extra={"fields": {
                 "file": str(file), "keys": len(self._from_file)}})
         self._set_error(self._content_error)
@@ -163,6 +164,7 @@ class ApiKeys:
             self._metrics.config_reloads.labels(kind="api_keys", result="error").inc()
             self._logged_at = float("-inf")
         self._file_error = error
+        self._metrics.config_reloaded("api_keys", ok=error is None, count=False)
 
     def _report(self) -> None:
         status = self._status()

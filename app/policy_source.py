@@ -59,7 +59,7 @@ class PolicyManager:
         self._clock = clock
         self._last_error: str | None = rejected
         if rejected is not None:
-            metrics.config_reloads.labels(kind="policy", result="error").inc()
+            metrics.config_reloaded("policy", ok=False)
         self._subscribers: list[Callable[[ActivePolicy], None]] = []
         # Watchers apply on the event loop, but apply_text stays safe from any thread: writers
         # are serialised; readers never take the lock (replacing one reference is atomic).
@@ -90,6 +90,8 @@ class PolicyManager:
             active = self._current
             self._last_error = None
             if policy.digest == active.digest:
+                # the newest document is the one in effect: nothing rejected any more
+                self._metrics.config_reloaded("policy", ok=True, count=False)
                 return ReloadOutcome(
                     "unchanged",
                     f"policy from {origin} matches the active generation {active.generation}",
@@ -103,7 +105,7 @@ class PolicyManager:
                 applied_at=self._clock.now(),
             )
             self._current = active
-            self._metrics.config_reloads.labels(kind="policy", result="success").inc()
+            self._metrics.config_reloaded("policy", ok=True)
             self._metrics.set_config_info("policy", active.generation, active.digest)
         log.info(
             "policy generation %d applied from %s",
@@ -128,7 +130,7 @@ class PolicyManager:
         with self._lock:
             active = self._current
             self._last_error = reason
-            self._metrics.config_reloads.labels(kind="policy", result="error").inc()
+            self._metrics.config_reloaded("policy", ok=False)
         log.warning(
             "policy from %s rejected, generation %d stays active: %s",
             origin,

@@ -20,6 +20,11 @@ class ConfigurationMetrics:
             "ai_config_reloads", "Configuration reloads by kind and result.",
             ["kind", "result"], registry=r,
         )
+        self.config_rejected = Gauge(
+            "ai_config_rejected", "1 while the newest configuration of this kind was rejected "
+            "and the last good one stays in effect; 0 once a good one is applied.",
+            ["kind"], registry=r,
+        )
         self.config_info = Gauge(
             "ai_config_info", "1 for the active configuration generation and content hash.",
             ["kind", "generation", "hash"], registry=r,
@@ -63,10 +68,18 @@ class ConfigurationMetrics:
         for kind in CONFIG_KINDS:
             for result in ("success", "error"):
                 self.config_reloads.labels(kind=kind, result=result)
+            self.config_rejected.labels(kind=kind).set(0)
         for reason in RUNBOOK_SKIP_REASONS:
             self.runbooks_skipped.labels(reason=reason)
         for source in EMBEDDING_SOURCES:
             self.runbooks_embedded.labels(source=source)
+
+    def config_reloaded(self, kind: str, *, ok: bool, count: bool = True) -> None:
+        """A configuration of `kind` was applied (`ok`) or rejected: counted (unless `count`
+        is off: a rejection already counted) and the current state set (ai_config_rejected)."""
+        if count:
+            self.config_reloads.labels(kind=kind, result="success" if ok else "error").inc()
+        self.config_rejected.labels(kind=kind).set(0 if ok else 1)
 
     def set_auth_state(self, state: str, loaded: int) -> None:
         for s in AUTH_STATES:

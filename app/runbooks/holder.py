@@ -167,7 +167,7 @@ class RunbookHolder:
         m.runbooks_embedded.labels(source="model").inc(build.embedded)
         m.runbooks_embedded.labels(source="cache").inc(build.from_cache)
         m.set_config_info("runbooks", self._generation, index.digest)
-        m.config_reloads.labels(kind="runbooks", result="success").inc()
+        m.config_reloaded("runbooks", ok=True)
         log.info("runbooks indexed", extra={"fields": {
             "count": len(index), "sections": index.chunk_count, "skipped": len(build.skipped),
             "embedded": build.embedded, "embeddings_from_cache": build.from_cache,
@@ -183,5 +183,5 @@ class RunbookHolder:
     def _reject(self, reason: str) -> None:
         if len(self._index) == 0:
             self.problem = reason
-        self._metrics.config_reloads.labels(kind="runbooks", result="error").inc()
+        self._metrics.config_reloaded("runbooks", ok=False)
         log.warning("runbooks reload rejected", extra={"fields": {"reason": reason}})

@@ -96,10 +96,12 @@ def test_file_fixed_later_is_picked_up(tmp_path: Path, metrics: Metrics) -> None
     clock = ManualClock()
     keys = ApiKeys(None, path, clock, metrics)
     assert keys.status().state == "deny_all"
+    assert _sample(metrics, "ai_config_rejected", kind="api_keys") == 1
     _write(path, "oncall=s3cret\n")
     clock.advance(1.0)
     status = keys.status()
     assert status.state == "enforced" and status.loaded == 1 and status.last_error is None
+    assert _sample(metrics, "ai_config_rejected", kind="api_keys") == 0
     assert keys.identify("s3cret") == KeyIdentity("oncall")
     assert _state(metrics) == "enforced" and _sample(metrics, "ai_api_keys_loaded") == 1
     assert _sample(metrics, "ai_config_reloads_total", kind="api_keys", result="success") == 1

@@ -81,10 +81,12 @@ def test_a_swap_to_an_invalid_document_and_back(
     assert "budgets.hourly_usd" in rejected.message  # the reason is visible
     assert manager.current is good
     assert manager.last_error is not None and "budgets.hourly_usd" in manager.last_error
-    # Reported once, not at every poll.
+    # Reported once, not at every poll; and the state says so for as long as it lasts (the
+    # alert reads it: a count alone resolves after its window with the edit still refused).
     assert watcher.check() is None
     assert metrics.registry.get_sample_value(
         "ai_config_reloads_total", {"kind": "policy", "result": "error"}) == 1
+    assert metrics.registry.get_sample_value("ai_config_rejected", {"kind": "policy"}) == 1
 
     volume.update({"policy.yaml": INVALID_TYPO})
     typo = watcher.check()
@@ -94,6 +96,7 @@ def test_a_swap_to_an_invalid_document_and_back(
     back = watcher.check()
     assert back is not None and back.result == "unchanged"
     assert manager.last_error is None
+    assert metrics.registry.get_sample_value("ai_config_rejected", {"kind": "policy"}) == 0
     assert manager.current is good
 
     volume.update({"policy.yaml": policy_yaml(hourly_usd=4)})

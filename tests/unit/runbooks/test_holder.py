@@ -132,6 +132,11 @@ async def test_bad_files_are_reported_and_a_broken_reload_keeps_the_last_index(
     await h.reload()
     assert h.current.digest == digest  # the last good index still serves
     assert sample(metrics, "ai_config_reloads_total", kind="runbooks", result="error") == 1
+    assert sample(metrics, "ai_config_rejected", kind="runbooks") == 1
+    corpus(books, 1)
+    await h.reload()
+    assert len(h.current) == 1
+    assert sample(metrics, "ai_config_rejected", kind="runbooks") == 0
 
 
 class Cycle:
