@@ -26,12 +26,14 @@ class FrontMatter:
 
 
 def split_front_matter(markdown: str) -> tuple[FrontMatter, str]:
-    """(front matter, body). A document without front matter is returned unchanged."""
+    """(front matter, body). A document without front matter is returned as it is, less a
+    byte-order mark (an editor's BOM before `# Title` hid the heading: the runbook lost its
+    title and alert names, or was skipped as having no heading)."""
     text = markdown.removeprefix("\ufeff")
     first, _, rest = text.partition("\n")
     fence = first.strip()
     if fence not in ("---", "+++"):
-        return FrontMatter(), markdown
+        return FrontMatter(), text
     lines = rest.split("\n")
     try:
         end = next(i for i, line in enumerate(lines) if line.strip() == fence)

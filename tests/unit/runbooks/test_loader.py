@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from app.runbooks.loader import load_corpus, parse_runbook
+from app.runbooks.loader import _HEADING, load_corpus, parse_runbook
 
 
 def write(path: Path, text: str | bytes) -> None:
@@ -45,6 +45,28 @@ def test_declared_alerts_and_toml_front_matter() -> None:
     toml_book = parse_runbook("x", '+++\ntitle = "Disk"\nalert = "NodeDiskFull"\n+++\n'
                                    "# H\n## Meaning\nm")
     assert (toml_book.title, toml_book.alerts) == ("Disk", ("NodeDiskFull",))
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_heading() -> None:
+    """Editors on Windows save UTF-8 with a BOM: `\ufeff# Title` must still be the title (and
+    its alert name an alert), with or without front matter."""
+    one = parse_runbook("disk", "\ufeff# KubeDiskFull\nFree space by deleting logs.\n")
+    assert one.title == "KubeDiskFull" and one.alerts == ("KubeDiskFull",)
+    two = parse_runbook("disk", "\ufeff# Disk full\nintro\n## Fix\nDelete logs.\n")
+    assert two.title == "Disk full"
+    assert all("\ufeff" not in c.text and "# Disk full" not in c.text for c in two.chunks)
+
+
+@pytest.mark.parametrize(("line", "parsed"), [
+    ("## Fix", ("##", "Fix")), ("#  Title  ", ("#", "Title")), ("### a b c ", ("###", "a b c")),
+    ("#\t\tTabbed\t", ("#", "Tabbed")), ("## Fix\r", ("##", "Fix")), ("#nospace", None),
+    ("#   ", None), ("#" + "\t" * 20_000, None),
+])
+def test_heading_lines(line: str, parsed: tuple[str, str] | None) -> None:
+    """What a heading is (CRLF files, tabs, trailing blanks). The pattern's cost on the last
+    line, hashes then whitespace only, is linear now: 1.4 s before for 20,000 tabs."""
+    found = _HEADING.match(line)
+    assert (found.groups() if found else None) == parsed
 
 
 def test_plain_lowercase_file_names_are_not_alert_names() -> None:
