@@ -36,8 +36,13 @@ from app.resilience.redis_dependency import redis_guard as new_redis_guard
 
 T = TypeVar("T")
 
-# How long a settled id is remembered, so a repeated settle is recognised and ignored.
-SETTLED_MEMORY = timedelta(days=2)
+# How long a settled id is remembered, so a repeated settle is recognised and ignored. It is
+# also how late a spooled settle may be replayed without risk: a settle that was recorded
+# although its caller heard it fail (an fsync error after the commit, a Redis reply lost) is
+# also in the spool, and its replay is ignored only while the id is remembered. Two days was
+# shorter than a long weekend's outage or a pod down for days with its spool on the volume;
+# eight cost one short row per paid answer of the last eight days (replay.py warns past it).
+SETTLED_MEMORY = timedelta(days=8)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 
-from app.budget.ledger import Ledger, Reservation
+from app.budget.ledger import SETTLED_MEMORY, Ledger, Reservation
 from app.budget.spool import SettleSpool
 from app.clock import Clock
 from app.errors import LedgerUnavailableError
@@ -76,6 +76,14 @@ class SpendRecorder:
             try:
                 while batch := await self._spool.pending():
                     for item in batch:
+                        age = self._clock.now().timestamp() - item.spooled_at
+                        if age > SETTLED_MEMORY.total_seconds():
+                            log.warning(
+                                "replaying spend spooled longer ago than the ledger remembers "
+                                "settled ids: if its first settle was recorded after all, it is "
+                                "now counted twice (an over-count, never a loss)",
+                                extra={"fields": {"reservation": item.reservation.id,
+                                                  "age_days": round(age / 86400, 1)}})
                         try:
                             await self._ledger.settle(item.reservation, item.actual_usd)
                         except LedgerUnavailableError:

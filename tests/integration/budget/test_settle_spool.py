@@ -21,6 +21,7 @@ from app.budget.ledger import Ledger
 from app.budget.replay import SpendRecorder
 from app.budget.spool import SettleSpool
 from app.budget.stores.redis import RedisStore
+from app.budget.stores.sqlite import SqliteStore
 from app.clock import ManualClock
 from app.config import Budgets, parse_policy
 from app.metrics import Metrics
@@ -228,3 +229,28 @@ async def test_replaying_an_empty_spool_never_creates_its_file(
     assert await recorder.replay_once() == 0
     assert not (tmp_path / "spool").exists()
     assert sample(metrics, "ai_settle_spool_depth") == 0
+
+
+async def test_a_settle_recorded_but_heard_as_failed_is_not_counted_again_days_later(
+    tmp_path: Path,
+) -> None:
+    """The settle reached the ledger but its caller heard it fail (an fsync error after the
+    commit, a Redis reply lost), so it is in the spool too; the ledger stays away for days (or
+    the pod, its spool kept on the volume). The replay must still be recognised as done: with
+    settled ids remembered two days, this counted the spend twice. SQLite on the test's clock
+    (a fixed date: nothing here compares it with a real clock)."""
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    ledger = Ledger(SqliteStore(tmp_path / "ledger.sqlite3"), clock)
+    spool = SettleSpool(tmp_path / "spool")
+    try:
+        reservation = await ledger.reserve(RESERVED_USD, BUDGETS)
+        await ledger.settle(reservation, ACTUAL_USD)  # recorded...
+        await spool.add(reservation, ACTUAL_USD, estimated=False,  # ...and spooled as failed
+                        now=clock.now().timestamp())
+        clock.advance(5 * 86400)
+        recorder = SpendRecorder(ledger, spool, Metrics(CollectorRegistry()), clock)
+        assert await recorder.replay_once() == 1
+        assert (await spent(ledger))["monthly"] == pytest.approx(ACTUAL_USD)
+    finally:
+        spool.close()
+        await ledger.aclose()
