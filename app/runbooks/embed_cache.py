@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +30,27 @@ class EmbeddingCache:
     def _path(self, digest: str) -> Path | None:
         return self._dir / f"{digest}.npz" if self._dir is not None else None
 
-    def get(self, digest: str) -> RunbookVectors | None:
+    def get(self, digest: str, *, dim: int, sections: int) -> RunbookVectors | None:
+        """The entry, if it reads as the vectors of a runbook of `sections` sections embedded
+        in `dim` dimensions; else None (recomputed). A 0-byte file (a write cut by a power
+        loss), a bare array, or vectors of another shape crashed the start-up, or worse, were
+        paired with the wrong sections."""
         path = self._path(digest)
         if path is None or not path.exists():
             return None
         try:
             with np.load(path) as data:
-                return RunbookVectors(data["units"], data["chunk_of_unit"])
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                vectors = RunbookVectors(data["units"], data["chunk_of_unit"])
+            units, owner = vectors.units, vectors.chunk_of_unit
+            if not (units.ndim == 2 and units.shape[1] == dim and owner.ndim == 1
+                    and len(owner) == units.shape[0] and len(owner) > sections
+                    and int(owner.max(initial=-1)) == sections - 1):
+                raise ValueError(f"shape {units.shape} / {owner.shape} is not a runbook of "
+                                 f"{sections} sections in {dim} dimensions")
+            return vectors
+        except Exception as exc:
             log.warning("embedding cache entry unreadable; recomputing",
-                        extra={"fields": {"file": str(path), "error": str(exc)}})
+                        extra={"fields": {"file": str(path), "error": repr(exc)}})
             return None
 
     def put(self, digest: str, vectors: RunbookVectors) -> None:

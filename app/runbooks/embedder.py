@@ -29,6 +29,7 @@ WORD_CHUNK = 256  # texts per chunk of the word path (its temporary memory, not 
 
 class Embedder(Protocol):
     model_id: str
+    dim: int  # the width of its vectors
 
     def embed(self, texts: list[str]) -> Matrix:
         """One L2-normalised row per text."""

@@ -101,6 +101,10 @@ class RunbookHolder:
                 # Freeing an index of 10,000 sections (its objects, its arrays) holds the GIL
                 # for a noticeable time: do it in the worker thread, not on the event loop.
                 await asyncio.to_thread(self._free, retired)
+            else:
+                # The same good runbooks, but a bad file came or went: the skipped list and its
+                # gauge say so (/health/ready, ai_runbooks_skipped), as after a new index.
+                self._record_skipped(build.skipped)
 
     def _build(self, *, collect_first: bool = False) -> Build:
         """Runs in a worker thread. The cyclic garbage collector is paused meanwhile: a build
@@ -143,7 +147,7 @@ class RunbookHolder:
         for rb in corpus.runbooks:
             vectors = previous.get(rb.digest)
             if vectors is None:
-                vectors = cache.get(rb.digest)
+                vectors = cache.get(rb.digest, dim=embedder.dim, sections=len(rb.chunks))
                 from_cache += vectors is not None
             if vectors is not None:
                 known[rb.digest] = vectors

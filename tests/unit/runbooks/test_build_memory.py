@@ -21,6 +21,7 @@ class Recording:
     def __init__(self) -> None:
         self._model = WordLlamaEmbedder()
         self.model_id = self._model.model_id
+        self.dim = self._model.dim
         self.returned: list[Matrix] = []
 
     def embed(self, texts: list[str]) -> Matrix:

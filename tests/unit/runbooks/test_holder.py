@@ -6,8 +6,10 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -22,6 +24,7 @@ class CountingEmbedder:
     def __init__(self) -> None:
         self._model = default_embedder()
         self.model_id = self._model.model_id
+        self.dim = self._model.dim
         self.texts = 0
         self.threads: set[int] = set()
 
@@ -94,6 +97,61 @@ def test_a_corrupt_cache_entry_is_recomputed(tmp_path: Path) -> None:
     h = holder(books, cache, emb)[0]
     h.load()
     assert emb.texts > 0 and len(h.current) == 1
+
+
+async def test_a_bad_file_that_comes_or_goes_without_changing_the_index_is_reported(
+        tmp_path: Path) -> None:
+    books = tmp_path / "books"
+    books.mkdir()
+    corpus(books, 1)
+    h, metrics = holder(books, None, CountingEmbedder())
+    h.load()
+    (books / "bad.md").write_bytes(b"# Bad\n## Fix\n\xff\xfe not utf-8\n")
+    await h.reload()
+    assert [(s.path, s.reason) for s in h.skipped] == [("bad", "not_utf8")]
+    assert sample(metrics, "ai_runbooks_skipped", reason="not_utf8") == 1
+    (books / "bad.md").unlink()
+    await h.reload()
+    assert h.skipped == [] and sample(metrics, "ai_runbooks_skipped", reason="not_utf8") == 0
+
+
+def _bare_array(path: Path) -> None:
+    with path.open("wb") as f:
+        np.save(f, np.zeros(3))
+
+
+def _other_width(path: Path) -> None:
+    with np.load(path) as data:
+        units, owner = data["units"], data["chunk_of_unit"]
+    with path.open("wb") as f:
+        np.savez(f, units=units[:, :4], chunk_of_unit=owner)
+
+
+def _fewer_sections(path: Path) -> None:
+    with np.load(path) as data:
+        units, owner = data["units"], data["chunk_of_unit"]
+    keep = owner < owner.max()  # the last section's units gone: the file changed its split
+    with path.open("wb") as f:
+        np.savez(f, units=units[keep], chunk_of_unit=owner[keep])
+
+
+@pytest.mark.parametrize("damage", [
+    lambda path: path.write_bytes(b""),  # a write cut by a power loss
+    _bare_array, _other_width, _fewer_sections,
+], ids=["empty", "bare-array", "other-width", "fewer-sections"])
+def test_a_cache_entry_of_the_wrong_shape_is_recomputed_not_a_crash(
+        tmp_path: Path, damage: Callable[[Path], None]) -> None:
+    """These crashed the start-up (EOFError, TypeError, ValueError, IndexError)."""
+    books, cache = tmp_path / "books", tmp_path / "cache"
+    books.mkdir()
+    corpus(books, 2)
+    holder(books, cache, CountingEmbedder())[0].load()
+    for entry in cache.rglob("*.npz"):
+        damage(entry)
+    emb = CountingEmbedder()
+    h = holder(books, cache, emb)[0]
+    h.load()
+    assert h.problem is None and len(h.current) == 2 and emb.texts > 0
 
 
 @pytest.mark.parametrize("make", ["missing", "empty", "only_bad"])
