@@ -109,8 +109,8 @@ def parse_runbook(runbook_id: str, markdown: str) -> Runbook:
     for candidate in (runbook_id.rsplit("/", 1)[-1], heading_title or ""):
         if _ALERT_NAME.match(candidate) and candidate not in alerts:
             alerts.append(candidate)
-    digest = _digest(markdown.encode())
-    return Runbook(runbook_id, title, chunks, digest, tuple(alerts))
+    return Runbook(runbook_id, title, chunks, _content_digest(title, markdown.encode()),
+                   tuple(alerts))
 
 
 def runbook_files(directory: Path) -> list[tuple[str, Path]]:
@@ -130,7 +130,7 @@ def load_corpus(directory: Path, max_bytes: int = MAX_RUNBOOK_BYTES,
         try:
             data = _read_bytes(path, max_bytes)
             known = previous.get(runbook_id) if previous is not None else None
-            if known is not None and known.digest == _digest(data):
+            if known is not None and known.digest == _content_digest(known.title, data):
                 books.append(known)
                 continue
             books.append(parse_runbook(runbook_id, _decode(data)))
@@ -147,6 +147,14 @@ def load_runbooks(directory: Path, max_bytes: int = MAX_RUNBOOK_BYTES) -> list[R
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _content_digest(title: str, data: bytes) -> str:
+    """What a runbook's search terms and embeddings are made of, and so their key (here, in the
+    embedding cache): its bytes, and its title, which comes from the file name when the text
+    has none. Keyed on the bytes alone, two identical files, or a renamed one, were searched
+    under each other's (or the old) name."""
+    return _digest(title.encode() + b"\0" + data)
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from app.runbooks.loader import _HEADING, load_corpus, parse_runbook
+from app.runbooks.search import RunbookIndex
 
 
 def write(path: Path, text: str | bytes) -> None:
@@ -125,3 +126,17 @@ def test_a_reload_reuses_unchanged_runbooks_and_reparses_edited_ones(tmp_path: P
     second = {rb.id: rb for rb in load_corpus(tmp_path, previous=first).runbooks}
     assert second["a"] is first["a"]
     assert second["b"] is not first["b"] and "edited" in second["b"].chunks[0].text
+
+
+def test_identical_files_without_a_title_are_searched_under_their_own_names(
+        tmp_path: Path) -> None:
+    """Their titles come from their file names, and their terms and vectors from their titles
+    too: the content hash alone made one file's terms serve both."""
+    body = "## Fix\nRestart the process and check the logs.\n"
+    write(tmp_path / "kafka-lag.md", body)
+    write(tmp_path / "zookeeper-down.md", body)
+    books = load_corpus(tmp_path).runbooks
+    assert len({b.digest for b in books}) == 2
+    index = RunbookIndex(books, min_score=0)
+    assert index.search("kafka lag").hits[0].chunk.runbook_id == "kafka-lag"
+    assert index.search("zookeeper down").hits[0].chunk.runbook_id == "zookeeper-down"
