@@ -32,7 +32,11 @@ log = logging.getLogger("app.runbooks")
 # `[ \t]+` after the hashes, not `\s+`: with `\s+(.*\S)` a line of "#" and whitespace alone
 # backtracked in the square of its length (20,000 tabs: 1.4 s, the GIL held through it)
 _HEADING = re.compile(r"^(#{1,3})[ \t]+(\S(?:.*\S)?)\s*$")
-_ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*$")
+# CamelCase, as Prometheus alert names are (KubePodCrashLooping): a capital after the first
+# letter and a lower-case letter somewhere. An all-caps name (README, SUMMARY, CHANGELOG in a
+# git-synced runbook repo) is not an alert: taken for one, any question saying "readme" went
+# to that file, past the no-answer gate.
+_ALERT_NAME = re.compile(r"^(?=[A-Za-z0-9]*[a-z])[A-Za-z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*$")
 MAX_RUNBOOK_BYTES = 256 * 1024
 # Navigation, not content: a short list of other runbook ids would otherwise win BM25's
 # length normalisation and be quoted as the answer.
@@ -83,11 +87,15 @@ def parse_runbook(runbook_id: str, markdown: str) -> Runbook:
         raise RunbookRejected("bad_front_matter", str(exc)) from None
     heading_title: str | None = None
     sections: list[tuple[str, list[str]]] = [("", [])]
-    in_code = False
+    fence: str | None = None  # the open code fence: ``` or ~~~ (closed by the same)
     for line in body.splitlines():
-        if line.lstrip().startswith("```"):
-            in_code = not in_code
-        m = None if in_code else _HEADING.match(line)
+        opens = line.lstrip()[:3]
+        if fence is None and opens in ("```", "~~~"):
+            fence = opens
+        elif fence is not None and opens == fence:
+            fence = None
+        # a shell comment in a code block ("# drain the node first") is not a heading
+        m = None if fence is not None else _HEADING.match(line)
         if m and len(m.group(1)) == 1:
             heading_title = heading_title or m.group(2)
             continue

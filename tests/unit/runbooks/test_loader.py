@@ -140,3 +140,21 @@ def test_identical_files_without_a_title_are_searched_under_their_own_names(
     index = RunbookIndex(books, min_score=0)
     assert index.search("kafka lag").hits[0].chunk.runbook_id == "kafka-lag"
     assert index.search("zookeeper down").hits[0].chunk.runbook_id == "zookeeper-down"
+
+
+def test_an_all_caps_file_name_is_not_an_alert_name() -> None:
+    """README.md in a git-synced runbook repo: taken for an alert, every question saying
+    "readme" went to it past the no-answer gate. CamelCase alert names still are."""
+    assert parse_runbook("README", "# About these runbooks\n## Use\nAsk.\n").alerts == ()
+    assert parse_runbook("SUMMARY", "# Contents\n## All\nx\n").alerts == ()
+    assert parse_runbook("kubernetes/KubeAPIDown", "# API down\n## Fix\nx\n").alerts == (
+        "KubeAPIDown",)
+
+
+@pytest.mark.parametrize("fence", ["```", "~~~"])
+def test_a_comment_in_a_code_block_is_not_a_heading(fence: str) -> None:
+    book = parse_runbook("drain", f"# Drain a node\n## Steps\n{fence}bash\n# drain the node first\n"
+                                  f"kubectl drain node-1\n## not a section either\n{fence}\n"
+                                  "Then watch the pods.\n")
+    assert [c.section for c in book.chunks] == ["Steps"]
+    assert "# drain the node first" in book.chunks[0].text
