@@ -481,9 +481,28 @@ def test_a_long_release_name_keeps_every_name_valid_and_distinct(values: str) ->
         assert (obj["kind"], name) not in seen, (obj["kind"], name)
         seen.add((obj["kind"], name))
     assert any(name.endswith("-policy") for kind, name in seen if kind == "ConfigMap")
+    # The ledger's claim and Redis keep the names they had wherever those worked: a new name
+    # would be a new, empty ledger under an existing install (spend forgotten on upgrade).
+    claims = [o["metadata"]["name"] for o in rendered if o["kind"] == "PersistentVolumeClaim"
+              and o["metadata"]["labels"].get("app.kubernetes.io/component") != "redis"]
+    assert claims in ([], [f"{LONG}-ledger"[:63].rstrip("-")])
 
 
-@pytest.mark.parametrize("override", ["fullnameOverride=qa-bot"])
+def test_a_long_name_that_worked_keeps_its_redis_and_ledger_names() -> None:
+    """57 characters: "-redis" and "-ledger" still fit (cut, but distinct) in the old names,
+    so an install of that name has a Redis and a ledger claim under them, with its money."""
+    name = "x" * 57
+    rendered = render("autoscaling-redis-values.yaml", sets=[f"fullnameOverride={name}"])
+    redis = {o["kind"]: o["metadata"]["name"] for o in rendered
+             if o["metadata"]["name"].endswith("-redis")}
+    assert redis["PersistentVolumeClaim"] == redis["Deployment"] == f"{name}-redis"[:63]
+    sqlite = render("sqlite-ledger-storage-values.yaml", sets=[f"fullnameOverride={name}"])
+    assert [o["metadata"]["name"] for o in sqlite if o["kind"] == "PersistentVolumeClaim"] == [
+        f"{name}-ledger"[:63]]
+
+
+@pytest.mark.parametrize("override", ["fullnameOverride=qa-bot",
+                                      "fullnameOverride=qa-" + "x" * 58])  # cut for -metrics
 def test_a_name_without_the_charts_keeps_the_service_down_alert_on_its_own_targets(
         override: str) -> None:
     """The rules find the targets by job=~".*sre-ai-platform.*", the metrics Service's name:

@@ -54,7 +54,15 @@ app.kubernetes.io/part-of: sre-ai-platform
 Redis: its own component so its selector never matches the service's pods.
 */}}
 {{- define "sre-ai-platform.redis.fullname" -}}
-{{- include "sre-ai-platform.suffixed" (list . "-redis") }}
+{{- /* The name it always had (its StatefulSet's volume holds the shared ledger: a new name
+under an existing install is a new, empty Redis), unless that name was the full name alone (a
+full name of 63 characters), where its Service collided with the service's own. */}}
+{{- $fullname := include "sre-ai-platform.fullname" . }}
+{{- $name := printf "%s-redis" $fullname | trunc 63 | trimSuffix "-" }}
+{{- if eq $name $fullname }}
+{{- $name = include "sre-ai-platform.suffixed" (list . "-redis") }}
+{{- end }}
+{{- $name }}
 {{- end }}
 
 {{- define "sre-ai-platform.redis.selectorLabels" -}}
@@ -178,7 +186,10 @@ ledger, or persistence is off and the ledger is on an emptyDir).
 {{- define "sre-ai-platform.ledgerClaimName" -}}
 {{- $p := .Values.ledger.persistence }}
 {{- if and $p.enabled (not (include "sre-ai-platform.sharedLedger" .)) }}
-{{- default (include "sre-ai-platform.suffixed" (list . "-ledger")) $p.existingClaim }}
+{{- /* Not "sre-ai-platform.suffixed": the claim holds the money record, and its name must not
+change under an existing install (a new name is a new, empty ledger). A long name cut to the
+full name alone never collided: a claim is the only PersistentVolumeClaim the chart makes. */}}
+{{- default (printf "%s-ledger" (include "sre-ai-platform.fullname" .) | trunc 63 | trimSuffix "-") $p.existingClaim }}
 {{- end }}
 {{- end }}
 
