@@ -103,8 +103,11 @@ class RunbookHolder:
                 await asyncio.to_thread(self._free, retired)
             else:
                 # The same good runbooks, but a bad file came or went: the skipped list and its
-                # gauge say so (/health/ready, ai_runbooks_skipped), as after a new index.
+                # gauge say so (/health/ready, ai_runbooks_skipped), as after a new index; and
+                # the active runbooks are the newest again (after an emptied directory came
+                # back as it was, say): no longer a rejection (ai_config_rejected).
                 self._record_skipped(build.skipped)
+                self._metrics.config_reloaded("runbooks", ok=True, count=False)
 
     def _build(self, *, collect_first: bool = False) -> Build:
         """Runs in a worker thread. The cyclic garbage collector is paused meanwhile: a build

@@ -191,7 +191,11 @@ async def test_bad_files_are_reported_and_a_broken_reload_keeps_the_last_index(
     assert h.current.digest == digest  # the last good index still serves
     assert sample(metrics, "ai_config_reloads_total", kind="runbooks", result="error") == 1
     assert sample(metrics, "ai_config_rejected", kind="runbooks") == 1
-    corpus(books, 1)
+    corpus(books, 2)  # the same two runbooks back: the index in effect is the newest again
+    await h.reload()
+    assert h.current.digest == digest
+    assert sample(metrics, "ai_config_rejected", kind="runbooks") == 0
+    (books / "book-1.md").unlink()
     await h.reload()
     assert len(h.current) == 1
     assert sample(metrics, "ai_config_rejected", kind="runbooks") == 0
