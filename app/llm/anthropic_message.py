@@ -131,16 +131,21 @@ def usage_from(message: MessageJSON) -> Usage:
         # Older API responses have no TTL split; the default cache TTL is 5 minutes.
         write_5m, write_1h = _tokens(u.get("cache_creation_input_tokens")), 0
     return Usage(
-        input_tokens=_tokens(u["input_tokens"]),
-        output_tokens=_tokens(u["output_tokens"]),
+        input_tokens=_tokens(u["input_tokens"], required=True),
+        output_tokens=_tokens(u["output_tokens"], required=True),
         cache_read_tokens=_tokens(u.get("cache_read_input_tokens")),
         cache_write_5m_tokens=write_5m,
         cache_write_1h_tokens=write_1h,
     )
 
 
-def _tokens(value: Any) -> int:
-    n = int(value or 0)
-    if n < 0:
-        raise ValueError(f"negative token count in usage: {n}")
-    return n
+def _tokens(value: Any, *, required: bool = False) -> int:
+    """A count: a whole number >= 0. An optional one (the cache fields) may be absent or null;
+    a required one (input, output) may not: read as 0, the call would be charged nothing."""
+    if value is None and not required:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"token count in usage is not a whole number: {value!r}")
+    if value < 0:
+        raise ValueError(f"negative token count in usage: {value}")
+    return value

@@ -28,3 +28,15 @@ def test_a_negative_count_is_refused(usage: dict[str, object]) -> None:
     raised after the call had been marked settled, so the spend was never recorded."""
     with pytest.raises(ValueError, match="negative token count"):
         usage_from({"usage": usage})
+
+
+@pytest.mark.parametrize("usage", [
+    {"input_tokens": None, "output_tokens": 3},
+    {"input_tokens": 5, "output_tokens": None},
+    {"input_tokens": "5", "output_tokens": 3},
+    {"input_tokens": True, "output_tokens": 3},
+])
+def test_a_required_count_that_is_not_a_number_is_refused(usage: dict[str, object]) -> None:
+    """Read as 0 (`int(value or 0)`), a null input or output count charged the call nothing."""
+    with pytest.raises(ValueError, match="not a whole number"):
+        usage_from({"usage": usage})
