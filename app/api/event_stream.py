@@ -44,6 +44,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.accept import JSON_TYPES, quality
 from app.api.errors import internal_problem_body
+from app.api.middleware import STREAM_STATUS
 from app.clock import Sleep
 from app.errors import DomainError
 from app.services.answer import Answer
@@ -129,6 +130,7 @@ class EventStreamResponse(Response):
         self._task, self._events = task, events
         self._finish, self._problem = finish, problem
         self._keepalive_seconds, self._sleep = keepalive_seconds, sleep
+        self._error_status: int | None = None  # the status of the error event sent, if any
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher = asyncio.create_task(self._until_disconnect(receive))
@@ -142,6 +144,8 @@ class EventStreamResponse(Response):
             async for chunk in self._frames():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if self._error_status is not None:
+                scope.setdefault("state", {})[STREAM_STATUS] = self._error_status
         except OSError:
             pass  # the client went away while we wrote: the watcher's cancel covers the money
         finally:
@@ -183,13 +187,17 @@ class EventStreamResponse(Response):
             return
         exc = self._task.exception()
         if isinstance(exc, DomainError):
-            yield frame("error", self._problem(exc))
+            problem = self._problem(exc)
+            status = problem.get("status")
+            self._error_status = status if isinstance(status, int) else 500
+            yield frame("error", problem)
             return
         if exc is not None:
             # The response has started: the client is told in the stream, with the request id
             # to find this traceback, instead of a connection cut after its last delta.
             error_log.error("unhandled error in a streamed answer", exc_info=exc,
                             extra={"fields": {"response_started": True}})
+            self._error_status = 500
             yield frame("error", internal_problem_body())
             return
         answer = self._task.result()

@@ -30,6 +30,10 @@ error_log = logging.getLogger("app.errors")
 REQUEST_ID_HEADER = "x-request-id"
 # Where the rate limit gate (app/api/rate_limit.py) leaves its headers in the request state.
 RATE_LIMIT_HEADERS = "rate_limit_headers"
+# Where a streamed answer that ended in an `error` event leaves that error's status: its HTTP
+# status was already 200, but the request's metric and log line count the error
+# (app/api/event_stream.py), as the JSON reply's status would have.
+STREAM_STATUS = "stream_status"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # the whole id: fullmatch
 # Routes that probes and scrapers hit every few seconds: logged at DEBUG, not counted as active.
 _QUIET = frozenset({"/metrics", "/health/live", "/health/ready"})
@@ -118,6 +122,7 @@ class RequestContextMiddleware:
             # started, the server closes the connection on the incomplete response.
         finally:
             elapsed = time.perf_counter() - started
+            status = scope["state"].get(STREAM_STATUS, status)
             if not quiet:
                 self.metrics.active_requests.dec()
             route = scope.get("route")

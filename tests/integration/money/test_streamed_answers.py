@@ -308,6 +308,9 @@ async def test_an_error_after_the_stream_started_is_an_error_event(
         problem = events[1][1]
         assert problem["error"] == "upstream_error" and problem["status"] == 502
         assert problem["request_id"] and problem["detail"]
+        # the request's metric counts the error (the JSON reply's 502), not the stream's 200
+        assert svc.sample("ai_requests_total", endpoint="/ask", status="502") == 1
+        assert svc.sample("ai_requests_total", endpoint="/ask", status="200") == 0
         both = reserved_worst_case(svc, PRIMARY) + reserved_worst_case(svc, FALLBACK)
         await assert_nothing_reserved(svc, both)
 

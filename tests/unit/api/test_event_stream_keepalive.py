@@ -21,6 +21,7 @@ from app.api.event_stream import (
     start,
     wants_events,
 )
+from app.api.middleware import STREAM_STATUS
 from app.errors import DomainError
 from app.logs import request_id_var
 from app.services.answer_types import Answer
@@ -173,11 +174,13 @@ async def test_an_unexpected_error_after_the_sources_ends_the_stream_with_an_err
     response = EventStreamResponse(task, events, lambda a: {"answer": a.answer}, problem,
                                    keepalive_seconds=INTERVAL, sleep=Intervals().sleep)
     token = request_id_var.set("rid-7")
+    scope: dict[str, Any] = {"type": "http", "state": {}}
     try:
         async with asyncio.timeout(NEVER_SECONDS):
-            await response({"type": "http"}, client.receive, client.send)
+            await response(scope, client.receive, client.send)
     finally:
         request_id_var.reset(token)
+    assert scope["state"][STREAM_STATUS] == 500  # what the request's metric and log count
     assert events_of(client.frames) == [
         ("sources", {"sources": ["pod-oomkilled"]}), ("delta", {"text": "Describe "}),
         ("error", {"error": "internal_error", "detail": "unexpected error; see the service log",
