@@ -4,6 +4,7 @@ formats POST /ask can answer in: JSON (the default), plain text, server-sent eve
 from __future__ import annotations
 
 JSON_TYPES = ("application/json", "application/*", "*/*")
+TEXT_TYPES = ("text/plain", "text/*")
 
 
 def quality(accept: str, candidates: tuple[str, ...]) -> float:

@@ -42,7 +42,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.api.accept import JSON_TYPES, quality
+from app.api.accept import JSON_TYPES, TEXT_TYPES, quality
 from app.api.errors import internal_problem_body
 from app.api.middleware import STREAM_STATUS
 from app.clock import Sleep
@@ -101,14 +101,15 @@ async def start(task: asyncio.Task[Answer], events: AnswerEvents) -> None:
 
 def wants_events(stream: bool, accept: str | None) -> bool:
     """`"stream": true`, or an Accept header that ranks event streams at least as high as
-    JSON (`text/event-stream`, or with `*/*` beside it); `text/event-stream;q=0`, or below
-    `application/json`, gets JSON."""
+    the other formats (`text/event-stream`, or with `*/*` beside it); `text/event-stream;q=0`,
+    or ranked below JSON or plain text, gets that format."""
     if stream:
         return True
     if not accept:
         return False
     events = quality(accept, (EVENT_STREAM,))
-    return events > 0 and events >= quality(accept, JSON_TYPES)
+    return events > 0 and events >= max(quality(accept, JSON_TYPES),
+                                        quality(accept, TEXT_TYPES))
 
 
 def frame(event: str, data: object) -> bytes:

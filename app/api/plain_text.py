@@ -9,7 +9,7 @@ a script checks one error format, and the request id is in the body and in `X-Re
 
 from __future__ import annotations
 
-from app.api.accept import JSON_TYPES, quality
+from app.api.accept import JSON_TYPES, TEXT_TYPES, quality
 from app.schemas import AskResponse
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
@@ -18,7 +18,7 @@ TEXT_PLAIN = "text/plain; charset=utf-8"
 def prefers_text(accept: str | None) -> bool:
     if not accept:
         return False
-    text = quality(accept, ("text/plain", "text/*"))
+    text = quality(accept, TEXT_TYPES)
     json = quality(accept, JSON_TYPES)
     return text > json
 

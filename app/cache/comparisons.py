@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-_OPERATOR = re.compile(r"(?<![-=<>!])(>=|<=|!=|==|>|<)(?![-=<>])")
+_OPERATOR = re.compile(r"(?<![-=<>!])(<>|>=|<=|!=|==|>|<)(?![-=<>])")
 _WORDS = {">=": " above ", ">": " above ", "<=": " below ", "<": " below ", "!=": " not ",
-          "==": " "}
+          "<>": " not ", "==": " "}
 
 
 def spelled_out(text: str) -> str:

@@ -19,6 +19,7 @@ def test_a_comparison_is_not_punctuation() -> None:
     """Folding punctuation folded `>` and `<` too: one cache entry for opposite questions."""
     assert cache_key("restarts > 5, what now?", "m") != cache_key("restarts < 5, what now?", "m")
     assert cache_key("status != 200", "m") != cache_key("status == 200", "m")
+    assert normalise_question("status <> 200") == normalise_question("status != 200")
     assert normalise_question("p99 >= 2s") == normalise_question("p99 above 2s")
     assert normalise_question("cert-manager -> vault") == "cert manager vault"  # an arrow
 

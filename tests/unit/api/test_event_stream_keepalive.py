@@ -195,6 +195,8 @@ async def test_an_unexpected_error_after_the_sources_ends_the_stream_with_an_err
     (False, "application/json, text/event-stream;q=0.1", False),  # JSON preferred
     (False, "text/event-stream;q=0", False),  # "not acceptable"
     (False, "text/*", False),  # plain text's business (app/api/plain_text.py)
+    (False, "text/plain, text/event-stream;q=0.1", False),  # plain text preferred
+    (False, "text/*, text/event-stream;q=0.2", False),
     (False, "*/*", False),
 ])
 def test_event_streams_are_negotiated_by_quality(stream: bool, accept: str | None,
