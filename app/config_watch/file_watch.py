@@ -134,8 +134,9 @@ class DirectoryWatcher:
     """Calls `on_change` when the set of runbook files under a directory (app/runbooks/tree.py),
     or their content, changes.
 
-    The signature is taken once at construction (the caller has just loaded the directory),
-    so only later changes trigger `on_change`. Kubelet internals (`..data`, `..<timestamp>`)
+    The signature is taken once at construction, which the runtime does just BEFORE its first
+    load: a change during that load differs from it and triggers `on_change` at the first
+    poll (app/runtime.py). Kubelet internals (`..data`, `..<timestamp>`)
     and other dot-paths are skipped; the visible names follow the `..data` swap: each file is
     stat'ed through its symlinks, and a swapped-in file is a new inode.
 
