@@ -76,19 +76,19 @@ class SpendRecorder:
             try:
                 while batch := await self._spool.pending():
                     for item in batch:
-                        age = self._clock.now().timestamp() - item.spooled_at
-                        if age > SETTLED_MEMORY.total_seconds():
-                            log.warning(
-                                "replaying spend spooled longer ago than the ledger remembers "
-                                "settled ids: if its first settle was recorded after all, it is "
-                                "now counted twice (an over-count, never a loss)",
-                                extra={"fields": {"reservation": item.reservation.id,
-                                                  "age_days": round(age / 86400, 1)}})
                         try:
                             await self._ledger.settle(item.reservation, item.actual_usd)
                         except LedgerUnavailableError:
                             self._metrics.settle_spool_replays.labels(result="failed").inc()
                             return settled
+                        age = self._clock.now().timestamp() - item.spooled_at
+                        if age > SETTLED_MEMORY.total_seconds():  # once, when it lands
+                            log.warning(
+                                "replayed spend spooled longer ago than the ledger remembers "
+                                "settled ids: if its first settle was recorded after all, it is "
+                                "now counted twice (an over-count, never a loss)",
+                                extra={"fields": {"reservation": item.reservation.id,
+                                                  "age_days": round(age / 86400, 1)}})
                         await self._spool.remove(item.reservation.id)
                         self._metrics.settle_spool_replays.labels(result="settled").inc()
                         settled += 1
